@@ -1,0 +1,38 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-fast bench lint typecheck migration clean preview serve
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	@bash scripts/demo.sh
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check digest tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# Regenerates migration 0001 from digest/store/tables.py (until the first release).
+migration: $(STAMP)
+	$(BIN)/python scripts/regen_initial_migration.py
+
+preview: $(STAMP)
+	$(BIN)/digest preview
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info demo-out outbox subscribers/*.db*

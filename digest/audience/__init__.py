@@ -1,0 +1,1 @@
+"""Lists and subscribers: CSV import/export, signed tokens, lifecycle (subscribe, confirm, unsubscribe, suppress)."""

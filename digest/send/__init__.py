@@ -1,0 +1,1 @@
+"""Sending: provider backends (sendgrid, smtp, file), the outbox dispatcher, and the SendGrid stand-in."""

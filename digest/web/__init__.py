@@ -1,0 +1,1 @@
+"""Web faces: the public app (`digest serve`) and the local preview (`digest preview`)."""
