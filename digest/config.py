@@ -59,6 +59,8 @@ KEYS: tuple[Key, ...] = (
     _k("sendgrid_webhook_public_key", str, "", "Base64 (or PEM) ECDSA public key of SendGrid's Signed Event "
        "Webhook.", "sending"),
     _k("sendgrid_categories", list, ["digest"], "Categories attached to every SendGrid message.", "sending"),
+    _k("sendgrid_timeout", float, 30.0, "Seconds a SendGrid API request may take before it is abandoned (its "
+       "fate is then in doubt).", "sending"),
     _k("smtp_host", str, "127.0.0.1", "SMTP server host.", "sending"),
     _k("smtp_port", int, 25, "SMTP server port.", "sending"),
     _k("smtp_user", str, "", "SMTP user name (empty: no authentication).", "sending"),

@@ -1,0 +1,188 @@
+"""Subscriber CSV files: reading (with a line number and a reason for every rejected row) and writing.
+
+Files are UTF-8 with or without a BOM, separated by `,` or `;` (whichever makes a header with an email column),
+with quoted fields that may hold separators and newlines. Export writes what import reads. Cells that a
+spreadsheet would run as a formula (starting with =, +, -, @, tab or carriage return) are written with a leading
+`'`, which import removes again, so such a name survives the round trip and never runs in Excel.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest.audience.importer import Issue, Record
+from digest.audience.validate import (
+    Invalid,
+    check_send_time,
+    check_status,
+    check_timezone,
+    normalize_email,
+    parse_topics,
+)
+from digest.errors import ParseError
+from digest.store.tables import MailingListRow, SubscriberRow
+
+COLUMNS = ("email", "name", "topics", "timezone", "send_time", "status")
+# Header spellings other tools export, mapped to ours.
+_ALIASES = {"e-mail": "email", "email address": "email", "email_address": "email", "mail": "email",
+            "time zone": "timezone", "time_zone": "timezone", "tz": "timezone", "send time": "send_time",
+            "sendtime": "send_time", "full name": "name", "full_name": "name"}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+MAX_NAME = 300
+
+
+@dataclass
+class ParsedCsv:
+    path: str
+    delimiter: str
+    columns: list[str]
+    records: list[Record] = field(default_factory=list)
+    rejected: list[Issue] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.records) + len(self.rejected)
+
+
+def neutralize(value: str) -> str:
+    """Make a cell inert in spreadsheets; ``unneutralize`` undoes it exactly."""
+    if value.startswith(_FORMULA_START) or (value.startswith("'") and value.lstrip("'").startswith(_FORMULA_START)):
+        return "'" + value
+    return value
+
+
+def unneutralize(value: str) -> str:
+    if value.startswith("'") and value.lstrip("'").startswith(_FORMULA_START):
+        return value[1:]
+    return value
+
+
+def _decode(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ParseError(f"cannot read the file: {exc.strerror or exc}", source=str(path)) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ParseError(f"not UTF-8 (byte {exc.start}); save the file as UTF-8 CSV", source=str(path),
+                         line=line) from None
+
+
+def _header(first_line: str) -> tuple[str, list[str]]:
+    """Pick the separator that yields an email column; fall back to the one that splits the header more."""
+    candidates = []
+    for delimiter in (",", ";"):
+        names = [_column_name(c) for c in next(csv.reader([first_line], delimiter=delimiter), [])]
+        if "email" in names:
+            return delimiter, names
+        candidates.append((len(names), delimiter, names))
+    _, delimiter, names = max(candidates)
+    return delimiter, names
+
+
+def _column_name(raw: str) -> str:
+    name = raw.strip().strip('"').strip().lower()
+    return _ALIASES.get(name, name)
+
+
+def read_csv(path: str | Path, *, offered_topics: list[str] | None = None) -> ParsedCsv:
+    """Parse and validate a subscriber file. File-level problems raise ParseError naming the file;
+    row-level problems become ``rejected`` entries with the row's line number."""
+    path = Path(path)
+    text = _decode(path)
+    if not text.strip():
+        raise ParseError("the file is empty; expected a header row with an 'email' column", source=str(path))
+    first_line = text.splitlines()[0]
+    delimiter, columns = _header(first_line)
+    if "email" not in columns:
+        shown = ", ".join(c for c in columns if c) or "nothing"
+        raise ParseError(f"no 'email' column in the header row (found: {shown})", source=str(path), line=1)
+    duplicate = sorted({c for c in columns if c and columns.count(c) > 1})
+    if duplicate:
+        raise ParseError(f"column(s) appear twice in the header: {', '.join(duplicate)}", source=str(path), line=1)
+    parsed = ParsedCsv(str(path), delimiter, columns,
+                       ignored_columns=[c for c in columns if c and c not in COLUMNS])
+    try:
+        for line, cells in _rows(text, delimiter):
+            _parse_row(parsed, line, cells, offered_topics)
+    except csv.Error as exc:
+        raise ParseError(f"not a readable CSV file: {exc}", source=str(path)) from None
+    return parsed
+
+
+def _rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """Data rows with the line each starts on (a quoted field may span lines)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', strict=False)
+    next(reader, None)  # the header
+    start = reader.line_num + 1
+    for cells in reader:
+        if any(c.strip() for c in cells):
+            yield start, cells
+        start = reader.line_num + 1
+
+
+def _parse_row(parsed: ParsedCsv, line: int, cells: list[str], offered: list[str] | None) -> None:
+    columns = parsed.columns
+    raw_email = unneutralize(cells[columns.index("email")].strip()) if columns.index("email") < len(cells) else ""
+    if len(cells) > len(columns):
+        parsed.rejected.append(Issue(line, raw_email or None,
+                                     f"{len(cells)} fields but the header has {len(columns)} "
+                                     f"(an unquoted {parsed.delimiter!r} inside a value?)"))
+        return
+    values: dict[str, str] = {}
+    for name, cell in zip(columns, cells):
+        if name in COLUMNS:
+            values[name] = unneutralize(cell.strip())
+    try:
+        email = normalize_email(values.get("email", ""))
+        name_ = values.get("name") or None
+        if name_ is not None and len(name_) > MAX_NAME:
+            raise Invalid(f"name longer than {MAX_NAME} characters")
+        record = Record(
+            line=line, email=email, name=name_,
+            topics=parse_topics(values["topics"], offered) if values.get("topics") else None,
+            timezone=_field("timezone", check_timezone, values.get("timezone")),
+            send_time=_field("send_time", check_send_time, values.get("send_time")),
+            status=_field("status", check_status, values.get("status")),
+        )
+    except Invalid as exc:
+        parsed.rejected.append(Issue(line, raw_email or None, str(exc)))
+        return
+    parsed.records.append(record)
+
+
+def _field(column: str, check: Any, value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(check(value))
+    except Invalid as exc:
+        raise Invalid(f"{column}: {exc}") from None
+
+
+def write_csv(session: Session, list_row: MailingListRow, out: TextIO, *, status: str | None = None) -> int:
+    """Write the list's subscribers as CSV that `subscribers import` reads back; returns the row count."""
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    t = SubscriberRow
+    query = (select(t.email, t.name, t.topics, t.timezone, t.send_time, t.status)
+             .where(t.list_id == list_row.id).order_by(t.id))
+    if status:
+        query = query.where(t.status == status)
+    count = 0
+    for email, name, topics, tz, send_time, status_ in session.execute(query.execution_options(yield_per=2000)):
+        writer.writerow([neutralize(v) for v in (
+            email, name or "", ",".join(topics or []), tz or "", send_time or "", status_)])
+        count += 1
+    return count

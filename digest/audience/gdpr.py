@@ -1,0 +1,128 @@
+"""A person's data across every list: export it (right of access) or erase it (right to erasure).
+
+Erasure deletes the subscriber rows, scrubs the address from the audit log, deliveries and events (the rows stay,
+so counts and statistics still add up), and leaves only a hashed suppression entry, so the address is never
+imported or mailed again while the store keeps no readable trace of it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from digest.audience.lifecycle import email_hash, suppress
+from digest.audience.subscribers import audit_to_json, key_for, to_json
+from digest.store.tables import (
+    AuditRow,
+    DeliveryRow,
+    EventRow,
+    MailingListRow,
+    SubscriberRow,
+    SuppressionRow,
+    ThrottleRow,
+)
+
+FORGOTTEN = "forgotten"
+# Event payload fields that identify a person beyond the address itself.
+_PERSONAL_PAYLOAD_KEYS = {"email", "ip", "useragent", "user_agent", "to", "recipient"}
+
+
+def _subscribers(session: Session, key: str) -> list[SubscriberRow]:
+    return list(session.scalars(select(SubscriberRow).where(SubscriberRow.email_key == key)
+                                .order_by(SubscriberRow.id)))
+
+
+def _delivery_filter(key: str, ids: list[int]) -> Any:
+    clauses = [func.lower(DeliveryRow.email) == key]  # not LIKE: '_' and '%' are legal in addresses
+    if ids:
+        clauses.append(DeliveryRow.subscriber_id.in_(ids))
+    return or_(*clauses)
+
+
+def _event_filter(key: str, ids: list[int]) -> Any:
+    clauses = [EventRow.email_key == key]
+    if ids:
+        clauses.append(EventRow.subscriber_id.in_(ids))
+    return or_(*clauses)
+
+
+def _audit_filter(key: str, ids: list[int]) -> Any:
+    clauses = [AuditRow.email_key == key]
+    if ids:
+        clauses.append(AuditRow.subscriber_id.in_(ids))
+    return or_(*clauses)
+
+
+def export_data(session: Session, email: str) -> dict[str, Any]:
+    """Everything stored about ``email``: subscriptions, audit log, deliveries, events, suppression."""
+    key = key_for(email)
+    subs = _subscribers(session, key)
+    ids = [s.id for s in subs]
+    lists = {row.id: row for row in session.scalars(select(MailingListRow))}
+    suppression = session.scalar(select(SuppressionRow).where(SuppressionRow.email_hash == email_hash(key)))
+    deliveries = session.scalars(select(DeliveryRow).where(_delivery_filter(key, ids)).order_by(DeliveryRow.id))
+    events = session.scalars(select(EventRow).where(_event_filter(key, ids)).order_by(EventRow.id))
+    audit = session.scalars(select(AuditRow).where(_audit_filter(key, ids)).order_by(AuditRow.id))
+    return {
+        "email": key,
+        "exported_at": datetime.now(timezone.utc),
+        "subscriptions": [to_json(s, lists[s.list_id]) for s in subs if s.list_id in lists],
+        "audit_log": [audit_to_json(a) for a in audit],
+        "deliveries": [{"id": d.id, "edition_id": d.edition_id, "subscriber_id": d.subscriber_id,
+                        "email": d.email, "status": d.status, "provider_message_id": d.provider_message_id,
+                        "created_at": d.created_at, "sent_at": d.sent_at, "error": d.error} for d in deliveries],
+        "events": [{"id": e.id, "provider": e.provider, "type": e.type, "edition_id": e.edition_id,
+                    "subscriber_id": e.subscriber_id, "article_id": e.article_id, "url": e.url, "reason": e.reason,
+                    "occurred_at": e.occurred_at, "payload": e.payload} for e in events],
+        "suppressed": None if suppression is None else {"reason": suppression.reason,
+                                                         "created_at": suppression.created_at},
+    }
+
+
+def _scrub(value: Any, needle: str) -> Any:
+    """Remove an address (and other identifying fields) from a JSON-like value, however deep."""
+    if isinstance(value, dict):
+        return {k: _scrub(v, needle) for k, v in value.items() if str(k).lower() not in _PERSONAL_PAYLOAD_KEYS}
+    if isinstance(value, list):
+        return [_scrub(v, needle) for v in value]
+    if isinstance(value, str) and needle in value.lower():
+        return FORGOTTEN
+    return value
+
+
+def forget(session: Session, email: str, *, actor: str = "cli",
+           now: datetime | None = None) -> dict[str, int | bool]:
+    """Erase ``email`` everywhere (see the module docstring). Idempotent: a second run finds nothing to erase."""
+    key = key_for(email)
+    now = now or datetime.now(timezone.utc)
+    subs = _subscribers(session, key)
+    ids = [s.id for s in subs]
+    audited = 0
+    for entry in session.scalars(select(AuditRow).where(_audit_filter(key, ids))):
+        entry.email_key = None
+        if entry.reason and key in entry.reason.lower():
+            entry.reason = FORGOTTEN
+        audited += 1
+    result = session.execute(update(DeliveryRow).where(_delivery_filter(key, ids)).values(email=FORGOTTEN)
+                             .execution_options(synchronize_session=False))
+    deliveries = cast(CursorResult[Any], result).rowcount
+    events = 0
+    for event in session.scalars(select(EventRow).where(_event_filter(key, ids))):
+        event.email_key = None
+        event.payload = _scrub(event.payload or {}, key)
+        if event.url and key in event.url.lower():
+            event.url = None
+        events += 1
+    session.execute(delete(ThrottleRow).where(ThrottleRow.key == email_hash(key)))
+    for sub in subs:
+        # The erasure itself is audited without the address: proof it happened, nothing to identify whom.
+        session.add(AuditRow(at=now, list_id=sub.list_id, subscriber_id=sub.id, email_key=None,
+                             old_status=sub.status, new_status=FORGOTTEN, actor=actor, reason="erasure request"))
+        session.delete(sub)
+    newly_suppressed = suppress(session, key, "forgotten", detail="erasure request")
+    return {"subscriptions": len(subs), "audit_rows": audited, "deliveries": int(deliveries or 0),
+            "events": events, "suppressed": newly_suppressed}
+

@@ -1,0 +1,119 @@
+"""Signed links for subscribers: unsubscribe, confirm and preferences.
+
+Each purpose has its own salt, so a token made for one purpose is worthless for another. A token carries the
+subscriber id, the list id and a short hash of the address, so a row id that is reused after a delete (SQLite can
+reuse the highest rowid) never lets an old link touch the new subscriber. itsdangerous takes a list of keys: the
+last signs, all verify, which is how ``secret_key_fallbacks`` keeps links working after a key rotation.
+
+Unsubscribe tokens never expire (CAN-SPAM wants them to work long after the send); confirmation tokens expire after
+``confirm_max_age_hours`` and preference tokens after ``preferences_max_age_days``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from digest.config import Settings
+from digest.errors import ConfigError, DigestError
+
+PURPOSES = ("unsubscribe", "confirm", "preferences", "csrf")
+_SALT_PREFIX = "digest.audience."
+
+
+class BadToken(DigestError):
+    """A token that is forged, tampered with, made for another purpose, or expired."""
+
+    def __init__(self, message: str, *, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired
+
+
+@dataclass(frozen=True)
+class TokenData:
+    subscriber_id: int
+    list_id: int
+    email_check: str  # short hash of the address, "" when the caller did not bind one
+    version: int  # for confirm tokens: the subscriber's last audit id when the link was made
+    issued_at: float
+
+
+def email_check(email: str) -> str:
+    """A short, non-reversible tag of the address (enough to tell two subscribers apart, not to identify one)."""
+    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()[:12]
+
+
+def serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown token purpose {purpose!r}")
+    if not settings.secret_key:
+        raise ConfigError(
+            "secret_key is not set: it signs every unsubscribe, confirmation and preferences link. "
+            "Set it in digest.toml (`digest init` writes a random one) or in DIGEST_SECRET_KEY."
+        )
+    # itsdangerous signs with the last key and verifies with all of them: fallbacks first, current last.
+    keys = [*reversed([k for k in settings.secret_key_fallbacks if k]), settings.secret_key]
+    return URLSafeTimedSerializer(keys, salt=_SALT_PREFIX + purpose)
+
+
+def _max_age(settings: Settings, purpose: str) -> int | None:
+    if purpose == "confirm":
+        return int(settings.confirm_max_age_hours) * 3600
+    if purpose == "preferences":
+        return int(settings.preferences_max_age_days) * 86400
+    if purpose == "csrf":
+        return 86400
+    return None  # unsubscribe: never expires
+
+
+def make_token(settings: Settings, purpose: str, subscriber_id: int, list_id: int, *,
+               email: str | None = None, version: int = 0) -> str:
+    payload: list[Any] = [int(subscriber_id), int(list_id), email_check(email) if email else ""]
+    if version:
+        payload.append(int(version))
+    return str(serializer(settings, purpose).dumps(payload))
+
+
+def read_token(settings: Settings, purpose: str, token: str) -> TokenData:
+    """Verify a token for ``purpose``; raises BadToken (``expired`` set when only its age is wrong)."""
+    try:
+        payload, issued = serializer(settings, purpose).loads(
+            token, max_age=_max_age(settings, purpose), return_timestamp=True)
+    except SignatureExpired:
+        raise BadToken(f"this {purpose} link has expired", expired=True) from None
+    except BadSignature:
+        raise BadToken(f"this {purpose} link is not valid (it may be incomplete or altered)") from None
+    if (not isinstance(payload, list) or len(payload) not in (3, 4)
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in payload[:2])
+            or not isinstance(payload[2], str)):
+        raise BadToken(f"this {purpose} link is not valid")
+    version = payload[3] if len(payload) == 4 and isinstance(payload[3], int) else 0
+    return TokenData(payload[0], payload[1], payload[2], version, issued.timestamp())
+
+
+def _url(settings: Settings, path: str, token: str) -> str:
+    return f"{str(settings.base_url).rstrip('/')}/{path}/{token}"
+
+
+def unsubscribe_url(settings: Settings, subscriber_id: int, list_id: int, email: str | None = None) -> str:
+    """Link for the List-Unsubscribe header and the footer; it never expires. RFC 8058 POSTs go to the same URL.
+
+    Pass ``email`` whenever you have it: it binds the link to the address as well as to the row id.
+    """
+    return _url(settings, "unsubscribe", make_token(settings, "unsubscribe", subscriber_id, list_id, email=email))
+
+
+def preferences_url(settings: Settings, subscriber_id: int, list_id: int, email: str | None = None) -> str:
+    """Link to the preference centre (topics, time zone, pause, unsubscribe); expires after preferences_max_age_days."""
+    return _url(settings, "preferences", make_token(settings, "preferences", subscriber_id, list_id, email=email))
+
+
+def confirm_url(settings: Settings, subscriber_id: int, list_id: int, email: str | None = None,
+                version: int = 0) -> str:
+    """Double opt-in link; expires after confirm_max_age_hours. ``version`` (the last audit id) makes any later
+    status change, such as an unsubscribe, void the link."""
+    return _url(settings, "confirm",
+                make_token(settings, "confirm", subscriber_id, list_id, email=email, version=version))

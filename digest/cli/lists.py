@@ -1,0 +1,100 @@
+"""`digest lists`: create, show and remove mailing lists."""
+
+from __future__ import annotations
+
+import click
+
+from digest.audience import lists as lists_lib
+from digest.cli import get_app
+from digest.cli.output import json_option, print_json, print_table
+
+
+@click.group("lists")
+def lists_group() -> None:
+    """Manage mailing lists (from address, topics offered, send time, time zone, opt-in mode)."""
+
+
+@lists_group.command("create")
+@click.argument("name")
+@click.option("--title", help="Human name shown on the public pages (default: NAME).")
+@click.option("--from-email", metavar="ADDRESS", help="From address (default: config from_email).")
+@click.option("--from-name", metavar="NAME", help="From name (default: config from_name).")
+@click.option("--reply-to", metavar="ADDRESS", help="Reply-To address (default: config reply_to, or none).")
+@click.option("--timezone", "timezone_", metavar="TZ", help="IANA time zone, e.g. Europe/Berlin (default: config "
+              "timezone).")
+@click.option("--send-time", metavar="HH:MM", help="Local send time (default: config send_time).")
+@click.option("--topics", metavar="A,B", help="Comma-separated topics subscribers may choose from.")
+@click.option("--single-opt-in", is_flag=True, help="Subscribers from the public form are active at once, "
+              "without a confirmation email (default: config double_opt_in).")
+@json_option
+def create(name: str, title: str | None, from_email: str | None, from_name: str | None, reply_to: str | None,
+           timezone_: str | None, send_time: str | None, topics: str | None, single_opt_in: bool,
+           as_json: bool) -> None:
+    """Create the mailing list NAME."""
+    app = get_app()
+    with app.store.session() as session:
+        row = lists_lib.create_list(session, app.settings, name, from_email=from_email, from_name=from_name,
+                                    reply_to=reply_to, timezone=timezone_, send_time=send_time, topics=topics,
+                                    double_opt_in=False if single_opt_in else None, title=title)
+        data = lists_lib.list_to_json(row)
+    if as_json:
+        print_json(data)
+    else:
+        click.echo(f"Created list {data['name']!r} (from {data['from_name']} <{data['from_email']}>, "
+                   f"{data['send_time']} {data['timezone']}, "
+                   f"{'double' if data['double_opt_in'] else 'single'} opt-in).")
+
+
+@lists_group.command("ls")
+@json_option
+def ls(as_json: bool) -> None:
+    """List every mailing list with its subscriber counts."""
+    app = get_app()
+    with app.store.session() as session:
+        counts = lists_lib.subscriber_counts(session)
+        data = [lists_lib.list_to_json(row, counts.get(row.id, {})) for row in lists_lib.all_lists(session)]
+    if as_json:
+        print_json(data)
+        return
+    print_table(["name", "from", "send time", "time zone", "topics", "opt-in", "active", "total"],
+                [[d["name"], f"{d['from_name']} <{d['from_email']}>", d["send_time"], d["timezone"],
+                  ",".join(d["topics"]), "double" if d["double_opt_in"] else "single",
+                  d["subscribers"].get("active", 0), sum(d["subscribers"].values())] for d in data])
+
+
+@lists_group.command("show")
+@click.argument("name")
+@json_option
+def show(name: str, as_json: bool) -> None:
+    """Show one mailing list's settings and subscriber counts."""
+    app = get_app()
+    with app.store.session() as session:
+        row = lists_lib.get_list(session, name)
+        data = lists_lib.list_to_json(row, lists_lib.subscriber_counts(session, row.id).get(row.id, {}))
+    if as_json:
+        print_json(data)
+        return
+    for key, value in data.items():
+        if isinstance(value, list):
+            value = ", ".join(value) or "-"
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "none"
+        click.echo(f"{key:>16}: {'-' if value is None else value}")
+
+
+@lists_group.command("rm")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Also remove the list's subscribers (required when it has any).")
+@json_option
+def rm(name: str, force: bool, as_json: bool) -> None:
+    """Remove the mailing list NAME (and, with --force, its subscribers)."""
+    app = get_app()
+    with app.store.session() as session:
+        removed = lists_lib.remove_list(session, name, force=force)
+    if as_json:
+        print_json({"removed": name, "subscribers_removed": removed})
+    else:
+        click.echo(f"Removed list {name!r}" + (f" and its {removed} subscriber(s)." if removed else "."))
+
+
+commands = [lists_group]

@@ -1,0 +1,76 @@
+"""`digest preview`: serve the local preview app with uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+import webbrowser
+
+import click
+
+from digest.cli import get_app
+from digest.errors import DigestError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8030  # not 8025: that is Mailpit's, which newsrooms often run alongside
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("preview")
+@click.option("--host", default=DEFAULT_HOST, show_default=True,
+              help="Address to listen on. The preview has no login: keep it on a loopback address.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535),
+              help="Port to listen on.")
+@click.option("--no-open", is_flag=True, help="Do not open the preview in a web browser.")
+@click.option("--poll", "poll_interval", default=1.0, show_default=True, type=click.FloatRange(0.1, 60),
+              help="Seconds between checks of the articles for live reload.")
+def preview_command(host: str, port: int, no_open: bool, poll_interval: float) -> None:
+    """Preview editions in the browser, reloading live when templates, config or articles change.
+
+    Shows each list's upcoming and past editions at desktop and mobile widths, in dark mode, as plain text,
+    raw source and headers; as any subscriber would get it; with checks (size, alt text, links, SpamAssassin)
+    and a "send test" form. Stop it with Ctrl-C.
+    """
+    import uvicorn
+
+    from digest.web.preview import create_preview_app
+
+    app = get_app()
+    if not _is_loopback(host):
+        click.echo(f"Warning: listening on {host}: anyone who can reach it can read editions and send tests.",
+                   err=True)
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
+    server = uvicorn.Server(uvicorn.Config(
+        create_preview_app(app, poll_interval=poll_interval), host=host, port=port, log_level="warning",
+        # Open live-reload streams never end by themselves; give them a moment, then close them on Ctrl-C.
+        timeout_graceful_shutdown=1, lifespan="on",
+    ))
+
+    def announce() -> None:
+        click.echo(f"digest preview on {url} (Ctrl-C to stop)")
+        if not no_open:
+            webbrowser.open(url)
+
+    def wait_then_announce() -> None:
+        for _ in range(200):
+            if server.started:
+                announce()
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=wait_then_announce, daemon=True).start()
+    server.run()
+    if not server.started:
+        raise DigestError(f"--port: could not listen on {host}:{port} (is another preview running?)")
+
+
+commands = [preview_command]

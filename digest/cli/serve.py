@@ -1,0 +1,33 @@
+"""`digest serve`: the public web app (subscribe, confirm, preferences, unsubscribe, webhooks)."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from digest.cli import get_app
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; keep 127.0.0.1 behind a reverse proxy that terminates TLS.")
+@click.option("--port", default=8040, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="uvicorn's log level.")
+def serve(host: str, port: int, log_level: str) -> None:
+    """Serve the public pages: subscribe form and JSON API, confirmation, preferences, one-click unsubscribe."""
+    import uvicorn
+
+    from digest.web.public import TokenMaskFilter, create_app
+
+    app = get_app()
+    web = create_app(app)  # fails here, before binding, when secret_key is missing
+    logging.getLogger("uvicorn.access").addFilter(TokenMaskFilter())
+    click.echo(f"Serving {app.settings.base_url} links on http://{host}:{port} (Ctrl+C stops).", err=True)
+    # proxy_headers: behind a local reverse proxy, rate limits must see the visitor's address, not the proxy's.
+    uvicorn.run(web, host=host, port=port, log_level=log_level, proxy_headers=True,
+                forwarded_allow_ips="127.0.0.1")
+
+
+commands = [serve]

@@ -1,0 +1,302 @@
+"""Editions: a list's issue for one date, its window of articles, its frozen pool, its variants.
+
+Shared by rank, send and schedule; the only part of ranking that touches the store (``digest.rank`` is pure).
+
+- The **cut-off** of an edition is the list's ``send_time`` on its date in the list's time zone.
+- Its **window** is [start, end): start is where the previous edition that went out (froze) ended, or the
+  cut-off minus ``first_edition_lookback_hours`` when none did; end is the cut-off, or the moment the edition
+  froze if that was earlier.
+- **Freezing** (when the first delivery goes out) stores the ids of the window's articles in ``pool``; from then
+  on every selection of the edition, including a variant first needed hours later, comes from that pool.
+- Articles recorded as sent by an earlier edition of the same list (``edition_articles``) are never candidates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from digest.errors import ConfigError
+from digest.models import Article, Selection
+from digest.rank.score import RankSettings, norm_topic
+from digest.rank.select import Ranker
+from digest.store.articles import list_articles
+from digest.store.tables import EditionArticleRow, EditionRow, MailingListRow, SubscriberRow, VariantRow
+
+# How far either side of the window `digest rank` looks for articles to name as "outside the window".
+NEARBY = timedelta(hours=24)
+
+
+def list_zone(list_row: MailingListRow) -> ZoneInfo:
+    try:
+        return ZoneInfo(list_row.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"list {list_row.name!r}: unknown timezone {list_row.timezone!r}") from None
+
+
+def parse_send_time(list_row: MailingListRow) -> time:
+    value = list_row.send_time or "07:00"
+    try:
+        hours, minutes = value.split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise ConfigError(f"list {list_row.name!r}: send_time must be HH:MM, not {value!r}") from None
+
+
+def cutoff_for(list_row: MailingListRow, day: date) -> datetime:
+    """The list's send time on ``day`` in its own zone, in UTC (DST-aware through zoneinfo)."""
+    local = datetime.combine(day, parse_send_time(list_row), tzinfo=list_zone(list_row))
+    return local.astimezone(UTC)
+
+
+def local_today(list_row: MailingListRow, now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(list_zone(list_row)).date()
+
+
+def window_end(edition: EditionRow) -> datetime:
+    if edition.frozen_at is not None and edition.frozen_at < edition.cutoff_at:
+        return edition.frozen_at
+    return edition.cutoff_at
+
+
+def _window_start(session: Session, settings: Any, list_row: MailingListRow, day: date,
+                  cutoff: datetime) -> datetime:
+    # Only an edition that went out ends a window: a draft nobody sent (or a skipped thin day) must not swallow
+    # its articles, so the next edition that does go out covers them.
+    previous = session.scalar(
+        select(EditionRow)
+        .where(EditionRow.list_id == list_row.id, EditionRow.date < day, EditionRow.frozen_at.is_not(None))
+        .order_by(EditionRow.date.desc()).limit(1))
+    if previous is not None:
+        return min(window_end(previous), cutoff)
+    return cutoff - timedelta(hours=float(settings.first_edition_lookback_hours))
+
+
+def _find_edition(session: Session, list_id: int, day: date) -> EditionRow | None:
+    return session.scalar(select(EditionRow).where(EditionRow.list_id == list_id, EditionRow.date == day))
+
+
+def get_or_create_edition(session: Session, settings: Any, list_row: MailingListRow, day: date) -> EditionRow:
+    """The list's edition for ``day``, created as a draft with its window if it does not exist yet.
+
+    Safe when two processes ask at once: the (list, date) unique constraint lets one insert win, and the other
+    re-reads the winner's row. A not yet frozen edition's window is recomputed, so a changed send time or an
+    earlier edition that went out since is taken into account; a frozen one never changes.
+    """
+    cutoff = cutoff_for(list_row, day)
+    start = _window_start(session, settings, list_row, day, cutoff)
+    row = _find_edition(session, list_row.id, day)
+    if row is None:
+        try:
+            with session.begin_nested():
+                row = EditionRow(list_id=list_row.id, date=day, status="draft", window_start=start,
+                                 cutoff_at=cutoff)
+                session.add(row)
+        except IntegrityError:
+            row = _find_edition(session, list_row.id, day)
+            if row is None:
+                raise
+    if row.frozen_at is None and (row.window_start != start or row.cutoff_at != cutoff):
+        row.window_start, row.cutoff_at = start, cutoff
+        session.flush()
+    return row
+
+
+def sent_by_other_editions(session: Session, edition: EditionRow) -> set[str]:
+    """Article ids this list delivered in any other edition: never candidates again."""
+    return set(session.scalars(
+        select(EditionArticleRow.article_id)
+        .where(EditionArticleRow.list_id == edition.list_id, EditionArticleRow.edition_id != edition.id)))
+
+
+def candidate_pool(session: Session, edition: EditionRow) -> list[Article]:
+    """The edition's candidates: its frozen pool once frozen, else the window's articles; never retracted ones,
+    never ones the list sent in another edition. Newest first, then by id."""
+    sent = sent_by_other_editions(session, edition)
+    if edition.frozen_at is not None:
+        ids = list(edition.pool or [])
+        articles = list_articles(session, ids=ids) if ids else []
+    else:
+        articles = list_articles(session, since=edition.window_start, until=edition.cutoff_at)
+    return [a for a in articles if a.id not in sent]
+
+
+def freeze(session: Session, edition: EditionRow, now: datetime) -> EditionRow:
+    """Fix the edition's pool to the articles it has at ``now`` (idempotent: a frozen edition stays as it is)."""
+    if edition.frozen_at is not None:
+        return edition
+    # Two senders freezing at once: the row lock (PostgreSQL; SQLite's writer lock already serializes) makes the
+    # second one see the first one's pool instead of writing its own.
+    session.flush()
+    session.refresh(edition, with_for_update=True)
+    if edition.frozen_at is not None:
+        return edition
+    end = min(now, edition.cutoff_at)
+    sent = sent_by_other_editions(session, edition)
+    articles = list_articles(session, since=edition.window_start, until=end) if end > edition.window_start else []
+    edition.pool = sorted(a.id for a in articles if a.id not in sent)
+    edition.frozen_at = now
+    session.flush()
+    return edition
+
+
+def rank_settings_for(settings: Any, list_row: MailingListRow) -> RankSettings:
+    """The ranking settings with the list's own min/max/skip-thin overrides applied."""
+    overrides = {name: getattr(list_row, name) for name in ("min_articles", "max_articles", "skip_thin_days")
+                 if getattr(list_row, name) is not None}
+    try:
+        return RankSettings.from_settings(settings.replace(**overrides) if overrides else settings)
+    except ConfigError as exc:
+        if overrides:
+            raise ConfigError(f"list {list_row.name!r}: {exc}") from None
+        raise
+
+
+def engagement_for(session: Session, settings: Any, edition: EditionRow) -> Mapping[str, float] | None:
+    """Clicks per topic (0..1) from the feedback part, only when ``weight_engagement`` uses them."""
+    if not settings.weight_engagement:
+        return None
+    try:
+        from digest.feedback.stats import clicks_per_topic
+    except ImportError:
+        return None
+    return clicks_per_topic(session, edition.list_id) or None
+
+
+def ranker_for(session: Session, settings: Any, edition: EditionRow, *, now: datetime | None = None,
+               pinned: Collection[str] = ()) -> Ranker:
+    """A ``Ranker`` over the edition's candidates plus the articles just around its window, so a selection can
+    say which were left out as outside the window or already sent. ``now`` is freshness's reference time
+    (default: the end of the window, so every variant of an edition scores alike whenever it is selected)."""
+    list_row = session.get(MailingListRow, edition.list_id)
+    assert list_row is not None
+    end = window_end(edition)
+    margin = max(timedelta(0), min(end - edition.window_start, NEARBY))
+    nearby = list_articles(session, since=edition.window_start - margin, until=end + margin)
+    candidates = {a.id: a for a in nearby}
+    for article in candidate_pool(session, edition):
+        candidates.setdefault(article.id, article)
+    sent = sent_by_other_editions(session, edition) & candidates.keys()
+    pool = list(edition.pool or []) if edition.frozen_at is not None else None
+    return Ranker(candidates.values(), settings=rank_settings_for(settings, list_row), now=now or end,
+                  window=(edition.window_start, end), pool=pool, already_sent=sent, pinned=pinned)
+
+
+def stamp(selection: Selection, list_row: MailingListRow, edition: EditionRow) -> Selection:
+    selection.list_name = list_row.name
+    selection.edition_date = edition.date
+    selection.window_start = edition.window_start
+    selection.cutoff_at = window_end(edition)
+    return selection
+
+
+def select_for(session: Session, settings: Any, edition: EditionRow, topics: Iterable[str] | None, *,
+               now: datetime | None = None, limit: int | None = None,
+               engagement: Mapping[str, float] | None = None) -> Selection:
+    """The edition's selection for a reader with ``topics`` preferences (None or empty: unpersonalized)."""
+    list_row = session.get(MailingListRow, edition.list_id)
+    assert list_row is not None
+    ranker = ranker_for(session, settings, edition, now=now)
+    clicks = engagement if engagement is not None else engagement_for(session, settings, edition)
+    return stamp(ranker.select(topics, limit=limit, engagement=clicks), list_row, edition)
+
+
+def get_or_create_variant(session: Session, edition: EditionRow, selection: Selection) -> VariantRow:
+    """The edition's variant for this selection (keyed by ``selection.key``), created once even under races."""
+    key = selection.key
+
+    def find() -> VariantRow | None:
+        return session.scalar(select(VariantRow).where(VariantRow.edition_id == edition.id, VariantRow.key == key))
+
+    row = find()
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            row = VariantRow(edition_id=edition.id, key=key, article_ids=selection.article_ids)
+            session.add(row)
+    except IntegrityError:
+        row = find()
+        if row is None:
+            raise
+    return row
+
+
+def record_sent_articles(session: Session, edition: EditionRow, article_ids: Iterable[str]) -> None:
+    """Remember what the edition delivered, so no later edition of the list offers it again (idempotent)."""
+    ids = sorted(set(article_ids))
+    if not ids:
+        return
+    rows = [{"edition_id": edition.id, "article_id": i, "list_id": edition.list_id} for i in ids]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(EditionArticleRow).values(rows).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(EditionArticleRow).values(rows).on_conflict_do_nothing())
+    else:  # pragma: no cover - the store supports only the two above
+        raise ConfigError(f"database_url: unsupported database {dialect!r}")
+
+
+def effective_preferences(subscriber_topics: Iterable[str] | None, list_topics: Iterable[str] | None
+                          ) -> tuple[str, ...]:
+    """A subscriber's own topics, else the list's topics, else none: normalized, so equal profiles match."""
+    own = sorted({norm_topic(str(t)) for t in subscriber_topics or [] if str(t).strip()})
+    if own:
+        return tuple(own)
+    return tuple(sorted({norm_topic(str(t)) for t in list_topics or [] if str(t).strip()}))
+
+
+@dataclass
+class VariantGroup:
+    """One distinct selection of an edition and the subscribers (and preference profiles) that get it."""
+
+    selection: Selection
+    profiles: list[tuple[str, ...]] = field(default_factory=list)
+    subscriber_ids: list[int] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return self.selection.key
+
+
+def variants_for_list(session: Session, settings: Any, edition: EditionRow, *, now: datetime | None = None,
+                      engagement: Mapping[str, float] | None = None) -> list[VariantGroup]:
+    """Group the list's active, unpaused subscribers by the selection their preferences give.
+
+    Each distinct preference profile is ranked once; profiles whose selections come out identical share one
+    group (one variant, rendered once). Largest group first, then by key.
+    """
+    list_row = session.get(MailingListRow, edition.list_id)
+    assert list_row is not None
+    subscribers = session.execute(
+        select(SubscriberRow.id, SubscriberRow.topics)
+        .where(SubscriberRow.list_id == list_row.id, SubscriberRow.status == "active",
+               SubscriberRow.paused.is_(False))
+        .order_by(SubscriberRow.id)).all()
+    profiles: dict[tuple[str, ...], list[int]] = {}
+    for subscriber_id, topics in subscribers:
+        profiles.setdefault(effective_preferences(topics, list_row.topics), []).append(subscriber_id)
+    if not profiles:
+        return []
+    ranker = ranker_for(session, settings, edition, now=now)
+    clicks = engagement if engagement is not None else engagement_for(session, settings, edition)
+    groups: dict[str, VariantGroup] = {}
+    for profile in sorted(profiles):
+        selection = stamp(ranker.select(profile, engagement=clicks, with_dropped=False), list_row, edition)
+        group = groups.setdefault(selection.key, VariantGroup(selection))
+        group.profiles.append(profile)
+        group.subscriber_ids.extend(profiles[profile])
+    for group in groups.values():
+        group.subscriber_ids.sort()
+    return sorted(groups.values(), key=lambda g: (-len(g.subscriber_ids), g.key))

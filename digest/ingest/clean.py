@@ -1,0 +1,210 @@
+"""HTML and raw text → clean article text: paragraphs only, with the web's furniture left behind.
+
+Feeds wrap their summaries in markup meant for a web page: tracking pixels, share buttons, "Related:" links and
+"Continue reading..." anchors. None of that belongs in an email, so it is dropped here, in one place, before any
+text reaches the store.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import warnings
+from dataclasses import dataclass
+
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag
+from bs4.builder import ParserRejectedMarkup
+
+from digest.errors import ParseError
+
+# C0/C1 control characters other than tab and newline: PostgreSQL refuses NUL in text, and the rest are never
+# meant to be shown.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SPACES = re.compile(r"[^\S\n]+")
+
+# Elements that never carry article text.
+_DROP_TAGS = ("script", "style", "noscript", "iframe", "object", "embed", "form", "button", "svg", "canvas",
+              "audio", "video", "template", "nav", "footer", "aside", "select", "input", "textarea", "head")
+
+# class/id fragments of share bars, feed flare, ad slots and "related" boxes.
+_JUNK_ATTR = re.compile(r"(^|[-_ ])(share|sharing|social|feedflare|sharedaddy|related|advert|ad-slot|ads|promo|"
+                        r"newsletter-signup|subscribe|tracking|pixel|jp-relatedposts|wp-share)([-_ ]|$)", re.I)
+
+# Anchor or paragraph text that is navigation, not content, in the languages our feeds come in.
+_JUNK_TEXT = re.compile(
+    r"^\W*(continue reading|read more|read the full (story|article)|keep reading|full story|more\.\.\.|"
+    r"click here to read more|weiterlesen|mehr lesen|lire la suite|la suite|leia mais|continue lendo|"
+    r"leer más|seguir leyendo|continua a leggere|share( this( article| story)?)?( on \w+)?|"
+    r"(share|tweet|pin|email) (on|via) \w+|click to share on .*|related( (articles|posts|stories))?|"
+    r"advertisement|anzeige|publicité|publicidade|the post .* appeared first on .*)\W*$", re.I)
+
+# A paragraph that starts like this is a link list, not prose ("Related: Fact check: ...").
+_JUNK_PREFIX = re.compile(r"^(related|see also|more on this story|read also|lire aussi|leia também|mehr zum thema)"
+                          r"\s*:", re.I)
+
+_PIXEL_URL = re.compile(r"(feeds\.feedburner\.com/~r/|/~ff/|/~a/|doubleclick\.net|pixel|beacon|/stats?[/?]|"
+                        r"/track(ing)?[/?]|1x1|spacer\.gif|blank\.gif|/count[/?]|\.php\?.*(uid|id)=)", re.I)
+
+# Lines of a text article that are the site around it: share bars, comment prompts, ad labels.
+_JUNK_LINE = re.compile(
+    r"^\W*(advertisement|sponsored|share( this( article| story)?)?:?|share on (facebook|twitter|x|linkedin|"
+    r"whatsapp|email)|click to share on .*|tweet|facebook|twitter|linkedin|whatsapp|email|print|"
+    r"(facebook|twitter|linkedin|whatsapp|email|print|x)(\s*[|,·•]?\s*(facebook|twitter|linkedin|whatsapp|"
+    r"email|print|x))+|continue reading\W*|read more\W*|like this:|loading\.\.\.|"
+    r"photo:.*|image:.*|\(?ap photo.*|© ?\d{4}.*|copyright ©? ?\d{4}.*|all rights reserved\.?)\W*$", re.I)
+
+# Lines after which everything is the comment section or the site's footer, never the article.
+_TRAILER_LINE = re.compile(
+    r"^\W*(you must (register or login|log ?in|be logged in|sign in)( to (post|leave|add) a comment)?.*|"
+    r"leave a (reply|comment).*|(\d+ )?comments?( \(\d+\))?|post navigation|related (posts|articles|stories):?|"
+    r"previous (post|article)|next (post|article)|you may also like:?|more from .*:|"
+    r"subscribe to our newsletter.*|sign up for our newsletter.*|join the conversation.*|"
+    r"log ?in to (post|leave) a comment.*|to post a comment.*)\W*$", re.I)
+
+
+def normalize_text(text: str) -> str:
+    """NFC, no control characters, Unix newlines: what every parser works on."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return unicodedata.normalize("NFC", _CONTROL.sub("", text))
+
+
+def squash(text: str) -> str:
+    """Collapse runs of whitespace (no-break spaces included) to one space."""
+    return " ".join(text.split())
+
+
+def is_junk_line(line: str) -> bool:
+    return bool(_JUNK_LINE.match(squash(line)))
+
+
+def is_trailer_line(line: str) -> bool:
+    return bool(_TRAILER_LINE.match(squash(line)))
+
+
+@dataclass
+class CleanHtml:
+    paragraphs: list[str]
+    image_url: str | None = None
+    image_alt: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.paragraphs)
+
+
+_BLOCKS = ("p", "div", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "section", "article",
+           "figcaption", "dd", "dt", "tr", "table", "ul", "ol", "header")
+
+
+def clean_html(html: str) -> CleanHtml:
+    """Paragraphs of readable text from an HTML fragment, plus its first real image (not a pixel)."""
+    html = normalize_text(html or "")
+    if not html.strip():
+        return CleanHtml([])
+    if "<" not in html and "&" not in html:
+        return CleanHtml(_paragraphs_from_plain(html))
+    soup = _soup(html)
+    if soup is None:  # markup the HTML parser rejects: keep the words, lose the tags
+        return CleanHtml(_paragraphs_from_plain(re.sub(r"<[^>]*>", " ", html)))
+    image_url, image_alt = _first_image(soup)
+    for tag in soup.find_all(_DROP_TAGS):
+        tag.decompose()
+    for tag in soup.find_all("img"):
+        tag.decompose()
+    for tag in soup.find_all(True):
+        if isinstance(tag, Tag) and not tag.decomposed and _is_junk_element(tag):
+            tag.decompose()
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for block in soup.find_all(_BLOCKS):
+        block.insert_before("\n\n")
+        block.insert_after("\n\n")
+    text = soup.get_text()
+    return CleanHtml(_paragraphs_from_plain(text), image_url, image_alt)
+
+
+def html_to_text(html: str) -> str:
+    return clean_html(html).text
+
+
+def inline_text(html: str) -> str:
+    """One line of text from a title or a name that may carry markup or entities."""
+    return squash(" ".join(clean_html(html).paragraphs))
+
+
+def _soup(html: str) -> BeautifulSoup | None:
+    try:
+        with warnings.catch_warnings():
+            # A fragment that looks like a file name or URL is still just text to us.
+            warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+            return BeautifulSoup(html, "html.parser")
+    except (ParserRejectedMarkup, AssertionError, ValueError, RecursionError):
+        return None
+
+
+def _paragraphs_from_plain(text: str) -> list[str]:
+    out: list[str] = []
+    for chunk in re.split(r"\n\s*\n", text):
+        para = squash(chunk)
+        if para and not _JUNK_TEXT.match(para) and not _JUNK_PREFIX.match(para) and not is_junk_line(para):
+            out.append(para)
+    return out
+
+
+def _is_junk_element(tag: Tag) -> bool:
+    attrs = tag.attrs if isinstance(tag.attrs, dict) else {}
+    classes = attrs.get("class") or []
+    if isinstance(classes, str):
+        classes = [classes]
+    marker = " ".join([*map(str, classes), str(attrs.get("id") or "")])
+    if marker.strip() and _JUNK_ATTR.search(marker):
+        return True
+    if tag.name == "a" or tag.name == "span":
+        return bool(_JUNK_TEXT.match(squash(tag.get_text())))
+    if tag.name == "p":
+        text = squash(tag.get_text())
+        return bool(_JUNK_PREFIX.match(text) or _JUNK_TEXT.match(text))
+    return False
+
+
+def is_tracking_pixel(url: str, width: object = None, height: object = None) -> bool:
+    for size in (width, height):
+        digits = re.match(r"\s*(\d+)", str(size)) if size is not None else None
+        if digits and int(digits.group(1)) <= 2:
+            return True
+    return bool(_PIXEL_URL.search(url))
+
+
+def _first_image(soup: BeautifulSoup) -> tuple[str | None, str | None]:
+    for img in soup.find_all("img"):
+        if not isinstance(img, Tag):
+            continue
+        src = img.get("src")
+        if not isinstance(src, str) or not src.strip() or src.strip().startswith("data:"):
+            continue
+        if is_tracking_pixel(src, img.get("width"), img.get("height")):
+            continue
+        alt = img.get("alt")
+        return src.strip(), (squash(alt) or None) if isinstance(alt, str) else None
+    return None, None
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """Bytes of a text source → str. Only UTF-8 (a BOM is allowed): guessing a legacy encoding would put
+    mojibake in front of readers, so a clear error asking for UTF-8 is the better outcome."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ParseError("not valid UTF-16 text despite its byte-order mark", source=source, line=1) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ParseError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column}); save it as UTF-8",
+                         source=source, line=line) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise ParseError("binary data (a NUL character), not text", source=source, line=text.count("\n", 0, nul) + 1)
+    return text

@@ -1,0 +1,244 @@
+"""RSS (0.9x, 1.0, 2.0) and Atom feeds → `Article`s, through feedparser. Pure: bytes in, articles out.
+
+Real feeds are messy. A feed feedparser can only read with its forgiving parser (a stray ``&``, a wrong
+encoding declaration) keeps its recovered items, with a warning; a document with no items that is not a feed is a
+`ParseError`. Dates feedparser cannot read (localized day and month names) go through `dates.parse_date`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import xml.parsers.expat
+import xml.sax
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import feedparser
+
+from digest.errors import ParseError
+from digest.ingest.clean import CleanHtml, clean_html, inline_text, is_tracking_pixel
+from digest.ingest.dates import parse_date
+from digest.ingest.quicklooks import split_sentences
+from digest.ingest.urls import absolute_http_url, canonical_url
+from digest.models import Article, Section, article_id
+
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
+MAX_OUTLET = 200
+MAX_AUTHOR = 300
+MAX_TITLE = 300
+
+
+@dataclass
+class ParsedFeed:
+    articles: list[Article]
+    warnings: list[str] = field(default_factory=list)
+    title: str | None = None
+
+
+def parse_feed(data: bytes, *, source: str, base_url: str | None = None,
+               content_type: str | None = None) -> ParsedFeed:
+    """Every item of the feed in ``data``. ``base_url`` is where it was fetched from (resolves relative links)."""
+    headers = {}
+    if base_url:
+        headers["content-location"] = base_url
+    if content_type:
+        headers["content-type"] = content_type
+    try:
+        # A stream, never a string: feedparser would treat a string as a URL or a file name to open.
+        parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=True,
+                                  resolve_relative_uris=True)
+    except Exception as exc:  # feedparser's parsers are third-party code facing hostile input; whatever
+        # they raise, the answer for this source is the same: it is not a feed we can read.
+        raise ParseError(f"not a readable feed ({type(exc).__name__}: {exc})", source=source) from None
+
+    entries = list(parsed.get("entries") or [])
+    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    if not entries:
+        if problem is not None or not parsed.get("version"):
+            reason = _describe(problem) if problem is not None else "no RSS or Atom elements"
+            where = _xml_error_at(data) if isinstance(problem, xml.sax.SAXException) else None
+            if where:
+                reason += f" (column {where[1]})"
+            raise ParseError(f"not an RSS or Atom feed: {reason}", source=source, line=where[0] if where else None)
+        return ParsedFeed([], [f"{source}: the feed has no items"], _feed_title(parsed))
+
+    feed = parsed.get("feed") or {}
+    outlet = _cut(_feed_title(parsed), MAX_OUTLET)
+    bases = [base_url, feed.get("link"), *[link.get("href") for link in feed.get("links") or []
+                                          if isinstance(link, dict) and link.get("rel") == "self"]]
+    feed_author = _person(feed)
+    warnings: list[str] = []
+    if problem is not None:
+        where = _xml_error_at(data) if isinstance(problem, xml.sax.SAXException) else None
+        at = f" at line {where[0]}, column {where[1]}" if where else ""
+        warnings.append(f"{source}: the feed is not well-formed ({_describe(problem)}{at}); "
+                        f"kept the {len(entries)} item(s) feedparser recovered")
+    articles = []
+    for number, entry in enumerate(entries, start=1):
+        article = _entry_article(entry, number=number, source=source, outlet=outlet, bases=bases,
+                                 feed_author=feed_author, warnings=warnings)
+        if article is not None:
+            articles.append(article)
+    return ParsedFeed(articles, warnings, outlet)
+
+
+def _entry_article(entry: Any, *, number: int, source: str, outlet: str | None, bases: list[Any],
+                   feed_author: str | None, warnings: list[str]) -> Article | None:
+    content_html = _content_html(entry)
+    summary_html = str(entry.get("summary") or "")
+    summary_clean = clean_html(summary_html)
+    body_clean = clean_html(content_html) if content_html else summary_clean
+
+    title = _cut(inline_text(str(entry.get("title") or "")), MAX_TITLE)
+    if not title:
+        first = split_sentences((summary_clean.paragraphs or body_clean.paragraphs or [""])[0])
+        title = _cut(first[0], MAX_TITLE) if first else None
+    if not title:
+        warnings.append(f"{source}: item {number} has neither a title nor text; skipped")
+        return None
+
+    url = absolute_http_url(_entry_link(entry), *bases)
+    url = canonical_url(url) if url else None
+    published = _entry_date(entry)
+    if published is None:
+        raw = entry.get("published") or entry.get("updated") or entry.get("created")
+        warnings.append(f"{source}: item {number} ({title[:60]!r}) has no readable date"
+                        + (f" ({str(raw)[:60]!r})" if raw else "") + "; the time it is first ingested stands in")
+
+    paragraphs = body_clean.paragraphs
+    summary = (summary_clean.paragraphs or paragraphs or [None])[0]
+    if paragraphs and paragraphs[0] == summary:
+        paragraphs = paragraphs[1:]
+    image_url, image_alt = _image(entry, body_clean, summary_clean, bases)
+    categories = [inline_text(str(tag.get("term") or tag.get("label") or ""))
+                  for tag in entry.get("tags") or [] if isinstance(tag, dict)]
+    return Article(
+        id=article_id(url, outlet, title, published),
+        title=title,
+        outlet=outlet,
+        author=_cut(_person(entry) or feed_author, MAX_AUTHOR),
+        published_at=published,
+        url=url,
+        topics=[c for c in dict.fromkeys(categories) if c],
+        summary=summary,
+        sections=[Section(None, paragraphs)] if paragraphs else [],
+        image_url=image_url,
+        image_alt=image_alt,
+        source=source,
+    )
+
+
+def _content_html(entry: Any) -> str:
+    contents = [c for c in entry.get("content") or [] if isinstance(c, dict) and c.get("value")]
+    if not contents:
+        return ""
+    # Atom may give several alternatives; the HTML one is the article, a text/plain one its teaser.
+    html = [c for c in contents if "html" in str(c.get("type") or "")]
+    return str(max(html or contents, key=lambda c: len(str(c.get("value"))))["value"])
+
+
+def _entry_link(entry: Any) -> str | None:
+    link = entry.get("link")
+    if link:
+        return str(link)
+    for candidate in entry.get("links") or []:
+        if isinstance(candidate, dict) and candidate.get("rel", "alternate") == "alternate" and candidate.get("href"):
+            return str(candidate["href"])
+    if entry.get("guidislink") and entry.get("id"):
+        return str(entry["id"])
+    return None
+
+
+def _entry_date(entry: Any) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = entry.get(key)
+        if isinstance(value, time.struct_time):
+            try:
+                return datetime(*value[:6], tzinfo=timezone.utc)
+            except (ValueError, OverflowError):
+                continue
+    for key in ("published", "updated", "created", "date"):
+        raw = entry.get(key)
+        if isinstance(raw, str):
+            parsed = parse_date(raw)
+            if parsed is not None:
+                return parsed
+    return None
+
+
+def _image(entry: Any, body: CleanHtml, summary: CleanHtml, bases: list[Any]) -> tuple[str | None, str | None]:
+    candidates: list[tuple[str, str | None]] = []
+    media = [m for m in entry.get("media_content") or [] if isinstance(m, dict) and _is_image_media(m)]
+    media.sort(key=lambda m: _int(m.get("width")), reverse=True)  # the largest rendition reads best
+    candidates += [(str(m["url"]), None) for m in media if m.get("url")]
+    candidates += [(str(t["url"]), None) for t in entry.get("media_thumbnail") or []
+                   if isinstance(t, dict) and t.get("url")]
+    for enclosure in entry.get("enclosures") or []:
+        href = enclosure.get("href") or enclosure.get("url") if isinstance(enclosure, dict) else None
+        kind = str(enclosure.get("type") or "") if isinstance(enclosure, dict) else ""
+        if href and (kind.startswith("image/") or (not kind and str(href).lower().endswith(_IMAGE_EXTENSIONS))):
+            candidates.append((str(href), None))
+    for cleaned in (body, summary):
+        if cleaned.image_url:
+            candidates.append((cleaned.image_url, cleaned.image_alt))
+    for url, alt in candidates:
+        absolute = absolute_http_url(url, *bases)
+        if absolute and not is_tracking_pixel(absolute):
+            return absolute, alt
+    return None, None
+
+
+def _is_image_media(media: dict[str, Any]) -> bool:
+    medium = str(media.get("medium") or "")
+    kind = str(media.get("type") or "")
+    if medium and medium != "image":
+        return False
+    if kind and not kind.startswith("image/"):
+        return False
+    return not is_tracking_pixel(str(media.get("url") or ""), media.get("width"), media.get("height"))
+
+
+def _person(node: Any) -> str | None:
+    detail = node.get("author_detail") if hasattr(node, "get") else None
+    name = detail.get("name") if isinstance(detail, dict) else None
+    text = inline_text(str(name or node.get("author") or "")) if hasattr(node, "get") else ""
+    return text or None
+
+
+def _feed_title(parsed: Any) -> str | None:
+    feed = parsed.get("feed") or {}
+    return inline_text(str(feed.get("title") or "")) or None
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    if not text:
+        return None
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return 0
+
+
+def _describe(problem: BaseException) -> str:
+    text = (str(problem).strip() or type(problem).__name__).removeprefix("<unknown>:")
+    # SAX's own "12:4:" counts lines of feedparser's rewritten document, not of the file: drop it.
+    return re.sub(r"^\d+:\d+:\s*", "", text)[:200]
+
+
+def _xml_error_at(data: bytes) -> tuple[int, int] | None:
+    """(line, column) of the first XML error in the file as written, for messages that point at it."""
+    parser = xml.parsers.expat.ParserCreate()
+    try:
+        parser.Parse(data, True)
+    except xml.parsers.expat.ExpatError as exc:
+        return exc.lineno, exc.offset + 1
+    except (ValueError, RecursionError):
+        return None
+    return None

@@ -1,0 +1,219 @@
+"""Sources → parsed articles → the store, one transaction per source.
+
+A source is a file, a folder (each article file in it is a source of its own), an http(s) feed URL, or ``-``
+(standard input). Each is read and parsed completely before its transaction starts, so a broken source stores
+nothing and changes nothing, while the sources around it are still stored. The report says, per source, how many
+articles were new, updated or unchanged, or why the source failed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from digest.errors import DigestError, ParseError
+from digest.ingest.feeds import parse_feed
+from digest.ingest.fetch import fetch
+from digest.ingest.jsonl import parse_json_bytes
+from digest.ingest.newslooks import parse_newslooks_bytes
+from digest.ingest.quicklooks import derive_quick_looks
+from digest.ingest.topics import TopicRule, assign_topics
+from digest.models import Article
+from digest.store.articles import upsert_article
+from digest.store.db import Store
+
+Format = Literal["auto", "newslooks", "feed", "json"]
+FORMATS: tuple[str, ...] = ("auto", "newslooks", "feed", "json")
+# Files a folder contributes; other files in it (README.md, images) are not articles.
+ARTICLE_SUFFIXES = (".txt", ".json", ".jsonl", ".ndjson", ".rss", ".atom", ".xml", ".rdf")
+STDIN = "-"
+
+
+@dataclass
+class Parsed:
+    articles: list[Article]
+    format: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def detect_format(data: bytes) -> str:
+    """What ``--format auto`` picks: markup is a feed, ``[`` or ``{`` is JSON, anything else Newslooks text."""
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n\x0c")
+    if head.startswith(b"<"):
+        return "feed"
+    if head.startswith((b"[", b"{")):
+        return "json"
+    return "newslooks"
+
+
+def parse_bytes(data: bytes, *, source: str, fmt: str = "auto", base_url: str | None = None,
+                content_type: str | None = None) -> Parsed:
+    """Pure: the articles in one source's bytes. Raises `ParseError` and nothing else on bad input."""
+    chosen = detect_format(data) if fmt == "auto" else fmt
+    if chosen == "newslooks":
+        return Parsed([parse_newslooks_bytes(data, source=source)], chosen)
+    if chosen == "json":
+        parsed_json = parse_json_bytes(data, source=source)
+        return Parsed(parsed_json.articles, chosen, parsed_json.warnings)
+    if chosen == "feed":
+        feed = parse_feed(data, source=source, base_url=base_url, content_type=content_type)
+        return Parsed(feed.articles, chosen, feed.warnings)
+    raise ParseError(f"unknown format {fmt!r} (use one of {', '.join(FORMATS)})", source=source)
+
+
+def finish(article: Article, *, published: datetime | None, topics: Sequence[str],
+           rules: Sequence[TopicRule]) -> Article:
+    """What every article gets whatever its format: a date if it came without one and one was given, the
+    newsroom's topics, and Quick Looks (derived, and flagged so, when the source had none)."""
+    if article.published_at is None and published is not None:
+        article.published_at = published
+    if not article.quick_looks:
+        paragraphs = [p for section in article.sections for p in section.paragraphs]
+        article.quick_looks = derive_quick_looks(article.title, article.summary, paragraphs)
+        article.quick_looks_derived = True
+    assign_topics(article, cli_topics=topics, rules=rules)
+    return article
+
+
+@dataclass
+class SourceReport:
+    source: str
+    format: str | None = None
+    status: Literal["ok", "failed"] = "ok"
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    article_ids: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "format": self.format, "status": self.status, "new": self.new,
+                "updated": self.updated, "unchanged": self.unchanged, "articles": self.article_ids,
+                "warnings": self.warnings, "error": self.error}
+
+
+@dataclass
+class IngestReport:
+    sources: list[SourceReport]
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.status == "failed"]
+
+    @property
+    def totals(self) -> dict[str, int]:
+        return {"new": sum(s.new for s in self.sources), "updated": sum(s.updated for s in self.sources),
+                "unchanged": sum(s.unchanged for s in self.sources), "failed": len(self.failed)}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sources": [s.to_json() for s in self.sources], "totals": self.totals}
+
+
+@dataclass
+class _Source:
+    name: str
+    kind: Literal["file", "url", "stdin", "missing", "empty-folder"]
+    path: Path | None = None
+
+
+def expand_sources(sources: Sequence[str]) -> list[_Source]:
+    """Folders become their article files (recursively, sorted, hidden ones skipped)."""
+    out: list[_Source] = []
+    for raw in sources:
+        if raw == STDIN:
+            out.append(_Source("<stdin>", "stdin"))
+        elif raw.lower().startswith(("http://", "https://")):
+            out.append(_Source(raw, "url"))
+        elif os.path.isdir(raw):
+            files = sorted(p for p in Path(raw).rglob("*")
+                           if p.is_file() and p.suffix.lower() in ARTICLE_SUFFIXES
+                           and not any(part.startswith(".") for part in p.relative_to(raw).parts))
+            out.extend(_Source(str(p), "file", p) for p in files)
+            if not files:
+                out.append(_Source(raw, "empty-folder"))
+        elif os.path.exists(raw):
+            out.append(_Source(raw, "file", Path(raw)))
+        else:
+            out.append(_Source(raw, "missing"))
+    return out
+
+
+def ingest_sources(store: Store, sources: Sequence[str], *, fmt: str = "auto", published: datetime | None = None,
+                   topics: Sequence[str] = (), rules: Sequence[TopicRule] = (), feed_timeout: float = 20.0,
+                   read_stdin: Callable[[], bytes] | None = None, now: datetime | None = None) -> IngestReport:
+    """Ingest every source; a failed one is reported and the others are still stored."""
+    if fmt not in FORMATS:
+        raise DigestError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    now = now or datetime.now(timezone.utc)
+    stdin_data: bytes | None = None
+    reports = []
+    for spec in expand_sources(sources):
+        report = SourceReport(spec.name)
+        reports.append(report)
+        try:
+            if spec.kind == "stdin":
+                if stdin_data is None:
+                    stdin_data = read_stdin() if read_stdin is not None else b""
+                parsed = parse_bytes(stdin_data, source=spec.name, fmt=fmt)
+            elif spec.kind == "url":
+                fetched = fetch(spec.name, timeout=feed_timeout)
+                parsed = parse_bytes(fetched.data, source=spec.name, fmt=fmt, base_url=fetched.url,
+                                     content_type=fetched.content_type)
+            elif spec.kind == "file" and spec.path is not None:
+                parsed = parse_bytes(_read(spec.path), source=spec.name, fmt=fmt)
+            elif spec.kind == "empty-folder":
+                raise DigestError(f"{spec.name}: no article files ({', '.join(ARTICLE_SUFFIXES)}) in this folder")
+            else:
+                raise DigestError(f"{spec.name}: no such file or folder")
+            report.format = parsed.format
+            report.warnings = parsed.warnings
+            articles = _unique([finish(a, published=published, topics=topics, rules=rules)
+                                for a in parsed.articles], report)
+            _store(store, articles, report, now)
+        except DigestError as exc:
+            _fail(report, str(exc))
+        except SQLAlchemyError as exc:
+            _fail(report, f"{spec.name}: the store refused it ({type(exc).__name__}: {str(exc).splitlines()[0]})")
+    return IngestReport(reports)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DigestError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _unique(articles: list[Article], report: SourceReport) -> list[Article]:
+    seen: dict[str, Article] = {}
+    for article in articles:
+        if article.id in seen:
+            report.warnings.append(f"{report.source}: {article.title[:60]!r} appears twice; kept the first")
+            continue
+        seen[article.id] = article
+    return list(seen.values())
+
+
+def _store(store: Store, articles: list[Article], report: SourceReport, now: datetime) -> None:
+    outcomes = []
+    with store.session() as session:  # one transaction: all of this source, or none of it
+        for article in articles:
+            outcomes.append(upsert_article(session, article, now=now))
+    report.new = outcomes.count("new")
+    report.updated = outcomes.count("updated")
+    report.unchanged = outcomes.count("unchanged")
+    report.article_ids = [a.id for a in articles]
+
+
+def _fail(report: SourceReport, reason: str) -> None:
+    report.status = "failed"
+    report.error = reason
+    report.new = report.updated = report.unchanged = 0
+    report.article_ids = []

@@ -1,0 +1,111 @@
+"""`digest build`'s library side: pick the edition's selection and reader, render, write the four files.
+
+The selection comes from the rank part (``digest.editions.select_for``) when it is installed; until then, and
+for projects without it, the newest articles up to the end of the edition's day stand in, unranked.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest.audience.lifecycle import email_key
+from digest.config import Settings
+from digest.errors import NotFound
+from digest.models import RankedItem, Selection
+from digest.render.context import list_zone
+from digest.render.edition import RenderedEdition, render_selection
+from digest.render.message import build_message
+from digest.render.personalize import Recipient, personalize, recipient_for, sample_recipient
+from digest.store.articles import list_articles
+from digest.store.tables import MailingListRow, SubscriberRow
+
+
+@dataclass
+class BuildResult:
+    list_name: str
+    edition_date: date
+    recipient: str
+    rendered: RenderedEdition
+    html_bytes: int
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.rendered
+        return {
+            "list": self.list_name, "date": self.edition_date.isoformat(), "recipient": self.recipient,
+            "subject": r.subject, "preheader": r.preheader, "articles": r.article_count,
+            "article_ids": list(r.article_ids), "size_bytes": self.html_bytes, "max_html_bytes": r.max_html_bytes,
+            "trimmed": r.trimmed, "files": {k: str(v) for k, v in self.files.items()},
+        }
+
+
+def today_for(list_row: MailingListRow, now: datetime | None = None) -> date:
+    zone = list_zone(list_row)
+    return (now or datetime.now(zone)).astimezone(zone).date()
+
+
+def pick_subscriber(session: Session, list_row: MailingListRow, email: str | None) -> SubscriberRow | None:
+    """The subscriber asked for (NotFound if not on the list), else the list's first active one, else None."""
+    if email:
+        row = session.scalar(select(SubscriberRow).where(
+            SubscriberRow.list_id == list_row.id, SubscriberRow.email_key == email_key(email)))
+        if row is None:
+            raise NotFound(f"{email}: not a subscriber of list {list_row.name!r} (see `digest subscribers ls`)")
+        return row
+    return session.scalar(select(SubscriberRow).where(
+        SubscriberRow.list_id == list_row.id, SubscriberRow.status == "active").order_by(SubscriberRow.id).limit(1))
+
+
+def _rank_part() -> Any | None:
+    try:
+        module = importlib.import_module("digest.editions")
+    except ImportError:
+        return None
+    ready = all(hasattr(module, n) for n in ("get_or_create_edition", "select_for"))
+    return module if ready else None
+
+
+def selection_for(session: Session, settings: Settings, list_row: MailingListRow, edition_date: date,
+                  topics: list[str] | None = None) -> Selection:
+    editions = _rank_part()
+    if editions is not None:
+        edition = editions.get_or_create_edition(session, settings, list_row, edition_date)
+        selection: Selection = editions.select_for(session, settings, edition, topics or [])
+        return selection
+    zone = list_zone(list_row)
+    end = datetime.combine(edition_date + timedelta(days=1), time(0), tzinfo=zone)
+    limit = list_row.max_articles or int(settings.max_articles)
+    articles = list_articles(session, until=end)[:limit]
+    return Selection(items=[RankedItem(a, 0.0) for a in articles], list_name=list_row.name,
+                     edition_date=edition_date)
+
+
+def build_edition(session: Session, settings: Settings, list_row: MailingListRow, edition_date: date, *,
+                  subscriber_email: str | None, out_dir: Path) -> BuildResult:
+    subscriber = pick_subscriber(session, list_row, subscriber_email)
+    if subscriber is not None:
+        recipient: Recipient = recipient_for(settings, list_row.id, subscriber.id, subscriber.email, subscriber.name)
+        topics = list(subscriber.topics or [])
+    else:
+        recipient = sample_recipient(settings, list_row.id)
+        topics = []
+    selection = selection_for(session, settings, list_row, edition_date, topics)
+    rendered = render_selection(settings, list_row, edition_date, selection)
+    _, html, text = personalize(rendered, recipient)
+    eml = build_message(settings, list_row, rendered, recipient)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{list_row.name}-{edition_date.isoformat()}"
+    files = {"html": out_dir / f"{stem}.html", "txt": out_dir / f"{stem}.txt", "mjml": out_dir / f"{stem}.mjml",
+             "eml": out_dir / f"{stem}.eml"}
+    files["html"].write_text(html, encoding="utf-8")
+    files["txt"].write_text(text, encoding="utf-8")
+    files["mjml"].write_text(rendered.mjml, encoding="utf-8")
+    files["eml"].write_bytes(eml)
+    return BuildResult(list_row.name, edition_date, recipient.email, rendered, len(html.encode("utf-8")), files)

@@ -1,0 +1,222 @@
+"""What the templates see: a plain dict built from a Selection, the list, the theme and a teaser level.
+
+Everything a template prints comes from here already cleaned: only http(s) links (a ``javascript:`` URL in an
+article never becomes a link), UTM parameters added, times in the list's zone, teasers cut on word boundaries,
+and placeholder look-alikes in article text broken so content cannot pull in a reader's values.
+"""
+
+from __future__ import annotations
+
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.config import Settings
+from digest.models import RankedItem
+from digest.render.personalize import neutralize, template_values
+from digest.render.templates import render_string
+from digest.store.tables import MailingListRow
+
+SUBJECT_MAX = 78
+PREHEADER_MAX = 140
+TOP_STORIES = 5
+
+
+@dataclass(frozen=True)
+class Teaser:
+    """How much of each article an edition shows; the size guard steps through TEASER_LEVELS in order."""
+
+    lede_words: int
+    quick_looks: int | None
+    quick_look_words: int | None
+    also_covered: int | None
+    label: str
+
+
+TEASER_LEVELS: tuple[Teaser, ...] = (
+    Teaser(80, None, None, None, "full teasers"),
+    Teaser(45, 4, 30, 4, "ledes cut to 45 words, at most 4 Quick Looks"),
+    Teaser(25, 3, 20, 2, "ledes cut to 25 words, at most 3 Quick Looks"),
+    Teaser(12, 2, 12, 1, "ledes cut to 12 words, at most 2 Quick Looks"),
+)
+
+
+def clean(value: str | None) -> str:
+    return neutralize(" ".join((value or "").split()))
+
+
+def cut_words(text: str, limit: int | None) -> str:
+    words = text.split()
+    if limit is None or len(words) <= limit:
+        return text
+    return " ".join(words[:limit]).rstrip(",;:-–—") + "…"
+
+
+def cut_chars(text: str, limit: int) -> str:
+    """At most ``limit`` characters, cut on a word boundary with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    if " " in head:
+        head = head[: head.rfind(" ")]
+    return head.rstrip(" ,;:·-–—") + "…"
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is http(s), else None: templates only ever link to web pages."""
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        return None
+    return url
+
+
+def with_utm(url: str, utm: Mapping[str, Any], campaign: str) -> str:
+    """Add UTM parameters the URL does not already carry, appended so the original query stays byte-exact."""
+    if not utm:
+        return url
+    parts = urlsplit(url)
+    present = {pair.split("=", 1)[0] for pair in parts.query.split("&") if pair}
+    wanted = {"utm_campaign": campaign, **{str(k): str(v) for k, v in utm.items()}}
+    add = [(k, v) for k, v in wanted.items() if k not in present and v]
+    if not add:
+        return url
+    query = parts.query + ("&" if parts.query else "") + urlencode(add)
+    return urlunsplit(parts._replace(query=query))
+
+
+def list_zone(list_row: MailingListRow) -> tzinfo:
+    try:
+        return ZoneInfo(list_row.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def time_label(published: datetime | None, zone: tzinfo, edition_date: date) -> str:
+    if published is None:
+        return ""
+    local = published.astimezone(zone)
+    clock = local.strftime("%H:%M %Z").strip()
+    if local.date() == edition_date:
+        return clock
+    return f"{local.day} {local:%b}, {clock}"
+
+
+def list_label(list_row: MailingListRow) -> str:
+    return list_row.title or list_row.from_name or list_row.name
+
+
+def campaign(list_row: MailingListRow, edition_date: date) -> str:
+    return f"{list_row.name}-{edition_date.isoformat()}"
+
+
+def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, edition_date: date,
+                 utm: Mapping[str, Any], campaign_name: str) -> dict[str, Any]:
+    a = item.article
+    url = safe_url(a.url)
+    link = with_utm(url, utm, campaign_name) if url else None
+    lede = clean(a.summary) or clean(next((p for s in a.sections for p in s.paragraphs if p.strip()), ""))
+    quick_looks = [clean(q) for q in a.quick_looks if q and q.strip()]
+    if teaser.quick_looks is not None:
+        quick_looks = quick_looks[: teaser.quick_looks]
+    quick_looks = [cut_words(q, teaser.quick_look_words) for q in quick_looks]
+    when = time_label(a.published_at, zone, edition_date)
+    byline_parts = [p for p in (clean(a.outlet), clean(a.author), clean(a.dateline), when) if p]
+    also = []
+    for other in item.also_covered_by:
+        other_url = safe_url(other.url)
+        also.append({"outlet": clean(other.outlet) or clean(other.title), "title": clean(other.title),
+                     "url": with_utm(other_url, utm, campaign_name) if other_url else None})
+    if teaser.also_covered is not None:
+        also = also[: teaser.also_covered]
+    has_deep_look = bool(a.deep_look_title or a.sections)
+    image = safe_url(a.image_url)
+    return {
+        "rank": rank,
+        "anchor": f"story-{rank}",
+        "id": a.id,
+        "title": clean(a.title) or "(untitled)",
+        "url": link,
+        "outlet": clean(a.outlet),
+        "author": clean(a.author),
+        "dateline": clean(a.dateline),
+        "time": when,
+        "byline_parts": byline_parts,
+        "byline": " · ".join(byline_parts),
+        "lede": cut_words(lede, teaser.lede_words),
+        "quick_looks_title": clean(a.quick_looks_title) or "Quick Looks",
+        "quick_looks": quick_looks,
+        "deep_look_url": link if has_deep_look else None,
+        "deep_look_title": clean(a.deep_look_title),
+        "image_url": image,
+        "image_alt": clean(a.image_alt),
+        "also_covered": also,
+        "topics": list(a.topics),
+    }
+
+
+def build_context(settings: Settings, list_row: MailingListRow, edition_date: date, items: Sequence[RankedItem],
+                  *, theme: Mapping[str, str], teaser: Teaser, recipient_context: str = "html") -> dict[str, Any]:
+    zone = list_zone(list_row)
+    name = campaign(list_row, edition_date)
+    articles = [article_view(item, i, teaser=teaser, zone=zone, edition_date=edition_date,
+                             utm=settings.utm or {}, campaign_name=name) for i, item in enumerate(items, 1)]
+    ctx: dict[str, Any] = {
+        "theme": dict(theme),
+        "list_name": list_row.name,
+        "list_label": list_label(list_row),
+        # The list's own title when it differs from the brand ("Morning Briefing" from "Example Times").
+        "list_subtitle": "" if list_label(list_row) == theme["brand_name"] else list_label(list_row),
+        "edition_date": edition_date,
+        "date_long": f"{edition_date:%A}, {edition_date.day} {edition_date:%B %Y}",
+        "date_label": f"{edition_date:%a} {edition_date.day} {edition_date:%b}",
+        "articles": articles,
+        "top_stories": articles[:TOP_STORIES],
+        "article_count": len(articles),
+        "postal_address": clean(settings.postal_address),
+        "base_url": str(settings.base_url).rstrip("/"),
+        "recipient": template_values("html"),
+    }
+    ctx["subject"] = subject_line(settings, ctx)
+    ctx["preheader"] = preheader(ctx)
+    return ctx
+
+
+def subject_line(settings: Settings, ctx: Mapping[str, Any]) -> str:
+    articles = ctx["articles"]
+    values = {
+        "list_name": ctx["list_label"], "list_id": ctx["list_name"], "date_label": ctx["date_label"],
+        "date_long": ctx["date_long"], "date": ctx["edition_date"].isoformat(),
+        "top_headline": articles[0]["title"] if articles else "",
+        "article_count": len(articles), "brand_name": ctx["theme"]["brand_name"],
+        "recipient": template_values("header"),
+    }
+    raw = render_string(str(settings.subject_template), values, origin="subject_template (config)")
+    # Line breaks from the template or a headline must never reach the Subject header.
+    return cut_chars(raw, SUBJECT_MAX).rstrip(" ·:,;-–—") or ctx["list_label"]
+
+
+def preheader(ctx: Mapping[str, Any]) -> str:
+    articles = ctx["articles"]
+    if not articles:
+        return "No new stories in this edition."
+    if len(articles) == 1:
+        return cut_chars(articles[0]["lede"] or articles[0]["title"], PREHEADER_MAX)
+    return cut_chars("Also today: " + " · ".join(a["title"] for a in articles[1:]), PREHEADER_MAX)
+
+
+def text_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
+    """The same context for the plain-text part, with text-context tokens for the reader's values."""
+    return {**ctx, "recipient": template_values("text")}
+
+

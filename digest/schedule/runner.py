@@ -1,0 +1,314 @@
+"""The scheduler: one pass (`run_due`, what `digest schedule due` runs) and the loop around it (`run_forever`).
+
+A pass works list by list, each under a database lease (``schedule:<list>``), so two schedulers never work the
+same list at once; within the lease it reads the list's state, asks `due.plan_due` what is due, and acts:
+sends through `send.dispatch.send_edition` restricted to the due subscribers (whose one-delivery-per-subscriber
+constraint is the last guard against a double send), builds and freezes editions that wait for approval, and
+records in ``schedule_runs`` what it decided for each day.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest.app import App
+from digest.errors import DigestError
+from digest.schedule import due as due_mod
+from digest.schedule.due import DueEdition, EditionState, ListInfo, SubscriberInfo
+from digest.schedule.lease import Lease
+from digest.schedule.manage import AWAITING_APPROVAL, SENT, SKIPPED_UNAPPROVED, record_run
+from digest.store.tables import DeliveryRow, EditionRow, MailingListRow, ScheduleRunRow, SubscriberRow
+
+log = logging.getLogger("digest.schedule")
+
+# Deliveries in these states are still the dispatcher's to finish (a send that crashed or was stopped): the
+# scheduler hands such subscribers to send_edition again, which resumes them by its own rule.
+UNFINISHED = frozenset({"pending", "sending"})
+# Run outcomes (and edition statuses) that close a day for good.
+CLOSED_OUTCOMES = frozenset({SKIPPED_UNAPPROVED, "skipped_thin", "skipped"})
+LEASE_TTL = timedelta(minutes=2)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class PassItem:
+    """What one pass did for one list's day."""
+
+    list_name: str
+    date: date
+    action: str
+    due: int
+    edition_id: int | None = None
+    sent: int = 0
+    failed: int = 0
+    detail: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"list": self.list_name, "date": self.date.isoformat(), "action": self.action, "due": self.due,
+                "edition_id": self.edition_id, "sent": self.sent, "failed": self.failed, "detail": self.detail}
+
+
+@dataclass
+class DueReport:
+    now: datetime
+    dry_run: bool = False
+    items: list[PassItem] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)  # lists another scheduler was working on
+    errors: list[str] = field(default_factory=list)
+    stopped: bool = False  # a stop was asked for before the pass finished
+
+    @property
+    def sent(self) -> int:
+        return sum(i.sent for i in self.items)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"now": self.now, "dry_run": self.dry_run, "items": [i.to_json() for i in self.items],
+                "busy": self.busy, "errors": self.errors, "stopped": self.stopped, "sent": self.sent}
+
+
+# --- reading the state the pure planner needs --------------------------------------------------------------
+
+
+def list_info(row: MailingListRow) -> ListInfo:
+    return ListInfo(row.id, row.name, row.timezone or "UTC", row.send_time or "07:00", row.schedule,
+                    bool(row.require_approval))
+
+
+def load_lists(session: Session) -> list[ListInfo]:
+    return [list_info(r) for r in session.scalars(select(MailingListRow).order_by(MailingListRow.name))]
+
+
+def load_subscribers(session: Session, list_id: int | None = None) -> list[SubscriberInfo]:
+    """Active, unpaused subscribers. One without ``active_since`` counts from confirmation, else from creation."""
+    query = select(SubscriberRow.id, SubscriberRow.list_id, SubscriberRow.active_since, SubscriberRow.confirmed_at,
+                   SubscriberRow.created_at, SubscriberRow.timezone, SubscriberRow.send_time).where(
+        SubscriberRow.status == "active", SubscriberRow.paused.is_(False))
+    if list_id is not None:
+        query = query.where(SubscriberRow.list_id == list_id)
+    return [SubscriberInfo(sid, lid, since or confirmed or created, tz, st)
+            for sid, lid, since, confirmed, created, tz, st in session.execute(query.order_by(SubscriberRow.id))]
+
+
+def load_states(session: Session, list_id: int, now: datetime, catch_up: timedelta
+                ) -> dict[tuple[int, date], EditionState]:
+    """Editions and schedule runs of the dates a pass at ``now`` can touch (local dates anywhere on Earth)."""
+    first = (now - catch_up - timedelta(days=2)).date()
+    last = (now + timedelta(days=2)).date()
+    runs = {d: outcome for d, outcome in session.execute(
+        select(ScheduleRunRow.date, ScheduleRunRow.outcome).where(
+            ScheduleRunRow.list_id == list_id, ScheduleRunRow.date.between(first, last)))}
+    editions = list(session.scalars(select(EditionRow).where(EditionRow.list_id == list_id,
+                                                             EditionRow.date.between(first, last))))
+    done: dict[int, set[int]] = {}
+    if editions:
+        for edition_id, subscriber_id, status in session.execute(
+                select(DeliveryRow.edition_id, DeliveryRow.subscriber_id, DeliveryRow.status).where(
+                    DeliveryRow.edition_id.in_([e.id for e in editions]))):
+            if status not in UNFINISHED:
+                done.setdefault(edition_id, set()).add(subscriber_id)
+    states: dict[tuple[int, date], EditionState] = {}
+    for day, outcome in runs.items():
+        states[(list_id, day)] = EditionState(list_id, day, closed=outcome in CLOSED_OUTCOMES)
+    for e in editions:
+        closed = runs.get(e.date) in CLOSED_OUTCOMES or e.status in CLOSED_OUTCOMES
+        states[(list_id, e.date)] = EditionState(list_id, e.date, e.id, e.approved_at is not None, closed,
+                                                 frozenset(done.get(e.id, ())))
+    return states
+
+
+# --- one pass -----------------------------------------------------------------------------------------------
+
+
+def catch_up_of(app: App) -> timedelta:
+    return timedelta(hours=float(app.settings.catch_up_hours))
+
+
+def plan(app: App, now: datetime) -> list[DueEdition]:
+    """What is due at ``now`` across all lists, without leases or side effects (for --dry-run and `ls`)."""
+    catch_up = catch_up_of(app)
+    out: list[DueEdition] = []
+    with app.store.session() as session:
+        for lst in load_lists(session):
+            out.extend(due_mod.plan_due(now, [lst], load_subscribers(session, lst.id),
+                                        load_states(session, lst.id, now, catch_up), catch_up))
+    return out
+
+
+def run_due(app: App, now: datetime | None = None, *, dry_run: bool = False,
+            stop: threading.Event | None = None) -> DueReport:
+    """One scheduler pass at ``now`` (default: the clock). Safe to run from several processes at once."""
+    now = now or utcnow()
+    if now.tzinfo is None:
+        raise ValueError("run_due needs a timezone-aware now")
+    report = DueReport(now, dry_run)
+    if dry_run:
+        report.items = [PassItem(d.list_name, d.date, d.action, len(d.subscribers), d.edition_id)
+                        for d in plan(app, now)]
+        return report
+    with app.store.session() as session:
+        lists = load_lists(session)
+    for lst in lists:
+        if stop is not None and stop.is_set():
+            report.stopped = True
+            break
+        with Lease(app.store, f"schedule:{lst.name}", ttl=LEASE_TTL) as lease:
+            if not lease.held:
+                report.busy.append(lst.name)
+                log.info("list %s: another scheduler is working on it; skipped this pass", lst.name)
+                continue
+            try:
+                _run_list(app, lst, now, report, stop)
+            except DigestError as exc:
+                report.errors.append(f"list {lst.name!r}: {exc}")
+                log.error("list %s: %s", lst.name, exc)
+    return report
+
+
+def _run_list(app: App, lst: ListInfo, now: datetime, report: DueReport, stop: threading.Event | None) -> None:
+    catch_up = catch_up_of(app)
+    # State is read only now, under the lease: what another scheduler sent a moment ago is already counted.
+    with app.store.session() as session:
+        items = due_mod.plan_due(now, [lst], load_subscribers(session, lst.id),
+                                 load_states(session, lst.id, now, catch_up), catch_up)
+    for item in items:
+        if stop is not None and stop.is_set():
+            report.stopped = True
+            return
+        result = PassItem(item.list_name, item.date, item.action, len(item.subscribers), item.edition_id)
+        report.items.append(result)
+        if item.action == "send":
+            if item.subscribers:
+                _send(app, item, now, result, stop)
+        elif item.action == "build":
+            _build(app, item, now, result)
+        elif item.action == "await_approval":
+            result.detail = (f"edition {item.edition_id} waits for `digest editions approve {item.edition_id}` "
+                             f"(until {item.deadline:%Y-%m-%d %H:%M} UTC)" if item.deadline else None)
+        elif item.action == "skip_unapproved":
+            _skip_unapproved(app, item, now, result)
+
+
+def _send(app: App, item: DueEdition, now: datetime, result: PassItem, stop: threading.Event | None) -> None:
+    outcome = send_to(app, item.list_name, item.date, item.subscriber_ids, now=now, stop=stop)
+    result.edition_id = outcome.get("edition_id", result.edition_id)
+    result.sent = int(outcome.get("sent", 0))
+    result.failed = int(outcome.get("failed", 0))
+    result.detail = outcome.get("detail")
+    log.info("list %s, edition %s (%s): sent to %d of %d due subscriber(s)%s", item.list_name, result.edition_id,
+             item.date, result.sent, len(item.subscribers), f"; {result.failed} failed" if result.failed else "")
+    skipped = outcome.get("skipped")
+    with app.store.session() as session:
+        if skipped:
+            record_run(session, item.list_id, item.date, "skipped_thin", str(skipped), now)
+        else:
+            delivered = session.scalar(
+                select(_count()).select_from(DeliveryRow).join(EditionRow, EditionRow.id == DeliveryRow.edition_id)
+                .where(EditionRow.list_id == item.list_id, EditionRow.date == item.date,
+                       DeliveryRow.status == "sent"))
+            record_run(session, item.list_id, item.date, SENT, f"{delivered} delivered so far", now)
+
+
+def _count() -> Any:
+    from sqlalchemy import func
+
+    return func.count()
+
+
+def _build(app: App, item: DueEdition, now: datetime, result: PassItem) -> None:
+    """Create and freeze the edition so the editor approves exactly what will go out."""
+    from digest import editions
+
+    with app.store.session() as session:
+        list_row = session.get(MailingListRow, item.list_id)
+        assert list_row is not None
+        edition = editions.get_or_create_edition(session, app.settings, list_row, item.date)
+        editions.freeze(session, edition, now)
+        result.edition_id = edition.id
+        record_run(session, item.list_id, item.date, AWAITING_APPROVAL,
+                   f"edition {edition.id} built; waiting for approval", now)
+    result.detail = f"built edition {result.edition_id}; approve it with `digest editions approve {result.edition_id}`"
+    log.info("list %s: edition %s (%s) built and waiting for approval (digest editions approve %s)",
+             item.list_name, result.edition_id, item.date, result.edition_id)
+
+
+def _skip_unapproved(app: App, item: DueEdition, now: datetime, result: PassItem) -> None:
+    with app.store.session() as session:
+        if item.edition_id is not None:
+            edition = session.get(EditionRow, item.edition_id, with_for_update=True)
+            if edition is not None and edition.approved_at is not None:  # approved a moment ago: not skipped
+                result.action, result.detail = "approved", "approved while this pass ran; sends next pass"
+                return
+        hours = app.settings.catch_up_hours
+        detail = f"not approved within {hours} h of its send time"
+        record_run(session, item.list_id, item.date, SKIPPED_UNAPPROVED, detail, now)
+    result.detail = detail
+    log.warning("list %s: edition %s (%s) skipped: %s", item.list_name, item.edition_id, item.date, detail)
+
+
+# --- the send seam --------------------------------------------------------------------------------------------
+
+
+def send_to(app: App, list_name: str, day: date, subscriber_ids: list[int], *, now: datetime,
+            stop: threading.Event | None = None) -> dict[str, Any]:
+    """Send the list's edition for ``day`` to exactly these subscribers, through the send part's dispatcher."""
+    from digest.send.dispatch import send_edition
+
+    outcome = send_edition(app, list_name, day, subscriber_filter=set(subscriber_ids), now=now)
+    return _outcome_dict(outcome)
+
+
+def _outcome_dict(outcome: Any) -> dict[str, Any]:
+    if isinstance(outcome, dict):
+        return outcome
+    data = outcome.to_json() if hasattr(outcome, "to_json") else dict(vars(outcome))
+    return dict(data)
+
+
+# --- the loop ---------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: finishing the work in flight, then stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_forever(app: App, interval: float | None = None, *, stop: threading.Event | None = None,
+                on_pass: Callable[[DueReport], None] | None = None) -> None:
+    """Run a pass every ``interval`` seconds (default ``scheduler_interval_seconds``) until SIGTERM or SIGINT."""
+    interval = float(interval if interval is not None else app.settings.scheduler_interval_seconds)
+    stop = stop or threading.Event()
+    with _stop_on_signals(stop):
+        log.info("scheduler started; a pass every %s s", f"{interval:g}")
+        while not stop.is_set():
+            try:
+                report = run_due(app, stop=stop)
+            except Exception:  # a bad pass (database gone for a moment) must not end the scheduler
+                log.exception("scheduler pass failed; trying again in %s s", f"{interval:g}")
+            else:
+                if on_pass is not None:
+                    on_pass(report)
+            stop.wait(interval)
+    log.info("scheduler stopped")

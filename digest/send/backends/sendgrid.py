@@ -1,0 +1,219 @@
+"""The SendGrid backend: v3 Mail Send through the official `sendgrid` package.
+
+One request carries up to 1,000 personalizations, one recipient each, with that recipient's substitutions
+(an HTML-escaped and a plain value per placeholder, since SendGrid substitutes in every content part alike),
+``custom_args`` (edition, subscriber and delivery ids, inside the personalization: SendGrid's spec types a
+top-level ``custom_args`` as a string) and the per-recipient List-Unsubscribe header.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import urllib.error
+from urllib.parse import quote
+from collections.abc import Callable, Sequence
+from email.message import EmailMessage
+from email.utils import getaddresses
+from typing import Any, ClassVar, Literal
+
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+
+from digest.config import Settings
+from digest.errors import ConfigError
+from digest.send.backends.base import (
+    AuthError,
+    Backend,
+    BatchResult,
+    Content,
+    InDoubtError,
+    PermanentError,
+    RateLimited,
+    Recipient,
+    Schedule,
+    TransientError,
+)
+from digest.render.message import list_id
+from digest.render.personalize import substitutions
+
+
+def unsubscribe_mailto(settings: Settings) -> str:
+    """The mailto: List-Unsubscribe entry, written as render's message builder writes it."""
+    mailto = str(settings.unsubscribe_mailto or "")
+    return f"mailto:{quote(mailto, safe='@.+-_')}?subject=unsubscribe" if mailto else ""
+
+
+def provider_message(body: bytes | str | None) -> str:
+    """The `errors[].message` (and field) of a SendGrid error body, or the body itself."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        data = json.loads(body or "")
+        parts = []
+        for err in data.get("errors", []):
+            field = err.get("field")
+            parts.append(f"{err.get('message')}" + (f" (field {field})" if field else ""))
+        if parts:
+            return "; ".join(parts)
+    except (ValueError, AttributeError):
+        pass
+    return (body or "").strip()[:500]
+
+
+class SendGridBackend(Backend):
+    name = "sendgrid"
+    unit: ClassVar[Literal["request", "message"]] = "request"
+    max_batch_size = 1000
+    supports_sandbox = True
+    supports_schedule = True
+
+    def __init__(self, settings: Settings, *, sandbox: bool = False) -> None:
+        super().__init__(settings, sandbox=sandbox)
+        api_key = settings.sendgrid_api_key
+        if not api_key:
+            raise ConfigError("SENDGRID_API_KEY is not set: the sendgrid backend reads its API key only from "
+                              "that environment variable")
+        self.client = SendGridAPIClient(api_key=api_key, host=settings.sendgrid_host.rstrip("/"))
+        self.timeout = float(settings.sendgrid_timeout)
+        self.categories = [str(c) for c in settings.sendgrid_categories][:10]
+
+    # --- requests -----------------------------------------------------------------------------------------
+
+    def _call(self, what: str, request: Callable[[], Any]) -> Any:
+        try:
+            return request()
+        except HTTPError as exc:
+            status = int(exc.status_code)
+            message = f"SendGrid {what}: {status} {provider_message(exc.body)}"
+            if status == 429:
+                headers = exc.headers or {}
+                reset = headers.get("X-RateLimit-Reset") if hasattr(headers, "get") else None
+                try:
+                    retry_at = float(reset) if reset is not None else time.time() + 1.0
+                except ValueError:
+                    retry_at = time.time() + 1.0
+                raise RateLimited(message, retry_at) from None
+            if status in (401, 403):
+                raise AuthError(message) from None
+            if status >= 500:
+                raise TransientError(message) from None
+            raise PermanentError(message) from None
+        except urllib.error.URLError as exc:
+            # urllib wraps failures of sending the request (connect, write): the provider never had all of it.
+            raise TransientError(f"SendGrid {what}: {exc.reason}") from None
+        except (TimeoutError, http.client.HTTPException, ConnectionError) as exc:
+            # The request went out and the answer did not come back.
+            raise InDoubtError(f"SendGrid {what}: no answer ({type(exc).__name__}: {exc})") from None
+
+    def build_payload(self, content: Content, recipients: Sequence[Recipient],
+                      schedule: Schedule | None) -> dict[str, Any]:
+        mailto = unsubscribe_mailto(self.settings)
+        personalizations = []
+        for r in recipients:
+            to: dict[str, str] = {"email": r.email}
+            if r.person.name:
+                to["name"] = r.person.name
+            unsubscribe = f"<{r.person.unsubscribe_url}>" + (f", <{mailto}>" if mailto else "")
+            personalizations.append({
+                "to": [to],
+                # SendGrid substitutes in every content part alike, so each token (HTML, text, header) has its
+                # own value, escaped for its context.
+                "substitutions": substitutions(r.person),
+                "custom_args": {"edition_id": str(content.edition_id), "subscriber_id": str(r.subscriber_id),
+                                "delivery_id": str(r.delivery_id)},
+                "headers": {"List-Unsubscribe": unsubscribe},
+            })
+        payload = dict(self._static_payload(content))
+        payload["personalizations"] = personalizations
+        if schedule is not None:
+            payload["send_at"] = schedule.send_at
+            payload["batch_id"] = schedule.batch_id
+        return payload
+
+    def _static_payload(self, content: Content) -> dict[str, Any]:
+        """Everything of a request that is the same for every recipient of the variant."""
+        list_row, rendered = content.list_row, content.rendered
+        sender: dict[str, str] = {"email": list_row.from_email or self.settings.from_email}
+        if list_row.from_name:
+            sender["name"] = list_row.from_name
+        label = list_row.title or list_row.from_name or list_row.name
+        payload: dict[str, Any] = {
+            "from": sender,
+            "subject": rendered.subject,
+            # SendGrid requires text/plain before text/html.
+            "content": [{"type": "text/plain", "value": rendered.text},
+                        {"type": "text/html", "value": rendered.html}],
+            "headers": {"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                        "List-Id": f"{label} <{list_id(list_row, str(self.settings.base_url))}>"},
+        }
+        if self.categories:
+            payload["categories"] = self.categories
+        reply_to = list_row.reply_to or self.settings.reply_to
+        if reply_to:
+            payload["reply_to"] = {"email": reply_to}
+        if self.sandbox:
+            payload["mail_settings"] = {"sandbox_mode": {"enable": True}}
+        return payload
+
+    def post(self, payload: dict[str, Any]) -> Any:
+        return self._call("mail send", lambda: self.client.client.mail.send.post(
+            request_body=payload, timeout=self.timeout))
+
+    def parse_response(self, response: Any, recipients: Sequence[Recipient]) -> BatchResult:
+        status = int(response.status_code)
+        if status not in (200, 202):  # 200: sandbox mode validated without sending
+            raise PermanentError(f"SendGrid mail send: unexpected status {status}: {provider_message(response.body)}")
+        headers = response.headers
+        message_id = headers.get("X-Message-Id") if hasattr(headers, "get") else None
+        return BatchResult(accepted=[r.delivery_id for r in recipients], provider_message_id=message_id)
+
+    # --- scheduling ---------------------------------------------------------------------------------------
+
+    def new_schedule(self, delay_seconds: int, now: float) -> Schedule:
+        response = self._call("create batch id", lambda: self.client.client.mail.batch.post(timeout=self.timeout))
+        try:
+            batch_id = str(json.loads(response.body)["batch_id"])
+        except (ValueError, KeyError, TypeError):
+            raise PermanentError(f"SendGrid create batch id: unexpected answer {provider_message(response.body)}") \
+                from None
+        return Schedule(batch_id=batch_id, send_at=int(now) + int(delay_seconds))
+
+    def cancel_schedule(self, batch_id: str) -> None:
+        self._call("cancel scheduled send", lambda: self.client.client.user.scheduled_sends.post(
+            request_body={"batch_id": batch_id, "status": "cancel"}, timeout=self.timeout))
+
+    # --- one-off messages ---------------------------------------------------------------------------------
+
+    def send_message(self, message: EmailMessage) -> str:
+        senders = getaddresses([str(message["From"] or "")])
+        sender_name, sender_email = senders[0] if senders else ("", self.settings.from_email)
+        to = [{"email": addr, **({"name": name} if name else {})}
+              for name, addr in getaddresses([str(v) for v in message.get_all("To", [])]) if addr]
+        if not to:
+            raise PermanentError("transactional message has no To address")
+        content = []
+        for ctype in ("text/plain", "text/html"):
+            part = message.get_body(preferencelist=(ctype.split("/")[1],))
+            if part is not None and part.get_content_type() == ctype:
+                content.append({"type": ctype, "value": part.get_content()})
+        if not content:
+            raise PermanentError("transactional message has neither a text nor an HTML part")
+        headers = {k: str(v) for k, v in message.items()
+                   if k.lower() in ("list-unsubscribe", "list-unsubscribe-post", "list-id", "auto-submitted")}
+        payload: dict[str, Any] = {
+            "personalizations": [{"to": to}],
+            "from": {"email": sender_email or self.settings.from_email, **({"name": sender_name} if sender_name else {})},
+            "subject": str(message["Subject"] or "(no subject)"),
+            "content": content,
+        }
+        if headers:
+            payload["headers"] = headers
+        if self.categories:
+            payload["categories"] = self.categories
+        if self.sandbox:
+            payload["mail_settings"] = {"sandbox_mode": {"enable": True}}
+        response = self.post(payload)
+        result = self.parse_response(response, [])
+        return result.provider_message_id or "sendgrid"

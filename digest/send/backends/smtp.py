@@ -1,0 +1,187 @@
+"""The SMTP backend: one personalized message per recipient over one reused connection, optionally DKIM-signed.
+
+Where an error happens decides what it means. Anything before the message body is sent (connect, MAIL,
+RCPT, the DATA command) is safe to retry. A failure after the body went out, while waiting for the final
+reply, is in doubt: the server may have queued the message.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import getaddresses
+from typing import ClassVar, Literal
+
+import dkim
+
+from digest.config import Settings
+from digest.errors import ConfigError
+from digest.send.backends.base import (
+    AuthError,
+    Backend,
+    BatchResult,
+    Content,
+    InDoubtError,
+    PermanentError,
+    Recipient,
+    Schedule,
+    TransientError,
+)
+from digest.send.backends.message import render_message
+
+DKIM_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id", b"reply-to", b"list-id",
+                b"list-unsubscribe", b"list-unsubscribe-post", b"mime-version", b"content-type"]
+
+
+class DkimSigner:
+    def __init__(self, settings: Settings) -> None:
+        path = settings.path(settings.dkim_private_key_file)
+        try:
+            self.key = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"dkim_private_key_file: cannot read {path}: {exc}") from None
+        if not settings.dkim_selector:
+            raise ConfigError("dkim_selector: required when dkim_private_key_file is set")
+        self.selector = settings.dkim_selector.encode("ascii")
+        self.domain = (settings.dkim_domain or settings.from_email.rsplit("@", 1)[-1]).encode("ascii")
+
+    def sign(self, message: bytes, domain: str | None = None) -> bytes:
+        signature = dkim.sign(message, self.selector, domain.encode("ascii") if domain else self.domain,
+                              self.key, include_headers=DKIM_HEADERS)
+        return bytes(signature) + message
+
+
+def _smtp_error(exc: smtplib.SMTPResponseException, what: str) -> Exception:
+    reply = exc.smtp_error
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    message = f"SMTP {what}: {exc.smtp_code} {text}"
+    if exc.smtp_code in (530, 535, 534):
+        return AuthError(message)
+    if 400 <= exc.smtp_code < 500:
+        return TransientError(message)
+    return PermanentError(message)
+
+
+class SmtpBackend(Backend):
+    name = "smtp"
+    unit: ClassVar[Literal["request", "message"]] = "message"
+    max_batch_size = 1
+
+    def __init__(self, settings: Settings, *, sandbox: bool = False) -> None:
+        super().__init__(settings, sandbox=sandbox)
+        self._conn: smtplib.SMTP | None = None
+        self.dkim = DkimSigner(settings) if settings.dkim_private_key_file else None
+
+    # --- connection ---------------------------------------------------------------------------------------
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        try:
+            conn: smtplib.SMTP
+            if s.smtp_security == "ssl":
+                conn = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout,
+                                        context=ssl.create_default_context())
+            else:
+                conn = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+                if s.smtp_security == "starttls":
+                    conn.starttls(context=ssl.create_default_context())
+            if s.smtp_user:
+                conn.login(s.smtp_user, s.smtp_password)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise AuthError(f"SMTP {s.smtp_host}:{s.smtp_port} refused the login for {s.smtp_user!r}: "
+                            f"{exc.smtp_code}") from None
+        except smtplib.SMTPResponseException as exc:
+            raise _smtp_error(exc, f"{s.smtp_host}:{s.smtp_port}") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransientError(f"SMTP {s.smtp_host}:{s.smtp_port}: cannot connect: {exc}") from None
+        return conn
+
+    def open(self) -> None:
+        """Connects lazily, on the first message."""
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.quit()
+            except (OSError, smtplib.SMTPException):
+                conn.close()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    # --- pipeline -----------------------------------------------------------------------------------------
+
+    def build_payload(self, content: Content, recipients: Sequence[Recipient],
+                      schedule: Schedule | None) -> tuple[str, str, bytes]:
+        recipient = recipients[0]
+        data = render_message(self.settings, content, recipient)
+        if self.dkim is not None:
+            data = self.dkim.sign(data)
+        return content.list_row.from_email or self.settings.from_email, recipient.email, data
+
+    def post(self, payload: tuple[str, str, bytes]) -> str:
+        sender, rcpt, data = payload
+        return self._transmit(sender, [rcpt], data)
+
+    def parse_response(self, response: str, recipients: Sequence[Recipient]) -> BatchResult:
+        return BatchResult(accepted=[r.delivery_id for r in recipients], provider_message_id=response or None)
+
+    def _transmit(self, sender: str, rcpts: list[str], data: bytes) -> str:
+        if self._conn is None:
+            self._conn = self._connect()
+        conn = self._conn
+        try:
+            try:
+                code, resp = conn.mail(sender)
+            except smtplib.SMTPServerDisconnected:
+                # The server closed an idle reused connection: nothing was sent yet, so reconnect once.
+                self._conn = conn = self._connect()
+                code, resp = conn.mail(sender)
+            if code != 250:
+                conn.rset()
+                raise _smtp_error(smtplib.SMTPSenderRefused(code, resp, sender), f"MAIL FROM {sender}")
+            for rcpt in rcpts:
+                code, resp = conn.rcpt(rcpt)
+                if code not in (250, 251):
+                    conn.rset()
+                    raise _smtp_error(smtplib.SMTPResponseException(code, resp), f"RCPT TO {rcpt}")
+            conn.putcmd("data")
+            code, resp = conn.getreply()
+            if code != 354:
+                conn.rset()
+                raise _smtp_error(smtplib.SMTPDataError(code, resp), "DATA")
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            self._drop()
+            raise TransientError(f"SMTP {self.settings.smtp_host}: {exc}") from None
+        # From here on the server has the message: a lost reply leaves it in doubt.
+        try:
+            body = smtplib._quote_periods(data)  # type: ignore[attr-defined]
+            if not body.endswith(b"\r\n"):
+                body += b"\r\n"
+            conn.send(body + b".\r\n")
+            code, resp = conn.getreply()
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            self._drop()
+            raise InDoubtError(f"SMTP {self.settings.smtp_host}: no answer after the message was sent: {exc}") \
+                from None
+        if code != 250:
+            raise _smtp_error(smtplib.SMTPDataError(code, resp), "end of DATA")
+        return resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
+
+    def send_message(self, message: EmailMessage) -> str:
+        data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        if self.dkim is not None:
+            data = self.dkim.sign(data)
+        senders = getaddresses([str(message["From"] or "")])
+        sender = senders[0][1] if senders and senders[0][1] else self.settings.from_email
+        rcpts = [addr for _, addr in getaddresses([str(v) for h in ("To", "Cc", "Bcc")
+                                                   for v in message.get_all(h, [])]) if addr]
+        try:
+            return self._transmit(sender, rcpts, data)
+        finally:
+            self.close()

@@ -1,0 +1,139 @@
+"""The outbox: delivery rows and their state changes, ``pending → sending → sent | failed | in_doubt``.
+
+Only `dispatch` calls these, each inside one short transaction it commits. Rows are read a batch at a time
+by id (keyset), so memory stays flat however many subscribers an edition has.
+
+A row's ``batch_id`` says which provider call it went out in: ``<backend>:<run>:<n>``, or for a SendGrid
+request scheduled ahead ``sendgrid@<SendGrid batch id>@<send_at>``, from which a later run can still cancel it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from digest.audience.lifecycle import email_hash
+from digest.send.backends.base import Schedule
+from digest.store.tables import DeliveryRow, SubscriberRow, SuppressionRow
+
+SENDABLE_STATUS = "active"
+
+
+def batch_name(backend: str, run: str, seq: int, schedule: Schedule | None = None) -> str:
+    if schedule is not None:
+        return f"{backend}@{schedule.batch_id}@{schedule.send_at}"
+    return f"{backend}:{run}:{seq}"
+
+
+def schedule_of(batch_id: str | None) -> Schedule | None:
+    """The cancellable SendGrid schedule a batch went out under, if any."""
+    if not batch_id or batch_id.count("@") != 2:
+        return None
+    _, provider_batch, send_at = batch_id.split("@")
+    if not send_at.isdigit():
+        return None
+    return Schedule(batch_id=provider_batch, send_at=int(send_at))
+
+
+def insert_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert delivery rows, ignoring any (edition, subscriber) that already has one. Returns rows inserted."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    ins: Any = (postgresql.insert(DeliveryRow) if dialect == "postgresql" else sqlite.insert(DeliveryRow))
+    stmt = ins.on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+    result = session.execute(stmt, list(rows))
+    count = getattr(result, "rowcount", -1)
+    return count if count is not None and count >= 0 else len(rows)
+
+
+def pending_batch(session: Session, edition_id: int, variant_id: int | None, after_id: int,
+                  limit: int) -> list[tuple[int, SubscriberRow]]:
+    """The next ``limit`` pending deliveries of a variant after ``after_id``, with their subscribers."""
+    variant_clause = (DeliveryRow.variant_id.is_(None) if variant_id is None
+                      else DeliveryRow.variant_id == variant_id)
+    query = (select(DeliveryRow.id, SubscriberRow)
+             .join(SubscriberRow, SubscriberRow.id == DeliveryRow.subscriber_id)
+             .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == "pending", variant_clause,
+                    DeliveryRow.id > after_id)
+             .order_by(DeliveryRow.id).limit(limit))
+    return [(row[0], row[1]) for row in session.execute(query)]
+
+
+def suppressed_emails(session: Session, emails: Iterable[str]) -> set[str]:
+    """Which of ``emails`` are on the suppression list (compared by hash, as it is stored)."""
+    by_hash = {email_hash(e): e for e in emails}
+    if not by_hash:
+        return set()
+    found = session.scalars(select(SuppressionRow.email_hash).where(SuppressionRow.email_hash.in_(list(by_hash))))
+    return {by_hash[h] for h in found}
+
+
+def why_not_sendable(subscriber: SubscriberRow, suppressed: set[str]) -> str | None:
+    if subscriber.status != SENDABLE_STATUS:
+        return f"subscriber is {subscriber.status}"
+    if subscriber.paused:
+        return "subscriber paused delivery"
+    if subscriber.email in suppressed:
+        return "address is suppressed"
+    return None
+
+
+def set_status(session: Session, ids: Sequence[int], status: str, now: datetime, *,
+               expect: str | None = None, batch_id: str | None = None, error: str | None = None,
+               provider_message_id: str | None = None, bump_attempt: bool = False,
+               keep_batch: bool = False) -> int:
+    if not ids:
+        return 0
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if not keep_batch:
+        values["batch_id"] = batch_id
+    if error is not None or status in ("sent", "sending"):
+        values["error"] = error
+    if provider_message_id is not None:
+        values["provider_message_id"] = provider_message_id
+    if status == "sent":
+        values["sent_at"] = now
+    if bump_attempt:
+        values["attempt"] = DeliveryRow.attempt + 1
+    stmt = update(DeliveryRow).where(DeliveryRow.id.in_(list(ids)))
+    if expect is not None:
+        stmt = stmt.where(DeliveryRow.status == expect)
+    result = session.execute(stmt.values(**values).execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def stale_sending(session: Session, edition_id: int) -> dict[str, list[tuple[int, str]]]:
+    """Rows a dead process left ``sending``, by batch id: (delivery id, email)."""
+    out: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    query = (select(DeliveryRow.id, DeliveryRow.email, DeliveryRow.batch_id)
+             .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == "sending").order_by(DeliveryRow.id))
+    for delivery_id, email, batch_id in session.execute(query):
+        out[batch_id or ""].append((delivery_id, email))
+    return dict(out)
+
+
+def rows_with_status(session: Session, edition_id: int, status: str, limit: int = 1000) -> list[tuple[int, str]]:
+    query = (select(DeliveryRow.id, DeliveryRow.email)
+             .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == status)
+             .order_by(DeliveryRow.id).limit(limit))
+    return [(r[0], r[1]) for r in session.execute(query)]
+
+
+def counts(session: Session, edition_id: int) -> dict[str, int]:
+    query = (select(DeliveryRow.status, func.count()).where(DeliveryRow.edition_id == edition_id)
+             .group_by(DeliveryRow.status))
+    return {status: int(n) for status, n in session.execute(query)}
+
+
+def pending_variants(session: Session, edition_id: int) -> list[int | None]:
+    query = (select(DeliveryRow.variant_id).where(DeliveryRow.edition_id == edition_id,
+                                                  DeliveryRow.status == "pending")
+             .group_by(DeliveryRow.variant_id).order_by(DeliveryRow.variant_id))
+    return list(session.scalars(query))

@@ -1,0 +1,160 @@
+"""Planning a send: which subscribers get which variant, each variant rendered once, one delivery row each.
+
+Subscribers are read a chunk at a time by id, and each chunk is written (or, for a dry run, only counted)
+before the next is read, so memory holds one chunk plus one entry per distinct preference profile, however
+large the list. Subscribers that already have a delivery row for the edition are left alone: a resumed send
+plans only the newcomers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from digest import editions
+from digest.config import Settings
+from digest.render.edition import RenderedEdition, render_selection
+from digest.send import outbox
+from digest.send.backends.base import Content
+from digest.store.tables import DeliveryRow, EditionRow, MailingListRow, SubscriberRow, VariantRow
+
+CHUNK = 1000
+SubscriberFilter = Callable[[SubscriberRow], bool]
+
+
+@dataclass
+class PlannedVariant:
+    variant_id: int
+    article_count: int
+    subject: str
+    thin: bool
+    subscribers: int = 0
+
+
+@dataclass
+class Planned:
+    """One chunk's outcome: rows written (or that would be), by status."""
+
+    pending: list[tuple[SubscriberRow, int]] = field(default_factory=list)  # (subscriber, variant id)
+    skipped: list[tuple[SubscriberRow, str]] = field(default_factory=list)  # (subscriber, reason)
+    last_id: int = 0
+    done: bool = False
+
+
+def rendered_from_variant(variant: VariantRow, list_row: MailingListRow, edition: EditionRow) -> RenderedEdition:
+    """The stored render of a variant, as render's message builder takes it (a resumed run renders nothing)."""
+    html = variant.html or ""
+    return RenderedEdition(
+        subject=variant.subject or "", preheader=variant.preheader or "", mjml="", html=html,
+        text=variant.text or "", trimmed=[], article_count=len(variant.article_ids or []),
+        size_bytes=len(html.encode("utf-8")), key=variant.render_hash or f"variant-{variant.id}",
+        article_ids=tuple(variant.article_ids or []), list_name=list_row.name, edition_date=edition.date,
+    )
+
+
+def content_for(session: Session, edition_id: int, variant_id: int) -> Content:
+    variant = session.get(VariantRow, variant_id)
+    edition = session.get(EditionRow, edition_id)
+    if variant is None or edition is None:
+        raise LookupError(f"variant {variant_id} of edition {edition_id} is gone")
+    list_row = session.get(MailingListRow, edition.list_id)
+    assert list_row is not None
+    return Content(edition_id=edition_id, variant_id=variant_id, list_row=list_row,
+                   rendered=rendered_from_variant(variant, list_row, edition))
+
+
+class Planner:
+    def __init__(self, settings: Settings, edition_id: int, now: datetime, *,
+                 subscriber_filter: SubscriberFilter | None = None) -> None:
+        self.settings = settings
+        self.edition_id = edition_id
+        self.now = now
+        self.subscriber_filter = subscriber_filter
+        self._ranker: Any = None
+        self._clicks: Any = None
+        self._profiles: dict[tuple[str, ...], PlannedVariant | None] = {}
+        self.variants: dict[int, PlannedVariant] = {}
+
+    # --- variants -----------------------------------------------------------------------------------------
+
+    def _variant(self, session: Session, edition: EditionRow, list_row: MailingListRow,
+                 profile: tuple[str, ...]) -> PlannedVariant | None:
+        """The variant for a preference profile, selected and rendered on first need (None: nothing to send)."""
+        if profile in self._profiles:
+            return self._profiles[profile]
+        if self._ranker is None:
+            self._ranker = editions.ranker_for(session, self.settings, edition)
+            self._clicks = editions.engagement_for(session, self.settings, edition)
+        selection = editions.stamp(self._ranker.select(profile, engagement=self._clicks, with_dropped=False),
+                                   list_row, edition)
+        planned: PlannedVariant | None = None
+        if selection.items:
+            variant = editions.get_or_create_variant(session, edition, selection)
+            if variant.html is None or variant.rendered_at is None:
+                self.render(session, variant, list_row, edition, selection)
+            planned = self.variants.get(variant.id) or PlannedVariant(
+                variant.id, len(variant.article_ids or []), variant.subject or "", selection.thin)
+            self.variants[variant.id] = planned
+        self._profiles[profile] = planned
+        return planned
+
+    def render(self, session: Session, variant: VariantRow, list_row: MailingListRow, edition: EditionRow,
+               selection: Any) -> None:
+        rendered = render_selection(self.settings, list_row, edition.date, selection)
+        variant.subject = rendered.subject
+        variant.preheader = rendered.preheader
+        variant.html = rendered.html
+        variant.text = rendered.text
+        variant.render_hash = rendered.key[:64]
+        variant.rendered_at = self.now
+        # What the variant shows after the size guard: what record_sent_articles will record.
+        variant.article_ids = list(rendered.article_ids)
+        session.flush()
+
+    # --- subscribers --------------------------------------------------------------------------------------
+
+    def plan_chunk(self, session: Session, after_id: int, *, write: bool, limit: int = CHUNK) -> Planned:
+        edition = session.get(EditionRow, self.edition_id)
+        assert edition is not None
+        list_row = session.get(MailingListRow, edition.list_id)
+        assert list_row is not None
+        has_row = exists().where(DeliveryRow.edition_id == self.edition_id,
+                                 DeliveryRow.subscriber_id == SubscriberRow.id)
+        subscribers = list(session.scalars(
+            select(SubscriberRow)
+            .where(SubscriberRow.list_id == list_row.id, SubscriberRow.status == "active",
+                   SubscriberRow.paused.is_(False), SubscriberRow.id > after_id, ~has_row)
+            .order_by(SubscriberRow.id).limit(limit)))
+        out = Planned(last_id=subscribers[-1].id if subscribers else after_id, done=len(subscribers) < limit)
+        if self.subscriber_filter is not None:
+            subscribers = [s for s in subscribers if self.subscriber_filter(s)]
+        suppressed = outbox.suppressed_emails(session, [s.email for s in subscribers])
+        rows: list[dict[str, Any]] = []
+        for sub in subscribers:
+            reason = "address is suppressed" if sub.email in suppressed else None
+            variant = None
+            if reason is None:
+                variant = self._variant(session, edition, list_row,
+                                        editions.effective_preferences(sub.topics, list_row.topics))
+                if variant is None:
+                    reason = "no article for this subscriber's selection"
+            if variant is not None and reason is None:
+                variant.subscribers += 1
+                out.pending.append((sub, variant.variant_id))
+                rows.append(self._row(sub, variant.variant_id, "pending", None))
+            else:
+                out.skipped.append((sub, reason or "skipped"))
+                rows.append(self._row(sub, None, "skipped", reason))
+        if write:
+            outbox.insert_deliveries(session, rows)
+        return out
+
+    def _row(self, sub: SubscriberRow, variant_id: int | None, status: str, error: str | None) -> dict[str, Any]:
+        return {"edition_id": self.edition_id, "subscriber_id": sub.id, "variant_id": variant_id,
+                "email": sub.email, "status": status, "error": error, "attempt": 0,
+                "created_at": self.now, "updated_at": self.now}

@@ -1,0 +1,404 @@
+"""The public pages of `digest serve`: subscribe (form and JSON), confirm, preferences, unsubscribe, webhooks.
+
+The pages are thin: each checks its input, calls ``digest.audience.signup`` inside one store transaction, and
+renders an autoescaped template. Links carry signed tokens; a forged, altered or expired token gets a 4xx page
+and changes nothing. Every page is sent with ``Referrer-Policy: no-referrer`` so a token in the address never
+leaks to another site, and is never cached.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qs
+
+from itsdangerous import BadSignature
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from digest.app import App
+from digest.audience import signup
+from digest.audience.confirmation import send_confirmation
+from digest.audience.links import GoneSubscriber, Resolved, resolve
+from digest.audience.lists import ensure_list, get_list
+from digest.audience.pages import render
+from digest.audience.tokens import BadToken, preferences_url, serializer, unsubscribe_url
+from digest.audience.validate import Invalid, all_timezones, normalize_email, parse_topics
+from digest.errors import NotFound
+from digest.store.tables import MailingListRow
+from digest.web.webhooks import webhook_routes
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CSRF_COOKIE = "digest_csrf"
+MAX_FORM_BYTES = 64 * 1024
+ONE_CLICK = "One-Click"
+_SECURITY_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+}
+_TOKEN_PATH = re.compile(r"/(unsubscribe|confirm|preferences)/[^/?\s\"]+")
+
+
+class TokenMaskFilter(logging.Filter):
+    """Access logs must not hold working links: a logged unsubscribe token would let anyone reading logs use it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_TOKEN_PATH.sub(r"/\1/…", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+class _Pages:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.settings = app.settings
+        serializer(self.settings, "csrf")  # no secret_key: refuse to start (ConfigError) rather than serve
+        self.secure_cookie = str(self.settings.base_url).startswith("https://")
+
+    # --- helpers ----------------------------------------------------------------------------------------
+
+    async def db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(session, *args)`` in one transaction, off the event loop."""
+
+        def work() -> T:
+            with self.app.store.session() as session:
+                return fn(session, *args)
+
+        return await run_in_threadpool(work)
+
+    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("postal_address", self.settings.postal_address)
+        context.setdefault("title", "")
+        return HTMLResponse(render(template, context), status_code=status, headers=_SECURITY_HEADERS)
+
+    def message(self, title: str, *paragraphs: str, status: int = 200) -> HTMLResponse:
+        return self.page("message.html", status, title=title, paragraphs=list(paragraphs))
+
+    def token_error(self, exc: BadToken) -> HTMLResponse:
+        if isinstance(exc, GoneSubscriber):
+            return self.message("Subscription not found", str(exc), status=404)
+        if exc.expired:
+            return self.message("This link has expired", f"{exc}.",
+                                "Subscribe again to get a new confirmation link, or use the link in a newer email.",
+                                status=410)
+        return self.message("This link is not valid", f"{exc}.", "Nothing was changed.", status=400)
+
+    def list_title(self, list_row: MailingListRow) -> str:
+        return list_row.title or list_row.name
+
+    # --- subscribe ---------------------------------------------------------------------------------------
+
+    def _load_list(self, session: Any, name: str | None) -> dict[str, Any]:
+        row = get_list(session, name) if name else ensure_list(session, self.settings)
+        return {"id": row.id, "name": row.name, "title": self.list_title(row), "topics": list(row.topics or []),
+                "double_opt_in": row.double_opt_in}
+
+    def _csrf_pair(self, request: Request) -> tuple[str, str]:
+        nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(18)
+        return nonce, str(serializer(self.settings, "csrf").dumps(nonce))
+
+    def _csrf_ok(self, request: Request, field: str) -> bool:
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        if not cookie or not field:
+            return False
+        try:
+            nonce = serializer(self.settings, "csrf").loads(field, max_age=86400)
+        except BadSignature:
+            return False
+        return isinstance(nonce, str) and hmac.compare_digest(nonce, cookie)
+
+    def subscribe_form(self, request: Request, info: dict[str, Any], *, status: int = 200, error: str = "",
+                       email: str = "", name: str = "", chosen: list[str] | None = None) -> HTMLResponse:
+        nonce, token = self._csrf_pair(request)
+        response = self.page("subscribe.html", status, title=f"Subscribe to {info['title']}",
+                             list_title=info["title"], action=request.url.path, csrf_token=token, error=error,
+                             email=email, name=name, topics=info["topics"], chosen=chosen or [],
+                             double_opt_in=info["double_opt_in"])
+        response.set_cookie(CSRF_COOKIE, nonce, max_age=86400, httponly=True, samesite="strict",
+                            secure=self.secure_cookie, path="/")
+        return response
+
+    async def subscribe(self, request: Request) -> Response:
+        list_name = request.path_params.get("list_name")
+        try:
+            info = await self.db(self._load_list, list_name)
+        except NotFound:
+            return self.message("No such list", f"There is no list named {list_name!r}.", status=404)
+        if request.method == "GET":
+            return self.subscribe_form(request, info)
+        ctype = request.headers.get("content-type", "")
+        if not ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            return self.message("Unsupported request", "Send the subscribe form, or use /api/subscribe with JSON.",
+                                status=415)
+        if _too_large(request):
+            return self.message("Request too large", status=413)
+        form = await request.form(max_files=0, max_fields=60)
+        if not self._csrf_ok(request, str(form.get("csrf_token") or "")):
+            return self.subscribe_form(request, info, status=403,
+                                       error="The form expired or came from another site. Please send it again.")
+        if str(form.get("website") or "").strip():
+            # A bot filled the hidden field: answer as if it worked and keep nothing, so it learns nothing.
+            return self.thanks(info)
+        email_raw = str(form.get("email") or "")
+        name = str(form.get("name") or "").strip()[:300] or None
+        chosen = [str(t) for t in form.getlist("topics")]
+        return await self.handle_subscribe(request, info, email_raw, name, chosen, as_json=False)
+
+    async def api_subscribe(self, request: Request) -> Response:
+        # JSON only: a cross-site page cannot send application/json without a CORS preflight, which we never allow.
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            return JSONResponse({"error": "Content-Type must be application/json"}, status_code=415)
+        if _too_large(request):
+            return JSONResponse({"error": "request too large"}, status_code=413)
+        try:
+            data = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return JSONResponse({"error": "the body is not valid JSON"}, status_code=400)
+        if not isinstance(data, dict):
+            return JSONResponse({"error": "the body must be a JSON object with an 'email' field"}, status_code=400)
+        try:
+            info = await self.db(self._load_list, data.get("list") if isinstance(data.get("list"), str) else None)
+        except NotFound:
+            return JSONResponse({"error": f"list: no list named {data.get('list')!r}"}, status_code=404)
+        topics = data.get("topics") or []
+        if isinstance(topics, str):
+            topics = [topics]
+        if not isinstance(topics, list):
+            return JSONResponse({"error": "topics: must be a list of strings"}, status_code=422)
+        name = data.get("name") if isinstance(data.get("name"), str) else None
+        return await self.handle_subscribe(request, info, str(data.get("email") or ""),
+                                           (name or "").strip()[:300] or None, [str(t) for t in topics],
+                                           as_json=True)
+
+    async def handle_subscribe(self, request: Request, info: dict[str, Any], email_raw: str, name: str | None,
+                               chosen: list[str], *, as_json: bool) -> Response:
+        ip = request.client.host if request.client else "unknown"
+        try:
+            await self.db(signup.count_ip, self.settings, ip)
+        except signup.RateLimited as exc:
+            return self.too_many(str(exc), as_json)
+        try:
+            email = normalize_email(email_raw)
+            topics = parse_topics(chosen, info["topics"]) if info["topics"] else []
+        except Invalid as exc:
+            field = "email" if "address" in str(exc) else "topics"
+            if as_json:
+                return JSONResponse({"error": f"{field}: {exc}"}, status_code=422)
+            return self.subscribe_form(request, info, status=422, error=str(exc), email=email_raw,
+                                       name=name or "", chosen=chosen)
+        try:
+            await self.db(signup.count_address, self.settings, email)
+        except signup.RateLimited as exc:
+            return self.too_many(str(exc), as_json)
+
+        def act(session: Any) -> signup.Outcome:
+            return signup.subscribe(session, get_list(session, info["name"]), email, name=name, topics=topics)
+
+        outcome = await self.db(act)
+        if outcome.confirm is not None:
+            sid, address, person, version = outcome.confirm
+
+            def send() -> None:
+                with self.app.store.session() as session:
+                    list_row = get_list(session, info["name"])
+                send_confirmation(self.settings, list_row, sid, address, person, version=version)
+
+            try:
+                await run_in_threadpool(send)
+            except Exception:  # the sending backend failed: say so, the person can simply try again
+                log.exception("confirmation email to subscriber %s of list %s failed", sid, info["name"])
+                if as_json:
+                    return JSONResponse({"error": "could not send the confirmation email; try again later"},
+                                        status_code=503)
+                return self.message("Please try again later", "We could not send the confirmation email.",
+                                    status=503)
+        if as_json:
+            status = "pending" if info["double_opt_in"] else "subscribed"
+            return JSONResponse({"status": status, "list": info["name"], "message": _thanks_text(info)},
+                                status_code=202)
+        return self.thanks(info)
+
+    def thanks(self, info: dict[str, Any]) -> HTMLResponse:
+        title = "Check your inbox" if info["double_opt_in"] else "Thank you"
+        return self.message(title, _thanks_text(info))
+
+    def too_many(self, why: str, as_json: bool) -> Response:
+        if as_json:
+            return JSONResponse({"error": why}, status_code=429, headers={"Retry-After": "3600"})
+        response = self.message("Too many requests", why[:1].upper() + why[1:] + ".", status=429)
+        response.headers["Retry-After"] = "3600"
+        return response
+
+    # --- confirm -----------------------------------------------------------------------------------------
+
+    async def confirm(self, request: Request) -> Response:
+        token = request.path_params["token"]
+
+        def work(session: Any) -> Response:
+            try:
+                resolved = resolve(session, self.settings, "confirm", token)
+            except BadToken as exc:
+                return self.token_error(exc)
+            title = self.list_title(resolved.list_row)
+            if resolved.subscriber.status == "active":
+                return self.message("You are subscribed", f"{resolved.subscriber.email} already receives {title}.")
+            if request.method == "GET":
+                # Showing a button instead of confirming on GET: link scanners in mailboxes open every link.
+                return self.page("confirm.html", title="Confirm your subscription", email=resolved.subscriber.email,
+                                 list_title=title, action=request.url.path)
+            result = signup.confirm(session, resolved)
+            if result.kind == "stale":
+                return self.message("This link is no longer valid",
+                                    "The subscription changed after this link was sent. Subscribe again to get a "
+                                    "new one.", status=410)
+            return self.message("You are subscribed", f"Thank you: {resolved.subscriber.email} will receive {title}.")
+
+        return await self.db(work)
+
+    # --- unsubscribe -------------------------------------------------------------------------------------
+
+    async def unsubscribe(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        one_click = from_page = False
+        if request.method == "POST":
+            if _too_large(request):
+                return self.message("Request too large", status=413)
+            one_click, from_page = await _read_one_click(request)
+            if not one_click:
+                return self.message("Not unsubscribed", "The request did not ask to unsubscribe "
+                                    "(expected List-Unsubscribe=One-Click). Nothing was changed.", status=400)
+
+        def work(session: Any) -> Response:
+            try:
+                resolved = resolve(session, self.settings, "unsubscribe", token)
+            except BadToken as exc:
+                return self.token_error(exc)
+            sub, title = resolved.subscriber, self.list_title(resolved.list_row)
+            if request.method == "GET":  # never unsubscribes: scanners and prefetchers GET every link
+                return self.page("unsubscribe.html", title="Unsubscribe", email=sub.email, list_title=title,
+                                 action=request.url.path, already=sub.status in ("unsubscribed", "bounced",
+                                                                                 "complained"),
+                                 preferences_link=_preferences_link(self, resolved))
+            signup.unsubscribe_via_link(session, resolved, one_click=not from_page)
+            return self.message("You are unsubscribed", f"{sub.email} will receive no more {title}.")
+
+        return await self.db(work)
+
+    # --- preferences -------------------------------------------------------------------------------------
+
+    async def preferences(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        form = None
+        if request.method == "POST":
+            if _too_large(request):
+                return self.message("Request too large", status=413)
+            form = await request.form(max_files=0, max_fields=200)
+
+        def work(session: Any) -> Response:
+            try:
+                resolved = resolve(session, self.settings, "preferences", token)
+            except BadToken as exc:
+                return self.token_error(exc)
+            saved, error, status = False, "", 200
+            if form is not None:
+                action = str(form.get("action") or "save")
+                if action == "resubscribe":
+                    signup.resubscribe_via_preferences(session, resolved)
+                    saved = True
+                elif resolved.subscriber.status in ("active", "pending"):
+                    try:
+                        signup.update_preferences(
+                            session, resolved, topics=[str(t) for t in form.getlist("topics")],
+                            timezone_=str(form.get("timezone") or ""), paused=bool(form.get("paused")))
+                        saved = True
+                    except Invalid as exc:
+                        error, status = str(exc), 422
+            return self.preferences_page(request, resolved, saved=saved, error=error, status=status)
+
+        return await self.db(work)
+
+    def preferences_page(self, request: Request, resolved: Resolved, *, saved: bool, error: str,
+                         status: int) -> HTMLResponse:
+        sub, list_row = resolved.subscriber, resolved.list_row
+        labels = {"active": "active", "pending": "waiting for your confirmation", "unsubscribed": "unsubscribed",
+                  "bounced": "stopped (emails to this address bounced)",
+                  "complained": "stopped (marked as spam)"}
+        unsub = unsubscribe_url(self.settings, sub.id, list_row.id, sub.email)
+        return self.page("preferences.html", status, title="Your preferences", list_title=self.list_title(list_row),
+                         email=sub.email, sub_status=sub.status, status_label=labels.get(sub.status, sub.status),
+                         saved=saved, error=error, action=request.url.path, topics=list(list_row.topics or []),
+                         chosen=list(sub.topics or []), timezone=sub.timezone or "",
+                         list_timezone=list_row.timezone, zones=all_timezones(), paused=sub.paused,
+                         unsubscribe_action="/unsubscribe/" + unsub.rsplit("/", 1)[1])
+
+    # --- misc --------------------------------------------------------------------------------------------
+
+    async def index(self, request: Request) -> Response:
+        return RedirectResponse("/subscribe", status_code=303)
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+
+def _preferences_link(pages: _Pages, resolved: Resolved) -> str | None:
+    if resolved.subscriber.status not in ("active", "pending"):
+        return None
+    url = preferences_url(pages.settings, resolved.subscriber.id, resolved.list_row.id, resolved.subscriber.email)
+    return "/preferences/" + url.rsplit("/", 1)[1]
+
+
+def _thanks_text(info: dict[str, Any]) -> str:
+    if info["double_opt_in"]:
+        return (f"If this address can receive {info['title']}, an email with a confirmation link is on its way. "
+                "Open it to start your subscription.")
+    return f"Thank you for subscribing to {info['title']}."
+
+
+def _too_large(request: Request) -> bool:
+    declared = request.headers.get("content-length", "")
+    return declared.isdigit() and int(declared) > MAX_FORM_BYTES
+
+
+async def _read_one_click(request: Request) -> tuple[bool, bool]:
+    """(asks to unsubscribe, sent by our own page's button). RFC 8058: the body is the form field
+    ``List-Unsubscribe=One-Click``, urlencoded or multipart; our page's button adds ``via=page``."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form(max_files=0, max_fields=20)
+        return form.get("List-Unsubscribe") == ONE_CLICK, form.get("via") == "page"
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return False, False
+    fields = parse_qs(body.decode("utf-8", "replace").strip())
+    return fields.get("List-Unsubscribe") == [ONE_CLICK], fields.get("via") == ["page"]
+
+
+def create_app(app: App) -> Starlette:
+    """The public web app (`digest serve`); raises ConfigError when secret_key is missing."""
+    pages = _Pages(app)
+    routes: list[BaseRoute] = [
+        Route("/", pages.index, methods=["GET"]),
+        Route("/healthz", pages.health, methods=["GET"]),
+        Route("/subscribe", pages.subscribe, methods=["GET", "POST"]),
+        Route("/subscribe/{list_name}", pages.subscribe, methods=["GET", "POST"]),
+        Route("/api/subscribe", pages.api_subscribe, methods=["POST"]),
+        Route("/confirm/{token}", pages.confirm, methods=["GET", "POST"]),
+        Route("/unsubscribe/{token}", pages.unsubscribe, methods=["GET", "POST"]),
+        Route("/preferences/{token}", pages.preferences, methods=["GET", "POST"]),
+        *webhook_routes(app),
+    ]
+    return Starlette(routes=routes)

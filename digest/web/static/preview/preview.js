@@ -1,0 +1,134 @@
+// digest preview: view toggles, the checks panel, and live reload over Server-Sent Events.
+// The view state lives in the URL fragment so a full page reload (or a shared link) keeps it.
+(function () {
+  "use strict";
+
+  var viewer = document.getElementById("viewer");
+  if (!viewer) { return; }
+  var base = viewer.getAttribute("data-base");
+  var subscriber = viewer.getAttribute("data-subscriber") || "";
+  var frame = document.getElementById("frame");
+  var wrap = document.getElementById("frame-wrap");
+  var panel = document.getElementById("panel");
+  var live = document.getElementById("live");
+  var darkButton = document.getElementById("dark");
+  var VIEWS = ["html", "text", "source", "headers"];
+  var WIDTHS = ["640", "375"];
+
+  var state = { view: "html", width: "640", dark: false, version: Number(viewer.getAttribute("data-version")) || 0 };
+  var fromHash = new URLSearchParams(location.hash.slice(1));
+  if (VIEWS.indexOf(fromHash.get("view")) >= 0) { state.view = fromHash.get("view"); }
+  if (WIDTHS.indexOf(fromHash.get("width")) >= 0) { state.width = fromHash.get("width"); }
+  state.dark = fromHash.get("dark") === "1";
+
+  function query(extra) {
+    var params = new URLSearchParams();
+    if (subscriber) { params.set("subscriber", subscriber); }
+    Object.keys(extra || {}).forEach(function (key) { params.set(key, extra[key]); });
+    var text = params.toString();
+    return text ? "?" + text : "";
+  }
+
+  function frameUrl() {
+    var extra = { v: String(state.version) };  // a new URL per change, so no cache can serve the old email
+    if (state.view === "html" && state.dark) { extra.dark = "1"; }
+    return base + "/" + state.view + query(extra);
+  }
+
+  function press(selector, attr, value) {
+    document.querySelectorAll(selector).forEach(function (button) {
+      button.setAttribute("aria-pressed", String(button.getAttribute(attr) === value));
+    });
+  }
+
+  function apply() {
+    press("[data-view]", "data-view", state.view);
+    press("[data-width]", "data-width", state.width);
+    darkButton.setAttribute("aria-pressed", String(state.dark));
+    wrap.setAttribute("data-width", state.width);
+    wrap.classList.toggle("dark", state.dark);
+    var hash = new URLSearchParams({ view: state.view, width: state.width, dark: state.dark ? "1" : "0" });
+    history.replaceState(null, "", "#" + hash.toString());
+    loadFrame(false);
+  }
+
+  var keepScroll = null;
+  function loadFrame(keepPosition) {
+    keepScroll = null;
+    if (keepPosition) {
+      try { keepScroll = frame.contentWindow.scrollY; } catch (e) { keepScroll = null; }
+    }
+    var url = frameUrl();
+    if (keepPosition || frame.getAttribute("src") !== url) { frame.setAttribute("src", url); }
+  }
+
+  frame.addEventListener("load", function () {
+    try {
+      var doc = frame.contentDocument;
+      // Tall enough to show the whole email without a second scrollbar.
+      frame.style.height = Math.max(600, doc.documentElement.scrollHeight + 20) + "px";
+      if (keepScroll !== null) { frame.contentWindow.scrollTo(0, keepScroll); }
+    } catch (e) { /* another origin: keep the default height */ }
+  });
+
+  function loadPanel() {
+    var url = panel.getAttribute("data-src");
+    var separator = url.indexOf("?") >= 0 ? "&" : "?";
+    fetch(url + separator + "v=" + state.version, { cache: "no-store", credentials: "same-origin" })
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        // The panel is rendered by the preview's own autoescaped template; nothing from it runs as script.
+        panel.innerHTML = html;
+      })
+      .catch(function (error) { panel.textContent = "Could not load the checks: " + error; });
+  }
+
+  document.querySelectorAll("[data-view]").forEach(function (button) {
+    button.addEventListener("click", function () { state.view = button.getAttribute("data-view"); apply(); });
+  });
+  document.querySelectorAll("[data-width]").forEach(function (button) {
+    button.addEventListener("click", function () { state.width = button.getAttribute("data-width"); apply(); });
+  });
+  darkButton.addEventListener("click", function () { state.dark = !state.dark; apply(); });
+  var picker = document.getElementById("subscriber");
+  if (picker) {
+    picker.addEventListener("change", function () { picker.form.submit(); });
+  }
+
+  function setLive(status, text) {
+    live.setAttribute("data-state", status);
+    live.textContent = text;
+  }
+
+  var reloads = 0;
+  function reload(reason) {
+    reloads += 1;
+    viewer.setAttribute("data-reloads", String(reloads));
+    loadFrame(true);
+    loadPanel();
+    setLive("live", "live · reloaded (" + reason + ")");
+  }
+
+  if (window.EventSource) {
+    var connectedBefore = false;
+    var events = new EventSource("/events");
+    events.addEventListener("hello", function (event) {
+      var version = JSON.parse(event.data).version;
+      // A second hello means the connection dropped: the preview may have restarted, so refresh to be sure.
+      if (connectedBefore) { state.version = version; reload("reconnected"); }
+      connectedBefore = true;
+      setLive("live", "live");
+    });
+    events.addEventListener("change", function (event) {
+      var data = JSON.parse(event.data);
+      state.version = data.version;
+      reload(data.reason);
+    });
+    events.addEventListener("error", function () { setLive("down", "reconnecting…"); });
+  } else {
+    setLive("down", "no live reload in this browser");
+  }
+
+  apply();
+  loadPanel();
+})();

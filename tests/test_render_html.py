@@ -1,0 +1,228 @@
+"""Structure of the rendered edition (HTML and text), escaping, placeholders and the render cache."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from bs4 import BeautifulSoup
+
+from digest.render import personalize as pers
+from digest.render.context import SUBJECT_MAX
+from digest.render.edition import render_selection
+from digest.render.personalize import TOKENS, HeaderInjection, escape_for, personalize
+from tests.render_helpers import EDITION_DATE, EVIL_TITLE, article, list_row, recipient, selection, settings
+
+
+def soup_of(html: str) -> BeautifulSoup:
+    return BeautifulSoup(html, "lxml")
+
+
+def test_html_structure_headlines_quick_looks_footer(tmp_path: Path) -> None:
+    rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(4))
+    _, html, _ = personalize(rendered, recipient())
+    soup = soup_of(html)
+    assert html.startswith("<!DOCTYPE html>")
+    assert soup.html["lang"] == "en"
+    headlines = soup.select("h2.headline")
+    assert [h.get_text(strip=True) for h in headlines] == [article(i).title for i in range(1, 5)]
+    for i, h in enumerate(headlines, 1):
+        link = h.find("a")
+        query = parse_qs(urlsplit(link["href"]).query)
+        assert link["href"].startswith(f"https://ledger.example.org/news/footbridge-{i}?src=rss&")
+        assert query["utm_source"] == ["digest"] and query["utm_medium"] == ["email"]
+        assert query["utm_campaign"] == [f"daily-{EDITION_DATE.isoformat()}"]
+    quick_looks = soup.select("ul.quick-looks")
+    assert len(quick_looks) == 4
+    assert [li.get_text(strip=True) for li in quick_looks[0].find_all("li")] == article(1).quick_looks
+    deep = soup.select("p.deep-look a")
+    assert len(deep) == 4 and deep[0].get_text(strip=True).startswith("Read the Deep Look")
+    byline = soup.select_one("p.byline").get_text(strip=True)
+    assert byline == "Valley Courier · Dana Example · SPRINGFIELD · 06:15 CET".replace("Valley Courier", "Springfield Ledger")
+    img = soup.find("img", src="https://ledger.example.org/img/bridge-1.jpg")
+    assert img is not None and img["alt"] == "Artist's drawing of the planned footbridge"
+    also = soup.select("p.also")
+    assert len(also) == 1 and "Valley Courier" in also[0].get_text()
+    assert also[0].find("a")["href"].startswith("https://courier.example.org/bridge?")
+    top = soup.select("ol.top-stories li a")
+    assert [a["href"] for a in top] == [f"#story-{i}" for i in range(1, 5)]
+    assert all(soup.find(id=f"story-{i}") for i in range(1, 5))
+    footer_links = {a.get_text(strip=True): a["href"] for a in soup.select(".dm-muted a")}
+    assert footer_links["Unsubscribe"] == recipient().unsubscribe_url
+    assert footer_links["Manage your preferences"] == recipient().preferences_url
+    footer = soup.select_one(".dm-muted").get_text(" ", strip=True)
+    assert "Example Newsroom, 1 Sample Street, Springfield" in footer
+    assert "pat@readers.example.org" in footer
+    assert "Hello Pat Reader" in soup.select_one("p.greeting").get_text()
+    assert soup.title.get_text() == rendered.subject
+    assert rendered.article_count == 4 and rendered.trimmed == []
+
+
+def test_css_is_inlined_and_media_blocks_and_important_survive(tmp_path: Path) -> None:
+    rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(2))
+    soup = soup_of(rendered.html)
+    styles = "\n".join(s.get_text() for s in soup.find_all("style"))
+    assert "@media (prefers-color-scheme: dark)" in styles
+    assert "@media only screen and (min-width:480px)" in styles
+    assert "!important" in styles
+    # premailer inlined the template's class rules into style attributes.
+    assert "font-size:21px" in soup.select_one("h2.headline")["style"].replace(" ", "")
+    assert soup.find("meta", attrs={"name": "color-scheme"}) is not None
+
+
+def test_text_part_structure(tmp_path: Path) -> None:
+    rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(3))
+    _, _, text = personalize(rendered, recipient())
+    assert "Hello Pat Reader, here are today's top stories:" in text
+    assert f"1. {article(1).title}" in text
+    assert "  - The bridge will cost about 4 million in city funds." in text
+    flat = " ".join(text.split())
+    assert "Read the Deep Look (How the vote came together): https://ledger.example.org/news/footbridge-1" in flat
+    assert f"Unsubscribe: {recipient().unsubscribe_url}" in text
+    assert f"Manage your preferences: {recipient().preferences_url}" in text
+    assert "&amp;" not in text and "&lt;" not in text
+    assert all(len(line) <= 76 or "://" in line for line in text.splitlines())
+    assert "\n\n\n" not in text
+
+
+def test_script_title_is_inert_in_html_text_and_subject(tmp_path: Path) -> None:
+    sel = selection(2, title=EVIL_TITLE)
+    rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, sel)
+    subject, html, text = personalize(rendered, recipient())
+    soup = soup_of(html)
+    assert soup.find_all("script") == []
+    assert "<script>" not in html
+    assert soup.select_one("h2.headline").get_text(strip=True) == EVIL_TITLE
+    assert f"1. {EVIL_TITLE}" in text
+    assert subject.startswith("The Springfield Ledger · Tue 4 Mar: Mayor's \"plan\"")
+    assert "\n" not in subject and "\r" not in subject
+    short = render_selection(settings(tmp_path, subject_template="{{ top_headline }}"), list_row(), EDITION_DATE, sel)
+    assert short.subject == EVIL_TITLE
+    assert soup.title.get_text() == subject
+
+
+def test_unsafe_urls_never_become_links(tmp_path: Path) -> None:
+    sel = selection(1, url="javascript:alert(1)", image_url="data:image/png;base64,AAAA")
+    rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, sel)
+    soup = soup_of(rendered.html)
+    assert soup.select_one("h2.headline a") is None
+    assert "javascript:" not in rendered.html and "data:image" not in rendered.html
+    assert soup.select("p.deep-look") == []
+
+
+def test_placeholders_survive_mjml_and_premailer(tmp_path: Path) -> None:
+    rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(1))
+    for name in ("name", "email", "unsubscribe_url", "preferences_url"):
+        assert TOKENS["html"][name] in rendered.html, name
+        assert TOKENS["text"][name] in rendered.text, name
+    assert not any(t in rendered.text for t in TOKENS["html"].values())
+    assert not any(t in rendered.html for t in TOKENS["text"].values())
+    soup = soup_of(rendered.html)
+    assert soup.find("a", string="Unsubscribe")["href"] == TOKENS["html"]["unsubscribe_url"]
+
+
+def test_personalization_escapes_for_each_context(tmp_path: Path) -> None:
+    rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(1))
+    reader = recipient(name='<b>"x"</b>')
+    _, html, text = personalize(rendered, reader)
+    assert '<b>"x"</b>' not in html
+    assert "Hello &lt;b&gt;&#34;x&#34;&lt;/b&gt;," in html
+    assert soup_of(html).select_one("p.greeting").get_text().startswith('Hello <b>"x"</b>,')
+    assert soup_of(html).find_all("b") == []
+    assert 'Hello <b>"x"</b>, here are' in text
+    # The preferences URL has "&": escaped in HTML, raw in text.
+    assert "tok.en-2_y?a=1&amp;b=2" in html and "tok.en-2_y?a=1&b=2" in text
+    assert "{{digest:" not in html and "{{digest:" not in text
+
+
+def test_name_fallback_and_header_context_rejects_line_breaks() -> None:
+    assert pers.substitutions(recipient(name=None))[TOKENS["text"]["name"]] == pers.NAME_FALLBACK
+    with pytest.raises(HeaderInjection):
+        escape_for("header", "Pat\r\nBcc: victim@example.org")
+    with pytest.raises(HeaderInjection):
+        pers.substitutions(recipient(name="Pat\nReader"))
+    assert escape_for("text", "<b>") == "<b>" and escape_for("html", "<b>") == "&lt;b&gt;"
+
+
+def test_substitution_is_one_pass_and_content_cannot_inject_tokens(tmp_path: Path) -> None:
+    reader = recipient(name=TOKENS["html"]["email"])
+    assert pers.substitute("Hi {{digest:name:html}}", pers.substitutions(reader)) == "Hi " + TOKENS["html"]["email"]
+    sel = selection(1, title="Read {{digest:email:html}} now")
+    rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, sel)
+    _, html, _ = personalize(rendered, reader)
+    assert "Read { {digest:email:html}} now" in soup_of(html).select_one("h2.headline").get_text()
+
+
+def test_subject_uses_template_and_stays_within_78_characters(tmp_path: Path) -> None:
+    long_title = "Council " + " ".join(["approves"] * 30)
+    rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(2, title=long_title))
+    assert len(rendered.subject) <= SUBJECT_MAX
+    assert rendered.subject.startswith("The Springfield Ledger · Tue 4 Mar: Council approves")
+    assert rendered.subject.endswith("…") and not rendered.subject.endswith(" …")
+    custom = settings(tmp_path, subject_template="{{ date }} / {{ article_count }} stories\n/ {{ list_name }}")
+    rendered = render_selection(custom, list_row(), EDITION_DATE, selection(3))
+    assert rendered.subject == "2031-03-04 / 3 stories / The Springfield Ledger"
+    assert rendered.preheader.startswith("Also today: " + article(2).title)
+
+
+def test_utm_configurable_and_existing_query_kept(tmp_path: Path) -> None:
+    off = render_selection(settings(tmp_path, utm={}), list_row(), EDITION_DATE, selection(1))
+    assert soup_of(off.html).select_one("h2.headline a")["href"] == "https://ledger.example.org/news/footbridge-1?src=rss"
+    mine = settings(tmp_path, utm={"utm_source": "ledger", "utm_campaign": "spring"})
+    href = soup_of(render_selection(mine, list_row(), EDITION_DATE, selection(1)).html).select_one("h2.headline a")["href"]
+    assert parse_qs(urlsplit(href).query) == {"src": ["rss"], "utm_source": ["ledger"], "utm_campaign": ["spring"]}
+
+
+def test_theme_and_language_apply(tmp_path: Path) -> None:
+    themed = settings(tmp_path, theme={"brand_name": "Ledger Morning", "primary_color": "#aa3300",
+                                       "language": "de", "footer_text": "Fictional newsroom."})
+    rendered = render_selection(themed, list_row(), EDITION_DATE, selection(1))
+    soup = soup_of(rendered.html)
+    assert soup.html["lang"] == "de"
+    assert soup.select_one("h1.brand").get_text(strip=True) == "Ledger Morning"
+    assert "#aa3300" in rendered.html
+    assert "Fictional newsroom." in rendered.text
+
+
+def test_empty_selection_renders_a_short_edition(tmp_path: Path) -> None:
+    rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(0))
+    assert rendered.article_count == 0
+    assert "no new stories" in rendered.text.lower()
+    assert rendered.subject == "The Springfield Ledger · Tue 4 Mar"
+
+
+def test_render_is_cached_by_content_and_template_mtime(tmp_path: Path) -> None:
+    s = settings(tmp_path)
+    first = render_selection(s, list_row(), EDITION_DATE, selection(3))
+    start = time.perf_counter()
+    again = render_selection(s, list_row(), EDITION_DATE, selection(3))
+    assert time.perf_counter() - start < 0.05
+    assert again.key == first.key and again.html == first.html
+    changed = render_selection(s, list_row(), EDITION_DATE, selection(3, summary="A different lede."))
+    assert changed.key != first.key and "A different lede." in changed.html
+    # A newsroom template edit invalidates the cache.
+    folder = s.project_dir / "templates"
+    folder.mkdir()
+    source = (Path(__file__).resolve().parent.parent / "templates" / "_footer.mjml.j2").read_text(encoding="utf-8")
+    (folder / "_footer.mjml.j2").write_text(source.replace("{{ postal_address }}", "Edited footer address"),
+                                            encoding="utf-8")
+    edited = render_selection(s, list_row(), EDITION_DATE, selection(3))
+    assert edited.key != first.key and "Edited footer address" in edited.html
+    path = folder / "_footer.mjml.j2"
+    path.write_text(source.replace("{{ postal_address }}", "Second edit"), encoding="utf-8")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 5_000_000))
+    assert "Second edit" in render_selection(s, list_row(), EDITION_DATE, selection(3)).html
+
+
+def test_byline_time_is_in_list_time_zone(tmp_path: Path) -> None:
+    rendered = render_selection(settings(tmp_path), list_row(timezone="America/New_York"), EDITION_DATE,
+                                selection(1, published_at=datetime(2031, 3, 4, 3, 15, tzinfo=timezone.utc)))
+    byline = soup_of(rendered.html).select_one("p.byline").get_text(strip=True)
+    assert re.search(r"3 Mar, 22:15 EST$", byline), byline
+    same_day = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(1))
+    assert soup_of(same_day.html).select_one("p.byline").get_text(strip=True).endswith("SPRINGFIELD · 06:15 CET")
