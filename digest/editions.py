@@ -3,9 +3,9 @@
 Shared by rank, send and schedule; the only part of ranking that touches the store (``digest.rank`` is pure).
 
 - The **cut-off** of an edition is the list's ``send_time`` on its date in the list's time zone.
-- Its **window** is [start, end): start is where the previous edition that went out (froze) ended, or the
-  cut-off minus ``first_edition_lookback_hours`` when none did; end is the cut-off, or the moment the edition
-  froze if that was earlier.
+- Its **window** is [start, end): start is where the previous edition that went out (froze, and was not
+  skipped or cancelled) ended, or the cut-off minus ``first_edition_lookback_hours`` when none did; end is the
+  cut-off, or the moment the edition froze if that was earlier.
 - **Freezing** (when the first delivery goes out) stores the ids of the window's articles in ``pool``; from then
   on every selection of the edition, including a variant first needed hours later, comes from that pool.
 - Articles recorded as sent by an earlier edition of the same list (``edition_articles``) are never candidates.
@@ -32,6 +32,8 @@ from digest.store.tables import EditionArticleRow, EditionRow, MailingListRow, S
 
 # How far either side of the window `digest rank` looks for articles to name as "outside the window".
 NEARBY = timedelta(hours=24)
+# Statuses of an edition that did not go out, even if it froze: it does not end the next edition's window.
+NOT_SENT_STATUSES = ("skipped", "cancelled")
 
 
 def list_zone(list_row: MailingListRow) -> ZoneInfo:
@@ -68,11 +70,13 @@ def window_end(edition: EditionRow) -> datetime:
 
 def _window_start(session: Session, settings: Any, list_row: MailingListRow, day: date,
                   cutoff: datetime) -> datetime:
-    # Only an edition that went out ends a window: a draft nobody sent (or a skipped thin day) must not swallow
-    # its articles, so the next edition that does go out covers them.
+    # Only an edition that went out ends a window: a draft nobody sent, or an edition skipped (a thin day) or
+    # cancelled, must not swallow its articles, so the next edition that does go out covers them. What a
+    # cancelled edition did deliver is excluded anyway, through edition_articles.
     previous = session.scalar(
         select(EditionRow)
-        .where(EditionRow.list_id == list_row.id, EditionRow.date < day, EditionRow.frozen_at.is_not(None))
+        .where(EditionRow.list_id == list_row.id, EditionRow.date < day, EditionRow.frozen_at.is_not(None),
+               EditionRow.status.not_in(NOT_SENT_STATUSES))
         .order_by(EditionRow.date.desc()).limit(1))
     if previous is not None:
         return min(window_end(previous), cutoff)

@@ -31,24 +31,49 @@ def list_row(**overrides: Any) -> MailingListRow:
     return MailingListRow(**values)
 
 
+STORIES = [
+    "River district council approves new footbridge",
+    "Harbour ferry adds a late crossing on weekends",
+    "Library opens a repair cafe for old radios",
+    "Orchard growers report an early cherry harvest",
+    "School board delays vote on longer lunch break",
+    "Night market returns to the old tram depot",
+    "Volunteer crew restores the lighthouse lamp",
+    "Cycling club maps a new route along the canal",
+]
+
+TOPICS = ["politics", "transport", "culture", "business", "schools", "local", "science", "sports"]
+LEDES = [
+    "The council voted 7 to 2 on Monday night to fund a footbridge linking the river district with the market.",
+    "Ferries will run until midnight on Fridays and Saturdays from May, the harbour office said.",
+    "Every second Saturday, volunteers will help residents fix radios, lamps and toasters for free.",
+    "Warm spring weather means the first cherries reach stalls two weeks sooner than usual.",
+    "Parents asked for a longer break; the board wants another month to study the timetable.",
+    "Forty stalls selling food and crafts will fill the depot every Thursday evening this summer.",
+    "A team of retired engineers spent the winter rebuilding the lamp's rotating mechanism.",
+    "The new signed route follows the towpath for twelve kilometres between two villages.",
+]
+
+
 def article(i: int, **overrides: Any) -> Article:
+    title = STORIES[i - 1] if 1 <= i <= len(STORIES) else f"Story number {i} from the fictional valley"
     values: dict[str, Any] = dict(
         id=f"art{i:03d}",
-        title=f"River district council approves new footbridge, plan {i}",
+        title=title,
         outlet="Springfield Ledger" if i % 2 else "Valley Courier",
         author="Dana Example",
         dateline="SPRINGFIELD",
         published_at=datetime(2031, 3, 4, 5, 15, tzinfo=timezone.utc),
         url=f"https://ledger.example.org/news/footbridge-{i}?src=rss",
-        topics=["local"],
-        summary=("The council voted 7 to 2 on Monday night to fund a footbridge linking the river district "
-                 "with the old market, ending a debate that lasted three years."),
-        quick_looks=["The bridge will cost about 4 million in city funds.",
-                     "Construction is set to begin in the autumn.",
-                     "Two members voted against, citing the budget."],
+        topics=[TOPICS[(i - 1) % len(TOPICS)]],
+        summary=LEDES[i - 1] if 1 <= i <= len(LEDES) else f"Lede of story {i}, written for the size tests.",
+        quick_looks=[f"{title} after years of planning." if i != 1 else
+                     "The bridge will cost about 4 million in city funds.",
+                     f"Story {i}: construction or changes begin in the autumn.",
+                     f"Residents of district {i} were consulted twice."],
         quick_looks_title="Quick Looks",
         deep_look_title="How the vote came together",
-        sections=[Section(None, ["Full article text would follow here."])],
+        sections=[Section(None, [f"{title}. Full article text of story {i} would follow here."])],
         image_url=f"https://ledger.example.org/img/bridge-{i}.jpg" if i == 1 else None,
         image_alt="Artist's drawing of the planned footbridge" if i == 1 else None,
     )

@@ -24,6 +24,7 @@ from digest.store.tables import (
     ArticleRow,
     EditionArticleRow,
     EditionRow,
+    EventRow,
     MailingListRow,
     SubscriberRow,
     VariantRow,
@@ -111,6 +112,12 @@ def test_window_starts_where_the_previous_edition_that_went_out_ended(store: Sto
     with store.session() as s:
         wednesday = edition_for(s, list_id, DAY + timedelta(days=2))
         assert wednesday.window_start == CUTOFF + timedelta(days=1)
+        # Tuesday turns out to be skipped (a thin day): its articles roll over into wednesday's window.
+        tuesday = edition_for(s, list_id, DAY + timedelta(days=1))
+        tuesday.status = "skipped"
+        s.flush()
+        wednesday = edition_for(s, list_id, DAY + timedelta(days=2))
+        assert wednesday.window_start == CUTOFF - timedelta(minutes=30)
 
 
 def test_candidate_pool_is_the_window_without_retracted_or_already_sent(store: Store) -> None:
@@ -292,3 +299,21 @@ def test_concurrent_get_or_create_variant_makes_one_row(store: Store) -> None:
     first.join(timeout=30)
     assert not errors, errors
     assert seen["a"] == seen["b"]
+
+
+def test_engagement_from_past_clicks_reorders_when_weighted(store: Store) -> None:
+    list_id = add_list(store)
+    add_article(store, "biz", CUTOFF - timedelta(hours=1), title=STORIES[0], topics=["business"])
+    add_article(store, "arts", CUTOFF - timedelta(hours=3), title=STORIES[1], topics=["culture"])
+    add_article(store, "old-arts", CUTOFF - timedelta(days=7), title=STORIES[2], topics=["culture"])
+    with store.session() as s:
+        last_week = edition_for(s, list_id, DAY - timedelta(days=7))
+        for n, reader in enumerate(["a@example.org", "b@example.org"]):
+            s.add(EventRow(provider="sendgrid", provider_event_id=f"click-{n}", type="clicked", email_key=reader,
+                           edition_id=last_week.id, article_id="old-arts", occurred_at=CUTOFF - timedelta(days=6)))
+    with store.session() as s:
+        edition = edition_for(s, list_id)
+        assert editions.select_for(s, settings(), edition, None).article_ids == ["biz", "arts"]
+        weighted = editions.select_for(s, settings(weight_engagement=2.0), edition, None)
+        assert weighted.article_ids == ["arts", "biz"]
+        assert weighted.items[0].components["engagement"] == 2.0

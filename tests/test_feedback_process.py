@@ -93,6 +93,41 @@ def test_a_replayed_event_counts_once(store: Store, settings: Settings, world: W
         assert s.scalar(select(func.count()).select_from(AuditRow)) == 1
 
 
+def test_the_same_batch_posted_twice_at_once_is_applied_once(store: Store, settings: Settings,
+                                                             world: World) -> None:
+    """SendGrid may retry while the first attempt is still being processed: the constraint decides who wins."""
+    import threading
+
+    batch = [sg_event("spamreport", "bob@example.org", edition_id=world.editions[0],
+                      subscriber_id=world.sub("bob@daily")),
+             sg_event("bounce", "alice@example.org", edition_id=world.editions[0], type="blocked",
+                      subscriber_id=world.sub("alice@daily")),
+             sg_event("open", "carol@example.org", edition_id=world.editions[0], subscriber_id=world.sub("carol@daily"))]
+    results: list[ProcessResult] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def worker() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(apply(store, settings, batch))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors, errors
+    assert sorted((r.recorded, r.duplicates) for r in results) == [(0, 3), (3, 0)]
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(EventRow)) == 3
+        assert s.scalar(select(func.count()).select_from(AuditRow)) == 1
+        row = s.get(SubscriberRow, world.sub("alice@daily"))
+        assert row is not None and row.soft_bounces == 1
+
+
 def test_soft_bounces_suppress_only_after_the_limit_in_a_row(store: Store, settings: Settings, world: World) -> None:
     alice = world.sub("alice@daily")
     # SendGrid reports a deferral on each retry of one message: one edition is one failure, however many retries.

@@ -113,9 +113,9 @@ def test_unverifiable_requests_are_refused_and_change_nothing(app: App, world: W
     elif tamper == "wrong key":
         headers = Signer().headers(body)
     elif tamper == "stale timestamp":
-        headers = signer.headers(body, timestamp=int(time.time()) - 601)
+        headers = signer.headers(body, timestamp=int(time.time()) - 1200)
     elif tamper == "future timestamp":
-        headers = signer.headers(body, timestamp=int(time.time()) + 601)
+        headers = signer.headers(body, timestamp=int(time.time()) + 1200)
     elif tamper == "no signature":
         del headers[sendgrid.SIGNATURE_HEADER]
     elif tamper == "no timestamp":
@@ -133,7 +133,7 @@ def test_unverifiable_requests_are_refused_and_change_nothing(app: App, world: W
 
 def test_a_timestamp_inside_the_tolerance_is_accepted(app: App, world: World, signer: Signer) -> None:
     body = body_of(bounce_batch(world))
-    assert post(app, body, signer.headers(body, timestamp=int(time.time()) - 590)).status_code == 200
+    assert post(app, body, signer.headers(body, timestamp=int(time.time()) - 450)).status_code == 200
 
 
 def test_oversized_bodies_get_413_even_without_content_length(app: App, world: World, signer: Signer) -> None:

@@ -205,17 +205,14 @@ def test_live_reload_in_the_browser_after_a_template_edit(sqlite_project: Projec
     try:
         page.goto(server.url + "/")
         page.wait_for_selector("#live[data-state='live']")
-        frame = page.frame_locator("#frame")
-        frame.locator("text=Council approves harbour bridge budget").wait_for()
+        _wait_for_frame_text(page, "Council approves harbour bridge budget")
         page.evaluate("window.__untouched = 'same page'")
 
         article = sqlite_project.root / "templates" / "_article.mjml.j2"
         article.write_text(article.read_text(encoding="utf-8").replace(
             '<p class="byline">', '<p class="live-marker">Fictional live-reload marker</p><p class="byline">', 1),
             encoding="utf-8")
-        page.wait_for_function(
-            "() => { const d = document.getElementById('frame').contentDocument;"
-            " return d && d.body && d.body.innerText.includes('Fictional live-reload marker'); }", timeout=15000)
+        _wait_for_frame_text(page, "Fictional live-reload marker")
         assert page.evaluate("window.__untouched") == "same page"  # the iframe reloaded, not the page
         assert int(page.get_attribute("#viewer", "data-reloads") or 0) >= 1
 
@@ -223,28 +220,40 @@ def test_live_reload_in_the_browser_after_a_template_edit(sqlite_project: Projec
         page.wait_for_selector("#panel [data-check='size']")
         original = article.read_text(encoding="utf-8")
         article.write_text(original + "\n{% endif %}\n", encoding="utf-8")
-        page.wait_for_function(
-            "() => document.getElementById('frame').contentDocument.body.innerText.includes('_article.mjml.j2')",
-            timeout=15000)
+        _wait_for_frame_text(page, "_article.mjml.j2")
         article.write_text(original, encoding="utf-8")
-        page.wait_for_function(
-            "() => { const d = document.getElementById('frame').contentDocument;"
-            " return d.body.innerText.includes('Fictional live-reload marker'); }", timeout=15000)
+        _wait_for_frame_text(page, "Fictional live-reload marker")
         assert page.evaluate("window.__untouched") == "same page"
         assert seeded.day.isoformat() in page.inner_text(".where")
     finally:
         server.stop()
 
 
+def _wait_for_frame_text(page: object, text: str) -> None:
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    page.wait_for_function(
+        "(text) => { const d = document.getElementById('frame').contentDocument;"
+        " return !!(d && d.body && d.readyState === 'complete' && d.body.innerText.includes(text)); }",
+        arg=text, timeout=15000)
+
+
 def _card_colors(page: object) -> dict[str, str]:
     from playwright.sync_api import Page
 
     assert isinstance(page, Page)
+    # The colour a reader sees behind the lede: the nearest ancestor with a non-transparent background.
     return page.evaluate("""() => {
         const d = document.getElementById('frame').contentDocument;
-        const card = d.querySelector('.dm-card td') || d.querySelector('.dm-card');
-        const text = d.querySelector('.dm-text h2, .dm-text p');
-        return {card: getComputedStyle(card).backgroundColor, text: getComputedStyle(text).color,
+        const lede = d.querySelector('p.lede');
+        let el = lede, card = 'rgba(0, 0, 0, 0)';
+        while (el) {
+            const bg = getComputedStyle(el).backgroundColor;
+            if (bg && bg !== 'transparent' && !bg.startsWith('rgba(0, 0, 0, 0')) { card = bg; break; }
+            el = el.parentElement;
+        }
+        return {card: card, text: getComputedStyle(lede).color,
                 width: String(d.documentElement.clientWidth), scroll: String(d.documentElement.scrollWidth)};
     }""")
 
@@ -270,7 +279,7 @@ def test_dark_mode_and_mobile_toggles_in_the_browser(sqlite_project: Project, br
     server = Server(sqlite_project)
     try:
         page.goto(server.url + "/")
-        page.frame_locator("#frame").locator("text=Council approves harbour bridge budget").wait_for()
+        _wait_for_frame_text(page, "Council approves harbour bridge budget")
         light = _card_colors(page)
         assert _luminance(light["card"]) > 0.5, light
 
@@ -278,7 +287,7 @@ def test_dark_mode_and_mobile_toggles_in_the_browser(sqlite_project: Project, br
             page.click("#dark")
         page.wait_for_function("() => document.getElementById('frame').contentDocument.readyState === 'complete'"
                                " && document.getElementById('frame').src.includes('dark=1')")
-        page.frame_locator("#frame").locator("text=Council approves harbour bridge budget").wait_for()
+        _wait_for_frame_text(page, "Council approves harbour bridge budget")
         dark = _card_colors(page)
         assert _luminance(dark["card"]) < 0.1, dark  # the template's dark styles really apply
         contrast = (max(_luminance(dark["text"]), _luminance(dark["card"])) + 0.05) / (
@@ -289,14 +298,14 @@ def test_dark_mode_and_mobile_toggles_in_the_browser(sqlite_project: Project, br
 
         page.click("[data-width='375']")
         page.wait_for_function("() => document.getElementById('frame').getBoundingClientRect().width <= 377")
-        page.frame_locator("#frame").locator("text=Council approves harbour bridge budget").wait_for()
+        _wait_for_frame_text(page, "Council approves harbour bridge budget")
         mobile = _card_colors(page)
         assert int(mobile["scroll"]) <= int(mobile["width"]) + 1, mobile  # no horizontal scrolling
 
         page.click("[data-view='text']")
         page.wait_for_function("() => document.getElementById('frame').src.includes('/text')")
-        page.frame_locator("#frame").locator("text=Council approves harbour bridge budget").wait_for()
+        _wait_for_frame_text(page, "Council approves harbour bridge budget")
         page.click("[data-view='headers']")
-        page.frame_locator("#frame").locator("text=List-Unsubscribe-Post").wait_for()
+        _wait_for_frame_text(page, "List-Unsubscribe-Post")
     finally:
         server.stop()

@@ -151,7 +151,7 @@ def _parse_row(parsed: ParsedCsv, line: int, cells: list[str], offered: list[str
             raise Invalid(f"name longer than {MAX_NAME} characters")
         record = Record(
             line=line, email=email, name=name_,
-            topics=parse_topics(values["topics"], offered) if values.get("topics") else None,
+            topics=_topics(values.get("topics"), offered),
             timezone=_field("timezone", check_timezone, values.get("timezone")),
             send_time=_field("send_time", check_send_time, values.get("send_time")),
             status=_field("status", check_status, values.get("status")),
@@ -160,6 +160,15 @@ def _parse_row(parsed: ParsedCsv, line: int, cells: list[str], offered: list[str
         parsed.rejected.append(Issue(line, raw_email or None, str(exc)))
         return
     parsed.records.append(record)
+
+
+def _topics(value: str | None, offered: list[str] | None) -> list[str] | None:
+    if not value:
+        return None
+    try:
+        return parse_topics(value, offered)
+    except Invalid as exc:
+        raise Invalid(f"topics: {exc}") from None
 
 
 def _field(column: str, check: Any, value: str | None) -> str | None:

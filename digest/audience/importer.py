@@ -111,7 +111,8 @@ def merge(session: Session, list_row: MailingListRow, records: Iterable[Record],
     records = list(records)
     report.rows += len(records)
     existing = _load_existing(session, list_row.id)
-    suppressed = suppressed_hashes(session, (email_hash(r.email) for r in records))
+    hashes = [email_hash(r.email) for r in records]
+    suppressed = suppressed_hashes(session, hashes)
     confirm_new = default_status == "pending"
 
     seen: dict[str, int | None] = {}
@@ -119,7 +120,7 @@ def merge(session: Session, list_row: MailingListRow, records: Iterable[Record],
     field_updates: list[dict[str, Any]] = []
     status_changes: dict[int, tuple[str, str]] = {}  # id -> (status, reason)
     done = 0
-    for record in records:
+    for record, hashed in zip(records, hashes):
         done += 1
         if progress and done % CHUNK == 0:
             progress("checking", done, len(records))
@@ -129,7 +130,7 @@ def merge(session: Session, list_row: MailingListRow, records: Iterable[Record],
             report.rejected.append(Issue(record.line, record.email, f"duplicate of {where} (same address)"))
             continue
         seen[key] = record.line
-        if email_hash(record.email) in suppressed:
+        if hashed in suppressed:
             report.rejected.append(Issue(record.line, record.email,
                                          "address is on the suppression list; it is never imported"))
             continue
@@ -225,7 +226,7 @@ def _insert_new(session: Session, list_row: MailingListRow, inserts: list[dict[s
     by_key = {d["email_key"]: d for d in inserts}
     # One query for the new ids (portable; RETURNING with executemany is not on every driver).
     ids = session.execute(select(SubscriberRow.email_key, SubscriberRow.id)
-                          .where(SubscriberRow.list_id == list_row.id)).tuples().all()
+                          .where(SubscriberRow.list_id == list_row.id)).all()
     created = [(by_key[key]["email"], sid, by_key[key]["status"]) for key, sid in ids if key in by_key]
     audits = [{"at": now, "list_id": list_row.id, "subscriber_id": sid, "email_key": email_key(email),
                "old_status": None, "new_status": status, "actor": actor, "reason": f"imported from {source}"}

@@ -43,7 +43,7 @@ def change_status(session: Session, subscriber: SubscriberRow, new_status: str, 
     elif new_status == "unsubscribed":
         subscriber.unsubscribed_at = now
     if subscriber.id is None:
-        session.flush([subscriber])
+        session.flush()
     session.add(AuditRow(at=now, list_id=subscriber.list_id, subscriber_id=subscriber.id,
                          email_key=subscriber.email_key, old_status=old, new_status=new_status,
                          actor=actor, reason=reason))
@@ -61,7 +61,7 @@ def record_created(session: Session, subscriber: SubscriberRow, *, actor: str, r
         subscriber.unsubscribed_at = subscriber.unsubscribed_at or now
     if subscriber.id is None:
         session.add(subscriber)
-        session.flush([subscriber])
+        session.flush()
     session.add(AuditRow(at=now, list_id=subscriber.list_id, subscriber_id=subscriber.id,
                          email_key=subscriber.email_key, old_status=None, new_status=subscriber.status,
                          actor=actor, reason=reason))

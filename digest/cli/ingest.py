@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -58,7 +59,7 @@ def ingest_command(ctx: click.Context, sources: tuple[str, ...], fmt: str, publi
     rules = parse_rules(settings.topic_rules)
     report = ingest_sources(app.store, list(sources), fmt=fmt, published=when, topics=topics, rules=rules,
                             feed_timeout=float(settings.feed_timeout),
-                            read_stdin=lambda: click.get_binary_stream("stdin").read())
+                            read_stdin=lambda: sys.stdin.buffer.read())
     if as_json:
         print_json(report.to_json())
     else:

@@ -6,6 +6,7 @@ import ipaddress
 import threading
 import time
 import webbrowser
+from types import FrameType
 
 import click
 
@@ -49,11 +50,18 @@ def preview_command(host: str, port: int, no_open: bool, poll_interval: float) -
         click.echo(f"Warning: listening on {host}: anyone who can reach it can read editions and send tests.",
                    err=True)
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
-    server = uvicorn.Server(uvicorn.Config(
-        create_preview_app(app, poll_interval=poll_interval), host=host, port=port, log_level="warning",
-        # Open live-reload streams never end by themselves; give them a moment, then close them on Ctrl-C.
-        timeout_graceful_shutdown=1, lifespan="on",
-    ))
+    asgi = create_preview_app(app, poll_interval=poll_interval)
+    hub = asgi.state.preview.hub
+
+    class PreviewServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # Open tabs hold live-reload streams that never end by themselves; uvicorn waits for every open
+            # response before it stops, so end them as soon as Ctrl-C arrives.
+            super().handle_exit(sig, frame)
+            hub.close_threadsafe()
+
+    server = PreviewServer(uvicorn.Config(asgi, host=host, port=port, log_level="warning",
+                                          timeout_graceful_shutdown=5, lifespan="on"))
 
     def announce() -> None:
         click.echo(f"digest preview on {url} (Ctrl-C to stop)")
@@ -68,7 +76,11 @@ def preview_command(host: str, port: int, no_open: bool, poll_interval: float) -
             time.sleep(0.05)
 
     threading.Thread(target=wait_then_announce, daemon=True).start()
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled once it has shut down cleanly
+        click.echo("digest preview stopped")
+        return
     if not server.started:
         raise DigestError(f"--port: could not listen on {host}:{port} (is another preview running?)")
 

@@ -26,6 +26,7 @@ from digest.cli.output import console, json_option, list_option, print_json, pri
 from digest.errors import DigestError
 from digest.models import SUBSCRIBER_STATUSES
 from digest.store.db import Store
+from digest.store.tables import SubscriberRow
 
 # Smaller files import in the blink of an eye; a bar would only flicker.
 PROGRESS_MIN_ROWS = 5000
@@ -56,9 +57,13 @@ def _send_confirmations(app: App, list_name: str, report: ImportReport) -> None:
         return
     with app.store.session() as session:
         list_row = ensure_list(session, app.settings, list_name)
-        versions = [(sid, email, last_audit_id(session, sid)) for sid, email in report.to_confirm]
-    for sid, email, version in versions:
-        send_confirmation(app.settings, list_row, sid, email, version=version)
+        pending = []
+        for sid, _ in report.to_confirm:
+            row = session.get(SubscriberRow, sid)
+            if row is not None and row.status == "pending":
+                pending.append((sid, row.email, row.name, last_audit_id(session, sid)))
+    for sid, email, name, version in pending:
+        send_confirmation(app.settings, list_row, sid, email, name, version=version)
         report.confirmations_sent += 1
 
 

@@ -206,7 +206,9 @@ class _Applier:
             # SendGrid reports a deferral on every retry of one message; one edition is one failure in the row.
             return
         for row in rows:
-            row.soft_bounces = (row.soft_bounces or 0) + 1
+            # Incremented in SQL, not in Python: two webhook requests at once must not lose a count.
+            row.soft_bounces = SubscriberRow.soft_bounces + 1  # type: ignore[assignment]
+        self.session.flush()
         worst = max((row.soft_bounces for row in rows), default=0)
         if worst >= self.limit:
             self.suppress_everywhere(email, "bounced",

@@ -86,10 +86,12 @@ def parse_date(raw: str) -> datetime | None:
         result = parsed.astimezone(timezone.utc)
     except (OverflowError, ValueError):
         return None
-    # A "date" decades away is a misreading (a bare number taken for a year), not a date.
-    if not datetime(1990, 1, 1, tzinfo=timezone.utc) <= result <= datetime.now(timezone.utc) + timedelta(days=366):
-        return None
-    return result
+    return result if plausible(result) else None
+
+
+def plausible(when: datetime) -> bool:
+    """A "date" decades away is a misreading (a bare number taken for a year), not an article's date."""
+    return datetime(1990, 1, 1, tzinfo=timezone.utc) <= when <= datetime.now(timezone.utc) + timedelta(days=366)
 
 
 def _translate(raw: str) -> tuple[str, bool]:

@@ -20,7 +20,7 @@ import feedparser
 
 from digest.errors import ParseError
 from digest.ingest.clean import CleanHtml, clean_html, inline_text, is_tracking_pixel
-from digest.ingest.dates import parse_date
+from digest.ingest.dates import parse_date, plausible
 from digest.ingest.quicklooks import split_sentences
 from digest.ingest.urls import absolute_http_url, canonical_url
 from digest.models import Article, Section, article_id
@@ -71,17 +71,17 @@ def parse_feed(data: bytes, *, source: str, base_url: str | None = None,
                                           if isinstance(link, dict) and link.get("rel") == "self"]]
     feed_author = _person(feed)
     warnings: list[str] = []
-    if problem is not None:
-        where = _xml_error_at(data) if isinstance(problem, xml.sax.SAXException) else None
-        at = f" at line {where[0]}, column {where[1]}" if where else ""
-        warnings.append(f"{source}: the feed is not well-formed ({_describe(problem)}{at}); "
-                        f"kept the {len(entries)} item(s) feedparser recovered")
     articles = []
     for number, entry in enumerate(entries, start=1):
         article = _entry_article(entry, number=number, source=source, outlet=outlet, bases=bases,
                                  feed_author=feed_author, warnings=warnings)
         if article is not None:
             articles.append(article)
+    if problem is not None:
+        where = _xml_error_at(data) if isinstance(problem, xml.sax.SAXException) else None
+        at = f" at line {where[0]}, column {where[1]}" if where else ""
+        warnings.insert(0, f"{source}: the feed is not well-formed ({_describe(problem)}{at}); "
+                           f"kept the {len(articles)} item(s) feedparser recovered")
     return ParsedFeed(articles, warnings, outlet)
 
 
@@ -104,7 +104,7 @@ def _entry_article(entry: Any, *, number: int, source: str, outlet: str | None, 
     url = canonical_url(url) if url else None
     published = _entry_date(entry)
     if published is None:
-        raw = entry.get("published") or entry.get("updated") or entry.get("created")
+        raw = dict.get(entry, "published") or dict.get(entry, "updated") or dict.get(entry, "created")
         warnings.append(f"{source}: item {number} ({title[:60]!r}) has no readable date"
                         + (f" ({str(raw)[:60]!r})" if raw else "") + "; the time it is first ingested stands in")
 
@@ -153,19 +153,23 @@ def _entry_link(entry: Any) -> str | None:
 
 
 def _entry_date(entry: Any) -> datetime | None:
+    # dict.get, not entry.get: feedparser answers a missing "updated" with "published" (and a deprecation
+    # warning); we choose the fallback order ourselves.
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        value = dict.get(entry, key)
         if isinstance(value, time.struct_time):
             try:
-                return datetime(*value[:6], tzinfo=timezone.utc)
+                parsed = datetime(*value[:6], tzinfo=timezone.utc)
             except (ValueError, OverflowError):
                 continue
-    for key in ("published", "updated", "created", "date"):
-        raw = entry.get(key)
-        if isinstance(raw, str):
-            parsed = parse_date(raw)
-            if parsed is not None:
+            if plausible(parsed):
                 return parsed
+    for key in ("published", "updated", "created"):
+        raw = dict.get(entry, key)
+        if isinstance(raw, str):
+            from_text = parse_date(raw)
+            if from_text is not None:
+                return from_text
     return None
 
 

@@ -27,6 +27,7 @@ from digest.ingest.topics import TopicRule, assign_topics
 from digest.models import Article
 from digest.store.articles import upsert_article
 from digest.store.db import Store
+from digest.store.tables import ArticleRow
 
 Format = Literal["auto", "newslooks", "feed", "json"]
 FORMATS: tuple[str, ...] = ("auto", "newslooks", "feed", "json")
@@ -176,7 +177,7 @@ def ingest_sources(store: Store, sources: Sequence[str], *, fmt: str = "auto", p
             report.warnings = parsed.warnings
             articles = _unique([finish(a, published=published, topics=topics, rules=rules)
                                 for a in parsed.articles], report)
-            _store(store, articles, report, now)
+            _store(store, articles, report, now, keep_topics=parsed.format != "json")
         except DigestError as exc:
             _fail(report, str(exc))
         except SQLAlchemyError as exc:
@@ -201,10 +202,17 @@ def _unique(articles: list[Article], report: SourceReport) -> list[Article]:
     return list(seen.values())
 
 
-def _store(store: Store, articles: list[Article], report: SourceReport, now: datetime) -> None:
+def _store(store: Store, articles: list[Article], report: SourceReport, now: datetime, *,
+           keep_topics: bool) -> None:
     outcomes = []
     with store.session() as session:  # one transaction: all of this source, or none of it
         for article in articles:
+            row = session.get(ArticleRow, article.id) if keep_topics else None
+            if row is not None:
+                # Topics are editorial labels that accumulate: re-reading a file without its --topic must not
+                # strip the section it was filed under. A JSON import is the exception: its topics are
+                # authoritative, so an edited export is how topics are removed.
+                article.topics = list(dict.fromkeys([*(row.topics or []), *article.topics]))
             outcomes.append(upsert_article(session, article, now=now))
     report.new = outcomes.count("new")
     report.updated = outcomes.count("updated")

@@ -95,6 +95,8 @@ def approve_edition(session: Session, edition_id: int, *, by: str, now: datetime
         return Approval(edition.id, list_row.name, edition.date, edition.approved_at, edition.approved_by or "",
                         False)
     edition.approved_at, edition.approved_by = now, by
+    if edition.status == "draft":  # the send part's name for an approved edition not yet sending
+        edition.status = "approved"
     if run_outcome(session, edition.list_id, edition.date) == AWAITING_APPROVAL:
         record_run(session, edition.list_id, edition.date, APPROVED, f"approved by {by}", now)
     session.flush()

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from types import FrameType
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.app import App
@@ -36,7 +36,7 @@ log = logging.getLogger("digest.schedule")
 # scheduler hands such subscribers to send_edition again, which resumes them by its own rule.
 UNFINISHED = frozenset({"pending", "sending"})
 # Run outcomes (and edition statuses) that close a day for good.
-CLOSED_OUTCOMES = frozenset({SKIPPED_UNAPPROVED, "skipped_thin", "skipped"})
+CLOSED_OUTCOMES = frozenset({SKIPPED_UNAPPROVED, "skipped", "cancelled"})
 LEASE_TTL = timedelta(minutes=2)
 
 
@@ -175,6 +175,7 @@ def run_due(app: App, now: datetime | None = None, *, dry_run: bool = False,
             except DigestError as exc:
                 report.errors.append(f"list {lst.name!r}: {exc}")
                 log.error("list %s: %s", lst.name, exc)
+    report.stopped = report.stopped or (stop is not None and stop.is_set())
     return report
 
 
@@ -203,29 +204,30 @@ def _run_list(app: App, lst: ListInfo, now: datetime, report: DueReport, stop: t
 
 
 def _send(app: App, item: DueEdition, now: datetime, result: PassItem, stop: threading.Event | None) -> None:
-    outcome = send_to(app, item.list_name, item.date, item.subscriber_ids, now=now, stop=stop)
-    result.edition_id = outcome.get("edition_id", result.edition_id)
-    result.sent = int(outcome.get("sent", 0))
-    result.failed = int(outcome.get("failed", 0))
-    result.detail = outcome.get("detail")
+    try:
+        summary = send_to(app, item.list_name, item.date, item.subscriber_ids, now=now, stop=stop)
+    except DigestError as exc:
+        # Recorded (not closing the day) so `schedule_runs` shows why a day did not go out; the next pass retries.
+        with app.store.session() as session:
+            record_run(session, item.list_id, item.date, "error", str(exc), now)
+        raise
+    result.edition_id = summary.get("edition_id", result.edition_id)
+    result.sent = int(summary.get("sent", 0))
+    result.failed = int(summary.get("failed", 0))
+    errors = [str(e) for e in summary.get("errors") or []]
+    result.detail = "; ".join(errors) or None
     log.info("list %s, edition %s (%s): sent to %d of %d due subscriber(s)%s", item.list_name, result.edition_id,
              item.date, result.sent, len(item.subscribers), f"; {result.failed} failed" if result.failed else "")
-    skipped = outcome.get("skipped")
     with app.store.session() as session:
-        if skipped:
-            record_run(session, item.list_id, item.date, "skipped_thin", str(skipped), now)
+        if summary.get("status") == "skipped":
+            result.action = "skipped"
+            record_run(session, item.list_id, item.date, "skipped", result.detail, now)
         else:
             delivered = session.scalar(
-                select(_count()).select_from(DeliveryRow).join(EditionRow, EditionRow.id == DeliveryRow.edition_id)
+                select(func.count()).select_from(DeliveryRow).join(EditionRow, EditionRow.id == DeliveryRow.edition_id)
                 .where(EditionRow.list_id == item.list_id, EditionRow.date == item.date,
                        DeliveryRow.status == "sent"))
             record_run(session, item.list_id, item.date, SENT, f"{delivered} delivered so far", now)
-
-
-def _count() -> Any:
-    from sqlalchemy import func
-
-    return func.count()
 
 
 def _build(app: App, item: DueEdition, now: datetime, result: PassItem) -> None:
@@ -264,18 +266,17 @@ def _skip_unapproved(app: App, item: DueEdition, now: datetime, result: PassItem
 
 def send_to(app: App, list_name: str, day: date, subscriber_ids: list[int], *, now: datetime,
             stop: threading.Event | None = None) -> dict[str, Any]:
-    """Send the list's edition for ``day`` to exactly these subscribers, through the send part's dispatcher."""
+    """Send the list's edition for ``day`` to exactly these subscribers, through the send part's dispatcher.
+
+    ``stop`` is handed on: a SIGTERM during the send ends it after the batch in flight, rows not yet sent stay
+    ``pending``, and the next pass hands those subscribers (still due, their delivery unfinished) back to it.
+    """
     from digest.send.dispatch import send_edition
 
-    outcome = send_edition(app, list_name, day, subscriber_filter=set(subscriber_ids), now=now)
-    return _outcome_dict(outcome)
-
-
-def _outcome_dict(outcome: Any) -> dict[str, Any]:
-    if isinstance(outcome, dict):
-        return outcome
-    data = outcome.to_json() if hasattr(outcome, "to_json") else dict(vars(outcome))
-    return dict(data)
+    wanted = frozenset(subscriber_ids)
+    summary = send_edition(app, list_name, day, progress=False, now=now, stop=stop,
+                           subscriber_filter=lambda row: row.id in wanted)
+    return summary.to_json()
 
 
 # --- the loop ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from digest import editions
@@ -158,3 +158,36 @@ class Planner:
         return {"edition_id": self.edition_id, "subscriber_id": sub.id, "variant_id": variant_id,
                 "email": sub.email, "status": status, "error": error, "attempt": 0,
                 "created_at": self.now, "updated_at": self.now}
+
+    def reassign(self, session: Session, variant_ids: list[int], *, chunk: int = 5000) -> int:
+        """Move the pending deliveries of ``variant_ids`` to the variants their subscribers get now."""
+        edition = session.get(EditionRow, self.edition_id)
+        assert edition is not None
+        list_row = session.get(MailingListRow, edition.list_id)
+        assert list_row is not None
+        moved = 0
+        after = 0
+        while True:
+            rows = session.execute(
+                select(DeliveryRow.id, SubscriberRow.topics)
+                .join(SubscriberRow, SubscriberRow.id == DeliveryRow.subscriber_id)
+                .where(DeliveryRow.edition_id == self.edition_id, DeliveryRow.status == "pending",
+                       DeliveryRow.variant_id.in_(variant_ids), DeliveryRow.id > after)
+                .order_by(DeliveryRow.id).limit(chunk)).all()
+            if not rows:
+                return moved
+            after = rows[-1][0]
+            targets: dict[int | None, list[int]] = {}
+            for delivery_id, topics in rows:
+                variant = self._variant(session, edition, list_row,
+                                        editions.effective_preferences(topics, list_row.topics))
+                targets.setdefault(variant.variant_id if variant else None, []).append(delivery_id)
+            for variant_id, ids in targets.items():
+                if variant_id is None:
+                    outbox.set_status(session, ids, "skipped", self.now, expect="pending",
+                                      error="no article left for this subscriber's selection")
+                else:
+                    session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids))
+                                    .values(variant_id=variant_id, updated_at=self.now)
+                                    .execution_options(synchronize_session=False))
+                    moved += len(ids)

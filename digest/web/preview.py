@@ -65,7 +65,7 @@ VIEWS = ("html", "text", "source", "headers")
 # The app's own pages load only their own script and style; the email iframe may load remote images (as a mail
 # client would) but never run a script, whatever an article smuggled in.
 PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "frame-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+            "frame-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'self'")
 EMAIL_CSP = "script-src 'none'; object-src 'none'; form-action 'none'; frame-ancestors 'self'"
 
 

@@ -41,6 +41,7 @@ class ChangeHub:
     def __init__(self) -> None:
         self.version = 0
         self._queues: set[asyncio.Queue[ChangeEvent | None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
 
     def publish(self, reason: str, paths: Iterable[str] = ()) -> ChangeEvent:
@@ -58,8 +59,16 @@ class ChangeHub:
             _drain(queue)
             queue.put_nowait(None)
 
+    def close_threadsafe(self) -> None:
+        """``close`` from a signal handler or another thread: ends every stream so a server can stop at once."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.close)
+        else:
+            self.closed = True
+
     async def stream(self, heartbeat: float = 15.0) -> AsyncIterator[str]:
         """SSE text for one tab: a hello with the current version, then one event per change."""
+        self._loop = asyncio.get_running_loop()
         queue: asyncio.Queue[ChangeEvent | None] = asyncio.Queue(maxsize=16)
         self._queues.add(queue)
         try:

@@ -138,7 +138,7 @@ class _Pages:
             info = await self.db(self._load_list, list_name)
         except NotFound:
             return self.message("No such list", f"There is no list named {list_name!r}.", status=404)
-        if request.method == "GET":
+        if request.method != "POST":
             return self.subscribe_form(request, info)
         ctype = request.headers.get("content-type", "")
         if not ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
@@ -256,7 +256,7 @@ class _Pages:
             title = self.list_title(resolved.list_row)
             if resolved.subscriber.status == "active":
                 return self.message("You are subscribed", f"{resolved.subscriber.email} already receives {title}.")
-            if request.method == "GET":
+            if request.method != "POST":
                 # Showing a button instead of confirming on GET: link scanners in mailboxes open every link.
                 return self.page("confirm.html", title="Confirm your subscription", email=resolved.subscriber.email,
                                  list_title=title, action=request.url.path)
@@ -288,7 +288,7 @@ class _Pages:
             except BadToken as exc:
                 return self.token_error(exc)
             sub, title = resolved.subscriber, self.list_title(resolved.list_row)
-            if request.method == "GET":  # never unsubscribes: scanners and prefetchers GET every link
+            if request.method != "POST":  # GET and HEAD never unsubscribe: mail scanners open every link
                 return self.page("unsubscribe.html", title="Unsubscribe", email=sub.email, list_title=title,
                                  action=request.url.path, already=sub.status in ("unsubscribed", "bounced",
                                                                                  "complained"),

@@ -86,7 +86,9 @@ class SmtpBackend(Backend):
             else:
                 conn = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
                 if s.smtp_security == "starttls":
+                    conn.ehlo()
                     conn.starttls(context=ssl.create_default_context())
+            conn.ehlo_or_helo_if_needed()
             if s.smtp_user:
                 conn.login(s.smtp_user, s.smtp_password)
         except smtplib.SMTPAuthenticationError as exc:

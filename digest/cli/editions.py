@@ -1,0 +1,100 @@
+"""`digest editions`: list, inspect and cancel editions; `digest articles retract` (attached to `articles`)."""
+
+from __future__ import annotations
+
+import click
+
+from digest.cli import get_app
+from digest.cli.output import json_option, print_json, print_table
+from digest.send.editorial import cancel_edition, list_editions, retract_article, show_edition
+
+
+@click.group("editions")
+def editions_group() -> None:
+    """Editions of each list: what went out, what is in doubt, and editorial control."""
+
+
+@editions_group.command("ls")
+@click.option("--list", "list_name", metavar="LIST", help="Only this list's editions.")
+@click.option("--limit", default=50, show_default=True, help="Most editions shown, newest first.")
+@json_option
+def ls_command(list_name: str | None, limit: int, as_json: bool) -> None:
+    """List editions, newest first, with their delivery counts."""
+    rows = list_editions(get_app(), list_name, limit)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(["id", "list", "date", "status", "variants", "deliveries", "by status"],
+                [(r["id"], r["list"], r["date"], r["status"], r["variants"], r["deliveries"],
+                  ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items()))) for r in rows],
+                title="editions")
+
+
+@editions_group.command("show")
+@click.argument("edition_id", metavar="ID", type=int)
+@json_option
+def show_command(edition_id: int, as_json: bool) -> None:
+    """Show one edition: counts, variants with their subscribers, articles, and in-doubt deliveries."""
+    data = show_edition(get_app(), edition_id)
+    if as_json:
+        print_json(data)
+        return
+    click.echo(f"Edition {data['id']} · {data['list']} · {data['date']} · {data['status']}")
+    click.echo(f"  window {data['window_start']:%Y-%m-%d %H:%M} → {data['cutoff_at']:%Y-%m-%d %H:%M} UTC; "
+               f"frozen {data['frozen_at'] or 'no'}")
+    click.echo("  deliveries: " + (", ".join(f"{k} {v}" for k, v in sorted(data["counts"].items())) or "none"))
+    print_table(["variant", "subscribers", "articles", "subject"],
+                [(v["id"], v["subscribers"], len(v["article_ids"]), v["subject"]) for v in data["variants"]],
+                title="variants")
+    print_table(["article", "title", "delivered", "retracted"],
+                [(a["id"], a["title"], "yes" if a["delivered"] else "", "yes" if a["retracted"] else "")
+                 for a in data["articles"]], title="articles")
+    if data["in_doubt"]:
+        print_table(["delivery", "email", "batch", "why"],
+                    [(d["delivery_id"], d["email"], d["batch_id"], d["error"]) for d in data["in_doubt"]],
+                    title="in doubt (the provider may or may not have sent these)")
+    if data["failed"]:
+        print_table(["delivery", "email", "error"],
+                    [(d["delivery_id"], d["email"], d["error"]) for d in data["failed"]], title="failed")
+
+
+@editions_group.command("cancel")
+@click.argument("edition_id", metavar="ID", type=int)
+@json_option
+def cancel_command(edition_id: int, as_json: bool) -> None:
+    """Stop every delivery of edition ID not yet made (pending → cancelled); a running send stops too."""
+    result = cancel_edition(get_app(), edition_id)
+    if as_json:
+        print_json(result)
+    else:
+        click.echo(f"Edition {edition_id} cancelled: {result['cancelled']} pending deliveries will not be sent.")
+
+
+@click.command("retract")
+@click.argument("article_id", metavar="ID")
+@json_option
+def retract_command(article_id: str, as_json: bool) -> None:
+    """Take article ID out of every edition not yet fully delivered (their variants are re-rendered)."""
+    outcome = retract_article(get_app(), article_id)
+    if as_json:
+        print_json(outcome.to_json())
+        return
+    click.echo(f"Article {article_id} retracted.")
+    for e in outcome.editions:
+        click.echo(f"  edition {e['edition_id']}: {e['deliveries_moved']} pending deliveries moved to "
+                   f"variant(s) {', '.join(map(str, e['new_variants'])) or '-'}")
+    if not outcome.editions:
+        click.echo("  no open edition showed it.")
+
+
+def _attach_retract() -> None:
+    # The articles group belongs to the ingest part; `retract` is the send part's, attached here.
+    from digest.cli.articles import articles_group
+
+    if "retract" not in articles_group.commands:
+        articles_group.add_command(retract_command)
+
+
+_attach_retract()
+
+commands = [editions_group]

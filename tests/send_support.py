@@ -1,0 +1,146 @@
+"""Helpers for the send tests: a newsroom with fictional articles and subscribers, a stand-in, an SMTP sink."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from digest.app import App
+from digest.audience.lifecycle import email_key
+from digest.audience.lists import ensure_list
+from digest.models import Article, Section
+from digest.store.articles import upsert_article
+from digest.store.tables import DeliveryRow, MailingListRow, SubscriberRow
+
+DAY = date(2024, 5, 6)
+# A past day (so a subprocess running on the real clock sees the same complete window); the default list
+# sends at 07:00 UTC, and "now" is just after.
+NOW = datetime(2024, 5, 6, 7, 5, tzinfo=timezone.utc)
+
+
+def add_articles(app: App, n: int = 5, *, topics: list[list[str]] | None = None) -> list[str]:
+    """Fictional articles published in the hours before DAY's cut-off."""
+    ids = []
+    with app.store.session() as s:
+        for i in range(n):
+            art = Article(
+                id=f"art{i:03d}", title=f"Fictional story number {i} about the town council",
+                outlet="The Example Gazette", url=f"https://news.example.org/story-{i}",
+                published_at=NOW - timedelta(hours=2 + i), topics=(topics[i] if topics else ["local"]),
+                summary=f"A made-up summary of story {i}.",
+                quick_looks=[f"Point one of story {i}.", f"Point two of story {i}."],
+                sections=[Section(None, [f"Body paragraph of story {i}. " * 8])],
+            )
+            upsert_article(s, art, now=NOW)
+            ids.append(art.id)
+    return ids
+
+
+def add_subscribers(app: App, n: int, *, list_name: str | None = None, status: str = "active",
+                    start: int = 0, topics: list[str] | None = None, domain: str = "example.com") -> list[int]:
+    ids = []
+    with app.store.session() as s:
+        list_row = ensure_list(s, app.settings, list_name)
+        for i in range(start, start + n):
+            email = f"reader{i}@{domain}"
+            row = SubscriberRow(list_id=list_row.id, email=email, email_key=email_key(email),
+                                name=f"Reader {i}", status=status, topics=topics or [],
+                                active_since=NOW - timedelta(days=3))
+            s.add(row)
+            s.flush()
+            ids.append(row.id)
+    return ids
+
+
+def delivery_statuses(app: App) -> Counter[str]:
+    with app.store.session() as s:
+        return Counter(s.scalars(select(DeliveryRow.status)))
+
+
+def list_row(app: App) -> MailingListRow:
+    with app.store.session() as s:
+        return ensure_list(s, app.settings)
+
+
+@dataclass
+class SmtpSink:
+    """aiosmtpd on loopback keeping every message; ``hang_on`` makes the n-th DATA never answer (after storing)."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    rcpts: list[str] = field(default_factory=list)
+    hang_on: int | None = None
+    fail_next: list[int] = field(default_factory=list)  # SMTP codes to answer the next DATAs with
+    _count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:
+            if self.fail_next:
+                code = self.fail_next.pop(0)
+                return f"{code} scripted failure"
+            self._count += 1
+            n = self._count
+            msg = message_from_bytes(envelope.content, policy=policy.default)
+            self.messages.append(msg)  # type: ignore[arg-type]
+            self.rcpts.extend(envelope.rcpt_tos)
+        if self.hang_on is not None and n == self.hang_on:
+            await asyncio.sleep(3600)
+        return "250 OK queued"
+
+    def count_by_rcpt(self) -> Counter[str]:
+        with self._lock:
+            return Counter(r.lower() for r in self.rcpts)
+
+
+def free_port() -> int:
+    # aiosmtpd connects to its own port to check it started, so it needs a real one, not 0.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SmtpServer:
+    def __init__(self, sink: SmtpSink | None = None) -> None:
+        self.sink = sink or SmtpSink()
+        self.controller = Controller(self.sink, hostname="127.0.0.1", port=free_port())
+
+    def __enter__(self) -> "SmtpServer":
+        self.controller.start()
+        return self
+
+    @property
+    def port(self) -> int:
+        return int(self.controller.port)
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop(no_assert=True)
+
+
+def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def sendgrid_env(project: Any, standin: Any, monkeypatch: Any, **settings: Any) -> App:
+    """Point a test project at the stand-in (and set the API key the stand-in expects)."""
+    monkeypatch.setenv("SENDGRID_API_KEY", standin.state.api_key)
+    project.env.update({"DIGEST_BACKEND": "sendgrid", "DIGEST_SENDGRID_HOST": standin.url,
+                        "DIGEST_SENDGRID_SEND_AT_DELAY": "0", "DIGEST_SEND_BACKOFF_SECONDS": "0.01",
+                        "SENDGRID_API_KEY": standin.state.api_key})
+    project.env.update({f"DIGEST_{k.upper()}": str(v) for k, v in settings.items()})
+    app: App = project.app()
+    return app

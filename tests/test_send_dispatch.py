@@ -1,0 +1,313 @@
+"""The dispatcher on both databases: exactly once per subscriber through the file, SMTP and SendGrid backends
+(the stand-in and aiosmtpd on loopback), provider trouble, stops, in-doubt requests, and the send lease."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from digest.audience.lifecycle import change_status, suppress
+from digest.errors import SendError
+from digest.send.dispatch import send_edition
+from digest.send.guard import EditionBusy, EditionLease
+from digest.send.standin import Behaviour, StandinServer
+from digest.store.tables import DeliveryRow, LeaseRow, SubscriberRow
+
+from .send_support import (
+    DAY,
+    NOW,
+    SmtpServer,
+    add_articles,
+    add_subscribers,
+    delivery_statuses,
+    sendgrid_env,
+)
+
+
+@pytest.fixture
+def standin() -> Iterator[StandinServer]:
+    with StandinServer() as server:
+        yield server
+
+
+def _send(app: Any, **kw: Any) -> Any:
+    kw.setdefault("date", DAY)
+    kw.setdefault("now", NOW)
+    kw.setdefault("progress", False)
+    return send_edition(app, **kw)
+
+
+def test_file_backend_sends_once_to_active_unsuppressed_subscribers(project: Any) -> None:
+    app = project.app()
+    add_articles(app, 5)
+    active = add_subscribers(app, 6)
+    add_subscribers(app, 2, status="unsubscribed", start=100)
+    add_subscribers(app, 1, status="pending", start=200)
+    paused = add_subscribers(app, 1, start=300)
+    suppressed = add_subscribers(app, 1, start=400)
+    with app.store.session() as s:
+        s.get(SubscriberRow, paused[0]).paused = True
+        suppress(s, "reader400@example.com", "complaint")
+
+    summary = _send(app)
+    assert summary.sent == 6 and summary.failed == 0 and summary.status == "sent"
+    assert summary.skipped == 1  # the suppressed address gets a `skipped` row, never a message
+    outbox = project.root / "outbox"
+    files = sorted(outbox.glob("*.eml"))
+    assert len(files) == 6
+    to = set()
+    for path in files:
+        msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+        to.add(msg["To"].addresses[0].addr_spec)
+        assert msg["List-Unsubscribe"].startswith("<http://127.0.0.1:8040/unsubscribe/")
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert msg.get_content_type() == "multipart/alternative"
+        name = msg["To"].addresses[0].display_name
+        assert name in msg.get_body(("html",)).get_content()
+        assert "{{digest:" not in msg.get_body(("plain",)).get_content()
+    assert to == {f"reader{i}@example.com" for i in range(6)}
+    with app.store.session() as s:
+        rows = {d.subscriber_id: d for d in s.scalars(select(DeliveryRow))}
+    assert set(rows) == set(active) | set(suppressed)
+    assert rows[suppressed[0]].status == "skipped" and "suppressed" in rows[suppressed[0]].error
+
+    again = _send(app)  # a second run sends nothing more
+    assert again.sent == 0 and again.requests == 0
+    assert len(list(outbox.glob("*.eml"))) == 6
+
+
+def test_sendgrid_payload_personalizations_and_exactly_once(project: Any, standin: StandinServer,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    app = sendgrid_env(project, standin, monkeypatch, send_batch_size=4, sendgrid_categories='["digest","daily"]')
+    add_articles(app, 4)
+    ids = add_subscribers(app, 10)
+    summary = _send(app)
+    assert summary.sent == 10 and summary.requests == 3  # ceil(10 / 4)
+    assert standin.state.stats["mail_send_requests_accepted"] == 3
+    counts = standin.state.count_by_email()
+    assert counts == {f"reader{i}@example.com": 1 for i in range(10)}
+    for m in standin.state.messages():
+        sid = m.custom_args["subscriber_id"]
+        assert int(sid) in ids and m.custom_args["edition_id"] == str(summary.edition_id)
+        assert m.headers["List-Unsubscribe"].startswith("<http://127.0.0.1:8040/unsubscribe/")
+        assert m.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert m.headers["List-Id"].endswith(".127.0.0.1>")
+        html = m.rendered("text/html")
+        assert m.name and m.name in html and "{{digest:" not in html
+        unsubscribe = m.headers["List-Unsubscribe"].strip("<>")
+        assert unsubscribe.replace("&", "&amp;") in html or unsubscribe in html
+    # Categories and personalization custom_args are what SendGrid's spec allows (nothing top-level).
+    assert _send(app).sent == 0
+
+
+def test_429_waits_for_the_reset_then_sends(project: Any, standin: StandinServer,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    app = sendgrid_env(project, standin, monkeypatch)
+    add_articles(app, 3)
+    add_subscribers(app, 3)
+    standin.state.script(Behaviour(status=429, reset_in=1.0))
+    started = time.time()
+    summary = _send(app)
+    elapsed = time.time() - started
+    assert summary.rate_limited == 1 and summary.sent == 3 and summary.retries == 0
+    assert elapsed >= 1.0, "the retry came before X-RateLimit-Reset"
+    assert standin.state.count_by_email() == {f"reader{i}@example.com": 1 for i in range(3)}
+
+
+def test_500_is_retried_with_backoff(project: Any, standin: StandinServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = sendgrid_env(project, standin, monkeypatch)
+    add_articles(app, 3)
+    add_subscribers(app, 3)
+    standin.state.script(Behaviour(status=500), Behaviour(status=503))
+    summary = _send(app)
+    assert summary.retries == 2 and summary.sent == 3 and summary.failed == 0
+    assert standin.state.stats["mail_send_requests"] == 3
+    assert standin.state.count_by_email() == {f"reader{i}@example.com": 1 for i in range(3)}
+
+
+def test_500_gives_up_after_send_max_retries(project: Any, standin: StandinServer,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    app = sendgrid_env(project, standin, monkeypatch, send_max_retries=1)
+    add_articles(app, 3)
+    add_subscribers(app, 2)
+    standin.state.script(*[Behaviour(status=500, message="backend exploded")] * 2)
+    summary = _send(app)
+    assert summary.failed == 2 and summary.sent == 0 and summary.retries == 1
+    assert delivery_statuses(app) == {"failed": 2}
+    with app.store.session() as s:
+        errors = set(s.scalars(select(DeliveryRow.error)))
+    assert any("backend exploded" in e and "gave up after 1 retries" in e for e in errors)
+
+
+def test_400_fails_the_batch_without_retrying(project: Any, standin: StandinServer,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    app = sendgrid_env(project, standin, monkeypatch, send_batch_size=2)
+    add_articles(app, 3)
+    add_subscribers(app, 4)
+    standin.state.script(Behaviour(status=400, message="The from email does not contain a valid address."))
+    summary = _send(app)
+    assert summary.failed == 2 and summary.sent == 2 and summary.retries == 0
+    assert standin.state.stats["mail_send_requests"] == 2  # one refused, one accepted: no retry loop
+    assert any("does not contain a valid address" in e for e in summary.errors)
+    with app.store.session() as s:
+        failed = list(s.scalars(select(DeliveryRow).where(DeliveryRow.status == "failed")))
+    assert len(failed) == 2 and all("400" in (d.error or "") for d in failed)
+
+
+def test_subscriber_unsubscribed_after_planning_is_skipped(project: Any, standin: StandinServer,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    app = sendgrid_env(project, standin, monkeypatch, send_batch_size=2)
+    add_articles(app, 3)
+    add_subscribers(app, 4)
+
+    class UnsubscribeLast:
+        def start(self, total: int) -> None:
+            assert total == 4  # every delivery row exists before the first provider call
+            with app.store.session() as s:
+                sub = s.scalar(select(SubscriberRow).where(SubscriberRow.email == "reader3@example.com"))
+                change_status(s, sub, "unsubscribed", actor="test")
+
+        def advance(self, **_: int) -> None:
+            pass
+
+        def finish(self) -> None:
+            pass
+
+    summary = _send(app, progress=UnsubscribeLast())
+    assert summary.sent == 3 and summary.skipped == 1
+    assert "reader3@example.com" not in standin.state.count_by_email()
+    with app.store.session() as s:
+        row = s.scalar(select(DeliveryRow).where(DeliveryRow.email == "reader3@example.com"))
+    assert row.status == "skipped" and row.error == "subscriber is unsubscribed"
+
+
+def test_stop_leaves_the_rest_pending_and_a_rerun_finishes(project: Any, standin: StandinServer,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    app = sendgrid_env(project, standin, monkeypatch, send_batch_size=2)
+    add_articles(app, 3)
+    add_subscribers(app, 7)
+    stop = threading.Event()
+
+    class StopAfterFirst:
+        def start(self, total: int) -> None:
+            pass
+
+        def advance(self, **kw: int) -> None:
+            stop.set()  # what the SIGINT/SIGTERM handler does
+
+        def finish(self) -> None:
+            pass
+
+    first = _send(app, progress=StopAfterFirst(), stop=stop)
+    assert first.stopped and first.sent == 2 and first.pending == 5
+    assert delivery_statuses(app) == {"sent": 2, "pending": 5}
+    second = _send(app)
+    assert second.sent == 5 and second.status == "sent"
+    assert standin.state.count_by_email() == {f"reader{i}@example.com": 1 for i in range(7)}
+
+
+def test_lost_answer_is_in_doubt_and_named(project: Any, standin: StandinServer,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    app = sendgrid_env(project, standin, monkeypatch, send_batch_size=2, sendgrid_timeout=0.5)
+    add_articles(app, 3)
+    add_subscribers(app, 4)
+    standin.state.script(Behaviour(hang=3))  # accepted, then the answer never comes in time
+    summary = _send(app)
+    assert summary.sent == 2 and summary.in_doubt == 2
+    assert {d.email for d in summary.in_doubt_found} == {"reader0@example.com", "reader1@example.com"}
+    assert all(d.resolution.startswith("kept") for d in summary.in_doubt_found)
+    # assume_sent: nobody got it twice, and a rerun does not resend the in-doubt pair.
+    assert _send(app).sent == 0
+    assert standin.state.count_by_email() == {f"reader{i}@example.com": 1 for i in range(4)}
+
+
+def test_lost_answer_of_a_scheduled_request_is_cancelled_and_resent(project: Any, standin: StandinServer,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    app = sendgrid_env(project, standin, monkeypatch, send_batch_size=2, sendgrid_timeout=0.5,
+                       sendgrid_send_at_delay=30)
+    add_articles(app, 3)
+    add_subscribers(app, 4)
+    standin.state.script(Behaviour(hang=3))
+    summary = _send(app)
+    assert summary.sent == 4 and summary.in_doubt == 0 and summary.retries == 1
+    everything = standin.state.messages(include_cancelled=True)
+    assert sum(standin.state.state_of(m) == "cancelled" for m in everything) == 2
+    assert all(m.batch_id and m.send_at and m.send_at >= time.time() + 20 for m in everything)
+    assert standin.state.count_by_email() == {f"reader{i}@example.com": 1 for i in range(4)}
+
+
+def test_smtp_backend_over_aiosmtpd(project: Any) -> None:
+    with SmtpServer() as smtp:
+        project.env.update({"DIGEST_BACKEND": "smtp", "DIGEST_SMTP_PORT": str(smtp.port),
+                            "DIGEST_SEND_BACKOFF_SECONDS": "0.01"})
+        app = project.app()
+        add_articles(app, 3)
+        add_subscribers(app, 5)
+        smtp.sink.fail_next = [451, 550]  # a temporary refusal is retried; a permanent one fails that message
+        summary = _send(app)
+        assert summary.sent == 4 and summary.failed == 1 and summary.retries == 1
+        counts = smtp.sink.count_by_rcpt()
+        assert sum(counts.values()) == 4 and set(counts.values()) == {1}
+        msg = smtp.sink.messages[0]
+        assert msg.get_content_type() == "multipart/alternative"
+        assert msg["List-Unsubscribe"] and msg["Message-ID"].startswith(f"<digest.{summary.edition_id}.")
+        with app.store.session() as s:
+            failed = s.scalar(select(DeliveryRow).where(DeliveryRow.status == "failed"))
+        assert "550" in failed.error
+
+
+def test_a_second_sender_is_refused_while_the_first_holds_the_lease(project: Any) -> None:
+    app = project.app()
+    add_articles(app, 3)
+    add_subscribers(app, 2)
+    assert _send(app, dry_run=True).recipients == 2
+    with app.store.session() as s:
+        edition_id = _edition_id(s)
+    other = EditionLease(app.store, edition_id)
+    other.holder = f"{os.uname().nodename}:{os.getppid()}:someone-else"  # a live process on this host
+    other.acquire()
+    with pytest.raises(EditionBusy, match="being sent by another process"):
+        _send(app)
+    other.release()
+    assert _send(app).sent == 2
+    with app.store.session() as s:
+        assert s.scalar(select(LeaseRow)) is None  # released at the end
+
+
+def test_dry_run_stores_nothing(project: Any) -> None:
+    app = project.app()
+    add_articles(app, 3)
+    add_subscribers(app, 3)
+    summary = _send(app, dry_run=True)
+    assert summary.recipients == 3 and summary.variants == 1 and summary.subjects
+    assert delivery_statuses(app) == {}
+    assert not (project.root / "outbox").exists()
+
+
+def test_cancelled_edition_is_not_sent(project: Any) -> None:
+    from digest.send.editorial import cancel_edition
+
+    app = project.app()
+    add_articles(app, 3)
+    add_subscribers(app, 3)
+    stop = threading.Event()
+    stop.set()  # plan every row, send none
+    summary = _send(app, stop=stop)
+    assert summary.pending == 3
+    result = cancel_edition(app, summary.edition_id)
+    assert result["cancelled"] == 3
+    with pytest.raises(SendError, match="was cancelled"):
+        _send(app)
+
+
+def _edition_id(session: Any) -> int:
+    from digest.store.tables import EditionRow
+
+    return int(session.scalar(select(EditionRow.id)))
