@@ -30,3 +30,24 @@ done
 "$DIGEST" ingest samples/feeds/demo.rss samples/articles.json
 echo "== What the store holds now:"
 "$DIGEST" articles
+
+# --- Step: render (digest build) -----------------------------------------------------------------------------
+# Build the edition that carries what was just ingested (today's, or tomorrow's once today's send time has
+# passed) into demo-out/: HTML, plain text, the intermediate MJML and the complete .eml.
+echo "== Step: build the edition"
+EDITION_DATE="$("$PYTHON" - <<'PY'
+from datetime import UTC, datetime, timedelta
+from digest import editions
+from digest.app import App
+from digest.audience.lists import ensure_list
+app = App.load()
+with app.store.session() as s:
+    row = ensure_list(s, app.settings)
+    now = datetime.now(UTC)
+    day = editions.local_today(row, now)
+    print(day if editions.cutoff_for(row, day) > now else day + timedelta(days=1))
+app.close()
+PY
+)"
+"$DIGEST" build --date "$EDITION_DATE" --out demo-out
+echo "== The edition's HTML: $PWD/demo-out/$("$DIGEST" config --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["default_list"]["value"] if isinstance(json.load(open("/dev/null")) if False else None, dict) else "")' 2>/dev/null)"

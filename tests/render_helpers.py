@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,9 @@ def settings(tmp_path: Path, **values: Any) -> Settings:
 
 
 def list_row(**overrides: Any) -> MailingListRow:
-    values: dict[str, Any] = dict(id=7, name="daily", title=None, from_name="The Springfield Ledger",
-                                  from_email="news@ledger.example.org", reply_to="desk@ledger.example.org",
-                                  timezone="Europe/Berlin")
+    values: dict[str, Any] = {"id": 7, "name": "daily", "title": None, "from_name": "The Springfield Ledger",
+                              "from_email": "news@ledger.example.org", "reply_to": "desk@ledger.example.org",
+                              "timezone": "Europe/Berlin"}
     values.update(overrides)
     return MailingListRow(**values)
 
@@ -57,26 +57,26 @@ LEDES = [
 
 def article(i: int, **overrides: Any) -> Article:
     title = STORIES[i - 1] if 1 <= i <= len(STORIES) else f"Story number {i} from the fictional valley"
-    values: dict[str, Any] = dict(
-        id=f"art{i:03d}",
-        title=title,
-        outlet="Springfield Ledger" if i % 2 else "Valley Courier",
-        author="Dana Example",
-        dateline="SPRINGFIELD",
-        published_at=datetime(2031, 3, 4, 5, 15, tzinfo=timezone.utc),
-        url=f"https://ledger.example.org/news/footbridge-{i}?src=rss",
-        topics=[TOPICS[(i - 1) % len(TOPICS)]],
-        summary=LEDES[i - 1] if 1 <= i <= len(LEDES) else f"Lede of story {i}, written for the size tests.",
-        quick_looks=[f"{title} after years of planning." if i != 1 else
+    values: dict[str, Any] = {
+        "id": f"art{i:03d}",
+        "title": title,
+        "outlet": "Springfield Ledger" if i % 2 else "Valley Courier",
+        "author": "Dana Example",
+        "dateline": "SPRINGFIELD",
+        "published_at": datetime(2031, 3, 4, 5, 15, tzinfo=UTC),
+        "url": f"https://ledger.example.org/news/footbridge-{i}?src=rss",
+        "topics": [TOPICS[(i - 1) % len(TOPICS)]],
+        "summary": LEDES[i - 1] if 1 <= i <= len(LEDES) else f"Lede of story {i}, written for the size tests.",
+        "quick_looks": [f"{title} after years of planning." if i != 1 else
                      "The bridge will cost about 4 million in city funds.",
                      f"Story {i}: construction or changes begin in the autumn.",
                      f"Residents of district {i} were consulted twice."],
-        quick_looks_title="Quick Looks",
-        deep_look_title="How the vote came together",
-        sections=[Section(None, [f"{title}. Full article text of story {i} would follow here."])],
-        image_url=f"https://ledger.example.org/img/bridge-{i}.jpg" if i == 1 else None,
-        image_alt="Artist's drawing of the planned footbridge" if i == 1 else None,
-    )
+        "quick_looks_title": "Quick Looks",
+        "deep_look_title": "How the vote came together",
+        "sections": [Section(None, [f"{title}. Full article text of story {i} would follow here."])],
+        "image_url": f"https://ledger.example.org/img/bridge-{i}.jpg" if i == 1 else None,
+        "image_alt": "Artist's drawing of the planned footbridge" if i == 1 else None,
+    }
     values.update(overrides)
     return Article(**values)
 
@@ -91,8 +91,8 @@ def selection(n: int = 5, **overrides: Any) -> Selection:
 
 
 def recipient(**overrides: Any) -> Recipient:
-    values: dict[str, Any] = dict(email="pat@readers.example.org", name="Pat Reader", subscriber_id=42,
-                                  unsubscribe_url="https://news.example.org/unsubscribe/tok.en-1_x",
-                                  preferences_url="https://news.example.org/preferences/tok.en-2_y?a=1&b=2")
+    values: dict[str, Any] = {"email": "pat@readers.example.org", "name": "Pat Reader", "subscriber_id": 42,
+                              "unsubscribe_url": "https://news.example.org/unsubscribe/tok.en-1_x",
+                              "preferences_url": "https://news.example.org/preferences/tok.en-2_y?a=1&b=2"}
     values.update(overrides)
     return Recipient(**values)

@@ -7,9 +7,9 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,7 +31,7 @@ def _articles(project: Project, *args: str) -> list[dict[str, Any]]:
 
 
 def test_seed_ingests_and_lists_with_its_first_seen_time(project: Project, shared_dir: Path) -> None:
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     code, report = _ingest(project, str(shared_dir / SEED))
     assert code == 0
     assert report["totals"] == {"new": 1, "updated": 0, "unchanged": 0, "failed": 0}
@@ -44,7 +44,7 @@ def test_seed_ingests_and_lists_with_its_first_seen_time(project: Project, share
         "Symbolism of a Potential Moscow Visit", "A Summit Without Breakthroughs", "The Larger Context",
         "The Road Ahead"]
     published = datetime.fromisoformat(article["published_at"])
-    assert before - timedelta(seconds=1) <= published <= datetime.now(timezone.utc)
+    assert before - timedelta(seconds=1) <= published <= datetime.now(UTC)
     assert article["id"] == report["sources"][0]["articles"][0]
 
 
@@ -125,8 +125,8 @@ def test_stdin_and_folders(project: Project, shared_dir: Path) -> None:
 
     _, politics = _ingest(project, str(SAMPLES / "articles" / "politics"), "--topic", "Politics")
     assert politics["totals"]["new"] == 2 and len(politics["sources"]) == 2  # one source per file
-    assert {a["id"] for a in _articles(project, "--topic", "politics")} == set(
-        sum((s["articles"] for s in politics["sources"]), []))
+    assert {a["id"] for a in _articles(project, "--topic", "politics")} == {
+        article_id for s in politics["sources"] for article_id in s["articles"]}
 
     # The whole tree, without --topic: the politics files are unchanged and keep the topic they were filed under.
     _, everything = _ingest(project, str(SAMPLES / "articles"))
@@ -220,9 +220,9 @@ def test_articles_since_and_table(project: Project) -> None:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    routes: dict[str, tuple[int, str, bytes, float]] = {}
+    routes: ClassVar[dict[str, tuple[int, str, bytes, float]]] = {}
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         status, kind, body, delay = self.routes.get(self.path, (404, "text/plain", b"not found", 0.0))
         if delay:
             time.sleep(delay)
@@ -256,7 +256,7 @@ def feed_server(shared_dir: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{server.server_address[1]}"
 
     class Redirect(_Handler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/moved":
                 self.send_response(302)
                 self.send_header("Location", f"{base}/news/feed.xml")

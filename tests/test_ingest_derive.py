@@ -27,8 +27,8 @@ BODY = [
     "Officials said the ferry terminal would cost $38 million over three years.",
     "Critics said: the ferry terminal is too expensive",  # no full stop, ends a line mid-thought
     "ok.",  # too short to be a bullet
-    "The ferry terminal budget was the longest debate of the night, lasting more than three hours in total "
-    "as council members argued about borrowing, interest rates, and the timing of the tax question again.",
+    ("The ferry terminal budget was the longest debate of the night, lasting more than three hours in total "
+     "as council members argued about borrowing, interest rates, and the timing of the tax question again."),
     "The harbor budget also funds storm drain repairs along the waterfront.",
     "Library advocates celebrated the budget vote outside city hall.",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ def _feed(shared_dir: Path, name: str) -> ParsedFeed:
 
 
 def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)  # type: ignore[misc]
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
 
 
 def _all_text(article: Article) -> str:
@@ -61,8 +61,8 @@ def test_guardian_rss(shared_dir: Path) -> None:
     assert first.summary == ("The president’s ‘new American moment’ speech stirred Republican applause while "
                              "Democrats showed thinly disguised contempt")
     assert [s.paragraphs for s in first.sections] == [[
-        "Donald Trump has promised a “new American moment” in a State of the Union address that sought harmony but "
-        "succeeded only in underlining the deep discord at the heart of the country’s politics."]]
+        ("Donald Trump has promised a “new American moment” in a State of the Union address that sought harmony "
+         "but succeeded only in underlining the deep discord at the heart of the country’s politics.")]]
     # Of the two media:content renditions (140 and 460 wide), the larger one.
     assert first.image_url is not None and "w=460" in first.image_url
     assert first.source and first.source.endswith("guardian_us_2018-01-31.rss")

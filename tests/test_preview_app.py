@@ -33,7 +33,7 @@ from digest.web.preview_checks import SpamChecker
 from digest.web.preview_editions import upcoming_date
 from tests.conftest import Project
 
-HOST = "preview.test"
+HOST = "127.0.0.1:8030"
 
 # Distinct vocabularies so ranking's duplicate detection keeps every story.
 STORIES = [
@@ -185,7 +185,7 @@ def test_dark_mode_makes_the_templates_dark_styles_unconditional(project: Projec
     light = client.get(base_of(seeded) + "/html").text
     dark = client.get(base_of(seeded) + "/html?dark=1").text
     assert "prefers-color-scheme: dark" in light.replace("prefers-color-scheme:dark", "prefers-color-scheme: dark")
-    styles = "".join(re.findall(r"<style[^>]*>(.*?)</style>", dark, re.S))
+    styles = "".join(re.findall(r"<style[^>]*>(.*?)</style>", dark, re.DOTALL))
     assert not re.search(r"prefers-color-scheme\s*:\s*dark", styles)
     assert "(min-width: 0px)" in styles
     assert '<meta name="color-scheme" content="dark">' in dark
@@ -404,6 +404,20 @@ def test_static_assets_are_served(sqlite_project: Project) -> None:
     js = client.get("/static/preview/preview.js")
     assert js.status_code == 200 and "EventSource" in js.text
     assert client.get("/static/preview/preview.css").status_code == 200
+
+
+def test_only_loopback_host_names_are_answered(sqlite_project: Project) -> None:
+    """A site the user visits could point its own name at 127.0.0.1 (DNS rebinding) and read the preview."""
+    asgi = create_preview_app(sqlite_project.app(), live=False)
+
+    async def get(host: str) -> int:
+        transport = httpx.ASGITransport(app=asgi)
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as client:
+            return (await client.get("/editions.json")).status_code
+
+    assert asyncio.run(get("127.0.0.1:8030")) == 200
+    assert asyncio.run(get("localhost:8030")) == 200
+    assert asyncio.run(get("attacker.example.net:8030")) == 400
 
 
 @pytest.mark.parametrize("path", ["/l/daily/2024-01-01/nope", "/nothing"])

@@ -70,6 +70,7 @@ def test_double_opt_in_from_form_to_active(site: tuple[Project, Any, Web]) -> No
 
     shown = web.get(path_of(link))  # GET shows a button: mailbox link scanners must not confirm
     assert shown.status_code == 200 and "Confirm my subscription" in shown.text
+    assert web.request("HEAD", path_of(link)).status_code == 200
     assert subscriber(app, "reader@example.org").status == "pending"
     done = web.post(path_of(link))
     assert done.status_code == 200 and "You are subscribed" in done.text
@@ -136,7 +137,7 @@ def test_honeypot_pretends_success_and_stores_nothing(site: tuple[Project, Any, 
 
 
 def test_rate_limit_per_ip(site: tuple[Project, Any, Web]) -> None:
-    project, app, web = site
+    _project, app, web = site
     for i in range(6):
         assert web.post("/api/subscribe", json={"email": f"p{i}@example.org"}).status_code == 202
     limited = web.post("/api/subscribe", json={"email": "p6@example.org"})
@@ -149,7 +150,7 @@ def test_rate_limit_per_ip(site: tuple[Project, Any, Web]) -> None:
 
 
 def test_no_confirmation_storm_and_429_reveals_nothing(site: tuple[Project, Any, Web]) -> None:
-    project, app, web = site
+    project, _app, web = site
     project.run("subscribers", "add", "known@example.org")
     ips = iter(f"198.51.100.{i}" for i in range(1, 50))
 

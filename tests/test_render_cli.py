@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import email
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,7 +26,7 @@ def _seed(project: Project, *, subscribers: list[tuple[str, str | None, str]] = 
     try:
         with app.store.session() as s:
             for i in range(1, 5):
-                upsert_article(s, article(i, published_at=datetime(2031, 3, 4, 5, i, tzinfo=timezone.utc)))
+                upsert_article(s, article(i, published_at=datetime(2031, 3, 4, 5, i, tzinfo=UTC)))
             lst = ensure_list(s, app.settings)
             for addr, name, status in subscribers:
                 row = SubscriberRow(list_id=lst.id, email=addr, email_key=addr.lower(), name=name, status=status)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -221,7 +221,7 @@ def test_render_is_cached_by_content_and_template_mtime(tmp_path: Path) -> None:
 
 def test_byline_time_is_in_list_time_zone(tmp_path: Path) -> None:
     rendered = render_selection(settings(tmp_path), list_row(timezone="America/New_York"), EDITION_DATE,
-                                selection(1, published_at=datetime(2031, 3, 4, 3, 15, tzinfo=timezone.utc)))
+                                selection(1, published_at=datetime(2031, 3, 4, 3, 15, tzinfo=UTC)))
     byline = soup_of(rendered.html).select_one("p.byline").get_text(strip=True)
     assert re.search(r"3 Mar, 22:15 EST$", byline), byline
     same_day = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(1))

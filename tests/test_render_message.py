@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import email
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
@@ -33,7 +33,7 @@ def test_eml_has_every_header_and_both_parts(tmp_path: Path) -> None:
     s = settings(tmp_path, base_url="https://news.example.org", unsubscribe_mailto="leave@ledger.example.org")
     rendered = render_selection(s, list_row(), EDITION_DATE, selection(3))
     reader = recipient()
-    when = datetime(2031, 3, 4, 6, 0, tzinfo=timezone.utc)
+    when = datetime(2031, 3, 4, 6, 0, tzinfo=UTC)
     raw = build_message(s, list_row(), rendered, reader, message_id="<m1@ledger.example.org>", date=when)
     msg = parse(raw)
     assert msg["From"] == "The Springfield Ledger <news@ledger.example.org>"
@@ -49,7 +49,7 @@ def test_eml_has_every_header_and_both_parts(tmp_path: Path) -> None:
     assert msg["MIME-Version"] == "1.0"
     assert msg.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
-    subject, html, text = personalize(rendered, reader)
+    _subject, html, text = personalize(rendered, reader)
     assert body(msg, "html") == html
     assert body(msg, "plain") == text
     assert msg.defects == [] and all(not p.defects for p in msg.walk())

@@ -33,7 +33,7 @@ def test_default_templates_lint_clean() -> None:
 def test_lint_rejects_unknown_mj_tags_with_line() -> None:
     source = "<mjml>\n  <mj-body>\n    <mj-section><mj-colum>\n</mj-colum></mj-section></mj-body></mjml>"
     problems = mjml.lint(source, origin="x.mjml.j2")
-    assert [str(p) for p in problems][0].startswith("x.mjml.j2:3: unknown MJML tag <mj-colum>")
+    assert next(str(p) for p in problems).startswith("x.mjml.j2:3: unknown MJML tag <mj-colum>")
     assert len(problems) == 2
     with pytest.raises(TemplateProblem, match="unknown MJML tag <mj-colum>"):
         mjml.to_html(source)

@@ -7,7 +7,7 @@ imported or mailed again while the store keeps no readable trace of it.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, func, or_, select, update
@@ -68,7 +68,7 @@ def export_data(session: Session, email: str) -> dict[str, Any]:
     audit = session.scalars(select(AuditRow).where(_audit_filter(key, ids)).order_by(AuditRow.id))
     return {
         "email": key,
-        "exported_at": datetime.now(timezone.utc),
+        "exported_at": datetime.now(UTC),
         "subscriptions": [to_json(s, lists[s.list_id]) for s in subs if s.list_id in lists],
         "audit_log": [audit_to_json(a) for a in audit],
         "deliveries": [{"id": d.id, "edition_id": d.edition_id, "subscriber_id": d.subscriber_id,
@@ -97,7 +97,7 @@ def forget(session: Session, email: str, *, actor: str = "cli",
            now: datetime | None = None) -> dict[str, int | bool]:
     """Erase ``email`` everywhere (see the module docstring). Idempotent: a second run finds nothing to erase."""
     key = key_for(email)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     subs = _subscribers(session, key)
     ids = [s.id for s in subs]
     audited = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, update
@@ -106,7 +106,7 @@ def merge(session: Session, list_row: MailingListRow, records: Iterable[Record],
           report: ImportReport | None = None, progress: Progress | None = None,
           now: datetime | None = None) -> ImportReport:
     """Apply ``records`` to the list inside the caller's transaction; see the module docstring for the rules."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     report = report or ImportReport(source=source, list_name=list_row.name, dry_run=dry_run)
     records = list(records)
     report.rows += len(records)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,7 +33,7 @@ def change_status(session: Session, subscriber: SubscriberRow, new_status: str, 
     """Move a subscriber to ``new_status`` and audit it. Returns False (and writes nothing) if already there."""
     if subscriber.status == new_status:
         return False
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     old = subscriber.status
     subscriber.status = new_status
     if new_status == "active":
@@ -53,7 +53,7 @@ def change_status(session: Session, subscriber: SubscriberRow, new_status: str, 
 def record_created(session: Session, subscriber: SubscriberRow, *, actor: str, reason: str | None = None,
                    now: datetime | None = None) -> None:
     """Audit a new subscriber (old status: none), so the log shows how every subscriber came to be."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if subscriber.status == "active":
         subscriber.active_since = subscriber.active_since or now
         subscriber.confirmed_at = subscriber.confirmed_at or now
@@ -70,7 +70,7 @@ def record_created(session: Session, subscriber: SubscriberRow, *, actor: str, r
 def record_removed(session: Session, subscriber: SubscriberRow, *, actor: str, reason: str | None = None,
                    now: datetime | None = None) -> None:
     """Audit a subscriber row's deletion (new status: ``removed``), then delete it."""
-    session.add(AuditRow(at=now or datetime.now(timezone.utc), list_id=subscriber.list_id,
+    session.add(AuditRow(at=now or datetime.now(UTC), list_id=subscriber.list_id,
                          subscriber_id=subscriber.id, email_key=subscriber.email_key, old_status=subscriber.status,
                          new_status="removed", actor=actor, reason=reason))
     session.delete(subscriber)

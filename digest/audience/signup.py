@@ -8,7 +8,7 @@ never changes a known subscriber's data or status; only the confirmation link, w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
@@ -57,7 +57,7 @@ def count_address(session: Session, settings: Settings, email: str, now: datetim
 def subscribe(session: Session, list_row: MailingListRow, email: str, *, name: str | None = None,
               topics: list[str] | None = None, source: str = "web", now: datetime | None = None) -> Outcome:
     """Handle a validated subscribe request (rate limits already counted)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if is_suppressed(session, email):
         return Outcome("ignored")
     row = find(session, list_row, email)

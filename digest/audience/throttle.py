@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, delete
@@ -18,8 +17,8 @@ DAILY = "%Y-%m-%d"
 
 def hit(session: Session, scope: str, key: str, *, fmt: str = HOURLY, now: datetime | None = None) -> int:
     """Count one hit and return the bucket's total so far (this hit included); one atomic upsert."""
-    now = now or datetime.now(timezone.utc)
-    bucket = now.astimezone(timezone.utc).strftime(fmt)
+    now = now or datetime.now(UTC)
+    bucket = now.astimezone(UTC).strftime(fmt)
     dialect = session.get_bind().dialect.name
     insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = cast(Table, ThrottleRow.__table__)
@@ -35,5 +34,5 @@ def hit(session: Session, scope: str, key: str, *, fmt: str = HOURLY, now: datet
 def _forget_old(session: Session, scope: str, fmt: str, now: datetime) -> None:
     """Buckets sort as strings; anything older than two periods will never be read again."""
     period = timedelta(days=1) if fmt == DAILY else timedelta(hours=1)
-    oldest = (now - 2 * period).astimezone(timezone.utc).strftime(fmt)
+    oldest = (now - 2 * period).astimezone(UTC).strftime(fmt)
     session.execute(delete(ThrottleRow).where(ThrottleRow.scope == scope, ThrottleRow.bucket < oldest))

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session
 
 from digest.audience.lists import ensure_list
 from digest.cli import get_app
 from digest.cli.output import json_option, list_option, print_json
-from digest.render.build import build_edition, today_for
+from digest.config import Settings
+from digest.render.build import build_edition
+from digest.render.context import list_zone
+from digest.store.tables import MailingListRow
+
+
+def default_date(session: Session, settings: Settings, list_row: MailingListRow) -> date:
+    """The list's upcoming edition, by the preview's rule (one rule for both faces); today where it is absent."""
+    try:
+        from digest.web.preview_editions import upcoming_date
+    except ImportError:
+        return datetime.now(list_zone(list_row)).date()
+    return upcoming_date(session, settings, list_row)
 
 
 @click.command("build")
 @list_option
 @click.option("--date", "date_", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
-              help="Edition date (default: today in the list's time zone).")
+              help="Edition date (default: the list's upcoming edition: today's in the list's time zone, or "
+                   "tomorrow's once today's has gone out or its send time is past catch_up_hours).")
 @click.option("--subscriber", metavar="EMAIL",
               help="Render as this subscriber sees it (default: the list's first active subscriber, else a "
                    "fictional reader@example.org).")
@@ -33,7 +48,7 @@ def build_command(list_name: str | None, date_: object, subscriber: str | None, 
     out = Path(out_dir) if Path(out_dir).is_absolute() else Path.cwd() / out_dir
     with app.store.session() as session:
         list_row = ensure_list(session, app.settings, list_name)
-        edition_date = date_.date() if hasattr(date_, "date") else today_for(list_row)
+        edition_date = date_.date() if hasattr(date_, "date") else default_date(session, app.settings, list_row)
         result = build_edition(session, app.settings, list_row, edition_date, subscriber_email=subscriber,
                                out_dir=out)
     if as_json:

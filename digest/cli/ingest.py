@@ -21,7 +21,7 @@ def parse_time_option(value: str | None, settings: Settings, option: str) -> dat
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 time such as 2025-08-16T07:30 or "
                                  "2025-08-16T07:30:00+02:00", param_hint=option) from None

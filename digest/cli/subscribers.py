@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.orm import Session
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from sqlalchemy.orm import Session
 
 from digest.app import App
 from digest.audience import gdpr
 from digest.audience import subscribers as subs
 from digest.audience.confirmation import send_confirmation
 from digest.audience.csv import read_csv, write_csv
-from digest.audience.importer import ImportReport, Progress as ProgressFn, merge
+from digest.audience.importer import ImportReport, merge
+from digest.audience.importer import Progress as ProgressFn
 from digest.audience.lifecycle import last_audit_id, suppress_and_mark
 from digest.audience.lists import ensure_list
 from digest.audience.validate import Invalid, normalize_email

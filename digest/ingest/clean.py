@@ -11,6 +11,7 @@ import re
 import unicodedata
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag
 from bs4.builder import ParserRejectedMarkup
@@ -28,7 +29,7 @@ _DROP_TAGS = ("script", "style", "noscript", "iframe", "object", "embed", "form"
 
 # class/id fragments of share bars, feed flare, ad slots and "related" boxes.
 _JUNK_ATTR = re.compile(r"(^|[-_ ])(share|sharing|social|feedflare|sharedaddy|related|advert|ad-slot|ads|promo|"
-                        r"newsletter-signup|subscribe|tracking|pixel|jp-relatedposts|wp-share)([-_ ]|$)", re.I)
+                        r"newsletter-signup|subscribe|tracking|pixel|jp-relatedposts|wp-share)([-_ ]|$)", re.IGNORECASE)
 
 # Anchor or paragraph text that is navigation, not content, in the languages our feeds come in.
 _JUNK_TEXT = re.compile(
@@ -36,14 +37,14 @@ _JUNK_TEXT = re.compile(
     r"click here to read more|weiterlesen|mehr lesen|lire la suite|la suite|leia mais|continue lendo|"
     r"leer más|seguir leyendo|continua a leggere|share( this( article| story)?)?( on \w+)?|"
     r"(share|tweet|pin|email) (on|via) \w+|click to share on .*|related( (articles|posts|stories))?|"
-    r"advertisement|anzeige|publicité|publicidade|the post .* appeared first on .*)\W*$", re.I)
+    r"advertisement|anzeige|publicité|publicidade|the post .* appeared first on .*)\W*$", re.IGNORECASE)
 
 # A paragraph that starts like this is a link list, not prose ("Related: Fact check: ...").
 _JUNK_PREFIX = re.compile(r"^(related|see also|more on this story|read also|lire aussi|leia também|mehr zum thema)"
-                          r"\s*:", re.I)
+                          r"\s*:", re.IGNORECASE)
 
 _PIXEL_URL = re.compile(r"(feeds\.feedburner\.com/~r/|/~ff/|/~a/|doubleclick\.net|pixel|beacon|/stats?[/?]|"
-                        r"/track(ing)?[/?]|1x1|spacer\.gif|blank\.gif|/count[/?]|\.php\?.*(uid|id)=)", re.I)
+                        r"/track(ing)?[/?]|1x1|spacer\.gif|blank\.gif|/count[/?]|\.php\?.*(uid|id)=)", re.IGNORECASE)
 
 # Lines of a text article that are the site around it: share bars, comment prompts, ad labels.
 _JUNK_LINE = re.compile(
@@ -51,7 +52,7 @@ _JUNK_LINE = re.compile(
     r"whatsapp|email)|click to share on .*|tweet|facebook|twitter|linkedin|whatsapp|email|print|"
     r"(facebook|twitter|linkedin|whatsapp|email|print|x)(\s*[|,·•]?\s*(facebook|twitter|linkedin|whatsapp|"
     r"email|print|x))+|continue reading\W*|read more\W*|like this:|loading\.\.\.|"
-    r"photo:.*|image:.*|\(?ap photo.*|© ?\d{4}.*|copyright ©? ?\d{4}.*|all rights reserved\.?)\W*$", re.I)
+    r"photo:.*|image:.*|\(?ap photo.*|© ?\d{4}.*|copyright ©? ?\d{4}.*|all rights reserved\.?)\W*$", re.IGNORECASE)
 
 # Lines after which everything is the comment section or the site's footer, never the article.
 _TRAILER_LINE = re.compile(
@@ -59,7 +60,7 @@ _TRAILER_LINE = re.compile(
     r"leave a (reply|comment).*|(\d+ )?comments?( \(\d+\))?|post navigation|related (posts|articles|stories):?|"
     r"previous (post|article)|next (post|article)|you may also like:?|more from .*:|"
     r"subscribe to our newsletter.*|sign up for our newsletter.*|join the conversation.*|"
-    r"log ?in to (post|leave) a comment.*|to post a comment.*)\W*$", re.I)
+    r"log ?in to (post|leave) a comment.*|to post a comment.*)\W*$", re.IGNORECASE)
 
 
 def normalize_text(text: str) -> str:
@@ -152,10 +153,9 @@ def _paragraphs_from_plain(text: str) -> list[str]:
 
 
 def _is_junk_element(tag: Tag) -> bool:
-    attrs = tag.attrs if isinstance(tag.attrs, dict) else {}
-    classes = attrs.get("class") or []
-    if isinstance(classes, str):
-        classes = [classes]
+    attrs: dict[str, Any] = tag.attrs if isinstance(tag.attrs, dict) else {}
+    raw_classes = attrs.get("class") or []
+    classes: list[Any] = [raw_classes] if isinstance(raw_classes, str) else list(raw_classes)
     marker = " ".join([*map(str, classes), str(attrs.get("id") or "")])
     if marker.strip() and _JUNK_ATTR.search(marker):
         return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from dateutil import parser as dateparser
 from dateutil.tz import tzoffset
@@ -38,8 +38,7 @@ _DAYS_FULL = {
     "segunda", "terca", "quarta", "quinta", "sexta", "sabado", "domingo", "feira",
     "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
     "montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonnabend", "sonntag",
-    "lunes", "martes", "miercoles", "jueves", "viernes", "domingo",
-    "lunedi", "martedi", "mercoledi", "giovedi", "venerdi", "sabato", "domenica",
+    "lunes", "martes", "miercoles", "jueves", "viernes", "lunedi", "martedi", "mercoledi", "giovedi", "venerdi", "sabato", "domenica",
     "maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag",
 }
 # Abbreviated day names clash with month names ("mar" is Tuesday in French and March in Portuguese), so they
@@ -81,9 +80,9 @@ def parse_date(raw: str) -> datetime | None:
     if parsed is None:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     try:
-        result = parsed.astimezone(timezone.utc)
+        result = parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
     return result if plausible(result) else None
@@ -91,7 +90,7 @@ def parse_date(raw: str) -> datetime | None:
 
 def plausible(when: datetime) -> bool:
     """A "date" decades away is a misreading (a bare number taken for a year), not an article's date."""
-    return datetime(1990, 1, 1, tzinfo=timezone.utc) <= when <= datetime.now(timezone.utc) + timedelta(days=366)
+    return datetime(1990, 1, 1, tzinfo=UTC) <= when <= datetime.now(UTC) + timedelta(days=366)
 
 
 def _translate(raw: str) -> tuple[str, bool]:

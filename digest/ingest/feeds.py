@@ -13,7 +13,7 @@ import time
 import xml.parsers.expat
 import xml.sax
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
@@ -50,7 +50,7 @@ def parse_feed(data: bytes, *, source: str, base_url: str | None = None,
         # A stream, never a string: feedparser would treat a string as a URL or a file name to open.
         parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=True,
                                   resolve_relative_uris=True)
-    except Exception as exc:  # feedparser's parsers are third-party code facing hostile input; whatever
+    except Exception as exc:  # noqa: BLE001 - feedparser's parsers are third-party code facing hostile input; whatever
         # they raise, the answer for this source is the same: it is not a feed we can read.
         raise ParseError(f"not a readable feed ({type(exc).__name__}: {exc})", source=source) from None
 
@@ -109,7 +109,7 @@ def _entry_article(entry: Any, *, number: int, source: str, outlet: str | None, 
                         + (f" ({str(raw)[:60]!r})" if raw else "") + "; the time it is first ingested stands in")
 
     paragraphs = body_clean.paragraphs
-    summary = (summary_clean.paragraphs or paragraphs or [None])[0]
+    summary = next(iter(summary_clean.paragraphs or paragraphs), None)
     if paragraphs and paragraphs[0] == summary:
         paragraphs = paragraphs[1:]
     image_url, image_alt = _image(entry, body_clean, summary_clean, bases)
@@ -159,7 +159,7 @@ def _entry_date(entry: Any) -> datetime | None:
         value = dict.get(entry, key)
         if isinstance(value, time.struct_time):
             try:
-                parsed = datetime(*value[:6], tzinfo=timezone.utc)
+                parsed = datetime(*value[:6], tzinfo=UTC)
             except (ValueError, OverflowError):
                 continue
             if plausible(parsed):

@@ -25,18 +25,18 @@ class Fetched:
 
 def fetch(url: str, *, timeout: float, max_bytes: int = MAX_FEED_BYTES) -> Fetched:
     try:
-        with httpx.Client(follow_redirects=True, timeout=timeout, headers={"User-Agent": USER_AGENT}) as client:
-            with client.stream("GET", url) as response:
-                if response.status_code >= 400:
-                    raise FetchError(f"{url}: HTTP {response.status_code} {response.reason_phrase}".rstrip())
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise FetchError(f"{url}: larger than {max_bytes // 1_000_000} MB; not a feed we read")
-                    chunks.append(chunk)
-                return Fetched(b"".join(chunks), str(response.url), response.headers.get("content-type"))
+        with (httpx.Client(follow_redirects=True, timeout=timeout, headers={"User-Agent": USER_AGENT}) as client,
+              client.stream("GET", url) as response):
+            if response.status_code >= 400:
+                raise FetchError(f"{url}: HTTP {response.status_code} {response.reason_phrase}".rstrip())
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FetchError(f"{url}: larger than {max_bytes // 1_000_000} MB; not a feed we read")
+                chunks.append(chunk)
+            return Fetched(b"".join(chunks), str(response.url), response.headers.get("content-type"))
     except httpx.TimeoutException:
         raise FetchError(f"{url}: no answer within {timeout:g} s (feed_timeout)") from None
     except httpx.HTTPError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from digest.errors import ParseError
@@ -146,13 +146,13 @@ def _published(value: Any, fail: Any) -> datetime | None:
     if not isinstance(value, str):
         raise fail("field 'published_at' must be an ISO 8601 string or null")
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise fail(f"field 'published_at' is not an ISO 8601 time: {value[:40]!r}") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     try:
-        return parsed.astimezone(timezone.utc)
+        return parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         raise fail(f"field 'published_at' is out of range: {value[:40]!r}") from None
 

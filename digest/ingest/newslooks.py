@@ -14,6 +14,7 @@ The shape, in order (blank lines anywhere are ignored):
 from __future__ import annotations
 
 import re
+
 from digest.errors import ParseError
 from digest.ingest.clean import decode_text, is_junk_line, is_trailer_line, normalize_text, squash
 from digest.models import Article, Section, article_id

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -152,7 +152,7 @@ def ingest_sources(store: Store, sources: Sequence[str], *, fmt: str = "auto", p
     """Ingest every source; a failed one is reported and the others are still stored."""
     if fmt not in FORMATS:
         raise DigestError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     stdin_data: bytes | None = None
     reports = []
     for spec in expand_sources(sources):

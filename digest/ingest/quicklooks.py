@@ -24,7 +24,7 @@ _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "prof", "sen", "rep", "gov", "gen", "lt", "col", "sgt", "capt", "st", "jr", "sr",
     "inc", "ltd", "co", "corp", "vs", "etc", "no", "nos", "vol", "fig", "approx", "dept", "univ", "ave", "mt",
     "jan", "feb", "mar", "apr", "aug", "sept", "sep", "oct", "nov", "dec", "u.s", "u.k", "u.n", "e.g", "i.e",
-    "a.m", "p.m", "d.c", "z.b", "bzw", "ca", "nr", "dr", "av", "sra", "sr", "mme", "mlle", "m",
+    "a.m", "p.m", "d.c", "z.b", "bzw", "ca", "nr", "av", "sra", "mme", "mlle", "m",
 }
 _BOUNDARY = re.compile(r"([.!?…]+[\"'”’»)\]]*)\s+(?=[\"'“‘«(\[]?[A-Z0-9À-ÖØ-Þ])")
 # "ANCHORAGE, Alaska — " or "PORT ALDER – " opening a story: the dateline, not part of the sentence.

@@ -11,7 +11,7 @@ import re
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 _TRACKING_PARAM = re.compile(r"^(utm_\w+|xtor|wt_mc|wt\.mc_id|at_\w+|ns_\w+|fbclid|gclid|dclid|mc_cid|mc_eid|"
-                             r"cmpid|ocid|icid|_ga|mkt_tok)$", re.I)
+                             r"cmpid|ocid|icid|_ga|mkt_tok)$", re.IGNORECASE)
 
 
 def absolute_http_url(url: str | None, *bases: str | None) -> str | None:
@@ -50,4 +50,6 @@ def _is_http(url: str) -> bool:
         parts = urlsplit(url)
     except ValueError:
         return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc) and " " not in url
+    # Control characters (NUL above all, which PostgreSQL refuses) never belong in a link.
+    return (parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+            and not any(ord(c) < 32 or c == " " or 127 <= ord(c) < 160 for c in url))

@@ -46,11 +46,6 @@ class BuildResult:
         }
 
 
-def today_for(list_row: MailingListRow, now: datetime | None = None) -> date:
-    zone = list_zone(list_row)
-    return (now or datetime.now(zone)).astimezone(zone).date()
-
-
 def pick_subscriber(session: Session, list_row: MailingListRow, email: str | None) -> SubscriberRow | None:
     """The subscriber asked for (NotFound if not on the list), else the list's first active one, else None."""
     if email:
@@ -77,6 +72,8 @@ def selection_for(session: Session, settings: Settings, list_row: MailingListRow
     editions = _rank_part()
     if editions is not None:
         edition = editions.get_or_create_edition(session, settings, list_row, edition_date)
+        if hasattr(editions, "effective_preferences"):  # the reader's topics, else the list's
+            topics = list(editions.effective_preferences(topics, list_row.topics))
         selection: Selection = editions.select_for(session, settings, edition, topics or [])
         return selection
     zone = list_zone(list_row)

@@ -7,7 +7,6 @@ and placeholder look-alikes in article text broken so content cannot pull in a r
 
 from __future__ import annotations
 
-
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo

@@ -19,7 +19,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy, quoprimime
 from email.headerregistry import Address
 from email.utils import format_datetime
@@ -27,7 +27,14 @@ from urllib.parse import quote, urlsplit
 
 from digest.config import Settings
 from digest.render.edition import RenderedEdition
-from digest.render.personalize import TOKEN_PATTERN, TOKENS, HeaderInjection, Recipient, escape_for, substitute
+from digest.render.personalize import (
+    TOKEN_PATTERN,
+    TOKENS,
+    HeaderInjection,
+    Recipient,
+    escape_for,
+    substitute,
+)
 from digest.store.tables import MailingListRow
 
 CRLF = "\r\n"
@@ -55,7 +62,7 @@ def fold_header(name: str, value: object, *, utf8: bool = False) -> str:
 
 def _encoded_words(text: str) -> str:
     """RFC 2047 base64 encoded-words of at most 75 characters, never splitting a character, folded."""
-    words: list[str] = []
+    words: list[bytes] = []
     chunk = b""
     for char in text:
         data = char.encode("utf-8")
@@ -119,7 +126,7 @@ class _Body:
     tokens: tuple[str, ...]
 
     @classmethod
-    def split(cls, text: str) -> "_Body":
+    def split(cls, text: str) -> _Body:
         statics: list[str] = []
         tokens: list[str] = []
         pos = 0
@@ -228,7 +235,7 @@ def _date_header(date: datetime | None) -> str:
     global _last_date
     if date is not None:
         return format_datetime(date)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     stamp = now.timestamp()
     if _last_date[0] != stamp:
         _last_date = (stamp, format_datetime(now))

@@ -92,7 +92,7 @@ def substitute(template: str, values: Mapping[str, str]) -> str:
     return TOKEN_PATTERN.sub(lambda m: values.get(m.group(0), m.group(0)), template)
 
 
-def personalize(rendered: "RenderedEdition", recipient: Recipient) -> tuple[str, str, str]:
+def personalize(rendered: RenderedEdition, recipient: Recipient) -> tuple[str, str, str]:
     """(subject, html, text) of one recipient's copy of a rendered variant."""
     values = substitutions(recipient)
     return substitute(rendered.subject, values), substitute(rendered.html, values), substitute(rendered.text, values)

@@ -110,7 +110,7 @@ def render(settings: Settings, name: str, context: Mapping[str, Any]) -> str:
         return env.get_template(name).render(context)
     except TemplateError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any failure inside a template is the template's to report
+    except Exception as exc:
         raise as_template_error(exc, settings, name) from exc
 
 
@@ -121,7 +121,7 @@ def render_string(source: str, context: Mapping[str, Any], *, origin: str) -> st
     """Render a one-line template from the config (the subject): sandboxed, not escaped (it is a header)."""
     try:
         return _STRING_ENV.from_string(source).render(context)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         line = exc.lineno if isinstance(exc, jinja2.TemplateSyntaxError) else None
         message = exc.message if isinstance(exc, jinja2.TemplateError) and exc.message else str(exc)
         raise TemplateError(message or type(exc).__name__, template=origin, line=line) from exc

@@ -218,6 +218,9 @@ def _send(app: App, item: DueEdition, now: datetime, result: PassItem, stop: thr
     result.detail = "; ".join(errors) or None
     log.info("list %s, edition %s (%s): sent to %d of %d due subscriber(s)%s", item.list_name, result.edition_id,
              item.date, result.sent, len(item.subscribers), f"; {result.failed} failed" if result.failed else "")
+    if summary.get("stopped"):
+        log.info("list %s: stop requested (SIGTERM or SIGINT) after the batch in flight; %s delivery(ies) left "
+                 "pending for the next pass", item.list_name, summary.get("pending", 0))
     with app.store.session() as session:
         if summary.get("status") == "skipped":
             result.action = "skipped"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import date
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -29,6 +29,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, FileSystemLoader
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -158,9 +160,17 @@ def _same_origin(request: Request) -> bool:
     return True  # no browser involved (curl, scripts): the signed token alone decides
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+
+
 def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.0,
-                       spam: SpamChecker | None = None) -> Starlette:
-    """The preview as an ASGI app. ``live`` starts the file watcher and article poller (needs the lifespan)."""
+                       spam: SpamChecker | None = None,
+                       allowed_hosts: Sequence[str] = LOOPBACK_HOSTS) -> Starlette:
+    """The preview as an ASGI app. ``live`` starts the file watcher and article poller (needs the lifespan).
+
+    ``allowed_hosts`` are the Host headers answered: a web page the user visits could otherwise point its own
+    domain at 127.0.0.1 (DNS rebinding) and read editions and subscriber addresses through the browser.
+    """
     state = PreviewState(app, spam=spam)
     pages = _pages()
 
@@ -200,8 +210,12 @@ def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.
             lists = editions.overview(session, settings)
             list_row = get_list(session, list_name)
             choices = editions.subscriber_choices(session, list_row)
-            if subscriber and editions.find_subscriber(session, list_row, subscriber) is None:
-                raise NotFound(f"subscriber: {subscriber!r} is not on the list {list_name!r}")
+            if subscriber:
+                row = editions.find_subscriber(session, list_row, subscriber)
+                if row is None:
+                    raise NotFound(f"subscriber: {subscriber!r} is not on the list {list_name!r}")
+                if all(email.lower() != row.email.lower() for email, _ in choices):
+                    choices.insert(0, (row.email, row.email))  # beyond the picker's first page
         current = next(o for o in lists if o.name == list_name)
         return {"lists": lists, "current": current, "list_name": list_name, "day": day,
                 "subscriber": subscriber or "", "choices": choices, "base": _edition_path(list_name, day),
@@ -382,6 +396,7 @@ def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.
         Route(base + "/send-test", send_test, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
-    starlette = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
+    starlette = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     starlette.state.preview = state
     return starlette

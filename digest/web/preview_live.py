@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +66,7 @@ class ChangeHub:
         else:
             self.closed = True
 
-    async def stream(self, heartbeat: float = 15.0) -> AsyncIterator[str]:
+    async def stream(self, heartbeat: float = 15.0) -> AsyncGenerator[str, None]:
         """SSE text for one tab: a hello with the current version, then one event per change."""
         self._loop = asyncio.get_running_loop()
         queue: asyncio.Queue[ChangeEvent | None] = asyncio.Queue(maxsize=16)

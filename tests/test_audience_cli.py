@@ -1,0 +1,208 @@
+"""`digest lists` and `digest subscribers` (add, rm, ls, show, unsubscribe, suppress, export-data, forget) on both
+databases, with the audit log checked at every status change."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from digest.audience.lifecycle import email_hash
+from digest.store.tables import (
+    AuditRow,
+    DeliveryRow,
+    EditionRow,
+    EventRow,
+    MailingListRow,
+    SubscriberRow,
+    SuppressionRow,
+    ThrottleRow,
+)
+
+from .conftest import Project
+
+
+def test_lists_create_show_ls_rm(project: Project) -> None:
+    created = project.json("lists", "create", "morning", "--from-email", "Desk@News.Example",
+                           "--from-name", "Morning Desk", "--reply-to", "letters@news.example",
+                           "--timezone", "Europe/Berlin", "--send-time", "6:05", "--topics", "Politics, sports")
+    assert created["from_email"] == "Desk@news.example" and created["send_time"] == "06:05"
+    assert created["topics"] == ["politics", "sports"] and created["double_opt_in"] is True
+    defaults = project.json("lists", "create", "evening", "--single-opt-in")
+    assert (defaults["from_email"], defaults["from_name"]) == ("newsletter@example.org", "The Daily Digest")
+    assert defaults["double_opt_in"] is False and defaults["timezone"] == "UTC"
+    assert [d["name"] for d in project.json("lists", "ls")] == ["evening", "morning"]
+    project.run("subscribers", "add", "a@example.org", "--list", "morning")
+    shown = project.json("lists", "show", "morning")
+    assert shown["subscribers"] == {"active": 1} and shown["reply_to"] == "letters@news.example"
+    assert "morning" in project.run("lists", "ls").stdout
+
+    for args, message in [
+        (("lists", "create", "morning"), "already exists"),
+        (("lists", "create", "x", "--timezone", "Mars/Olympus"), "--timezone: unknown time zone 'Mars/Olympus'"),
+        (("lists", "create", "x", "--send-time", "25:61"), "--send-time: invalid send time '25:61'"),
+        (("lists", "create", "x", "--from-email", "nobody"), "--from-email: invalid email address 'nobody'"),
+        (("lists", "create", "bad name!"), "invalid list name"),
+        (("lists", "show", "nope"), "no list named 'nope'"),
+        (("lists", "rm", "morning"), "has 1 subscriber(s); pass --force"),
+    ]:
+        result = project.run(*args, ok=False)
+        assert result.exit_code != 0 and message in result.stderr, (args, result.stderr)
+    assert project.json("lists", "rm", "morning", "--force") == {"removed": "morning", "subscribers_removed": 1}
+    assert [d["name"] for d in project.json("lists", "ls")] == ["evening"]
+
+
+def test_subscribers_add_show_ls_unsubscribe_rm_with_audit(project: Project) -> None:
+    project.run("lists", "create", "daily", "--topics", "politics,sports", "--timezone", "America/New_York")
+    project.run("subscribers", "add", "Eve@Example.org", "--name", "Eve", "--topics", "sports",
+                "--send-time", "08:00")
+    again = project.run("subscribers", "add", "eve@example.org", "--name", "Eve")
+    assert "Unchanged" in again.stdout
+    shown = project.json("subscribers", "show", "EVE@example.ORG")
+    assert shown["status"] == "active" and shown["email"] == "Eve@example.org"
+    assert shown["effective"] == {"topics": ["sports"], "timezone": "America/New_York", "send_time": "08:00"}
+    listed = project.json("subscribers", "ls")
+    assert isinstance(listed, list) and [s["email"] for s in listed] == ["Eve@example.org"]
+    assert listed[0]["status"] == "active"
+
+    bad = project.run("subscribers", "add", "x@example.org", "--topics", "gardening", ok=False)
+    assert "x@example.org: unknown topic(s) gardening" in bad.stderr
+    bad = project.run("subscribers", "add", "not-an-address", ok=False)
+    assert "not-an-address: invalid email address" in bad.stderr
+
+    done = project.json("subscribers", "unsubscribe", "eve@example.org", "--reason", "asked by phone")
+    assert done == {"email": "Eve@example.org", "list": "daily", "status": "unsubscribed", "changed": True}
+    assert project.json("subscribers", "unsubscribe", "eve@example.org")["changed"] is False
+    held = project.run("subscribers", "add", "eve@example.org")
+    assert "kept unsubscribed" in held.stderr
+    assert project.json("subscribers", "show", "eve@example.org")["status"] == "unsubscribed"
+    project.run("subscribers", "add", "eve@example.org", "--resubscribe")
+    history = project.json("subscribers", "show", "eve@example.org")["history"]
+    assert [(h["old_status"], h["new_status"], h["actor"], h["reason"]) for h in history] == [
+        (None, "active", "cli", "imported from cli"),
+        ("active", "unsubscribed", "cli", "asked by phone"),
+        ("unsubscribed", "active", "cli", "imported from cli with --resubscribe"),
+    ]
+    assert project.json("subscribers", "ls", "--status", "unsubscribed") == []
+
+    project.run("subscribers", "rm", "eve@example.org")
+    assert project.json("subscribers", "ls") == []
+    missing = project.run("subscribers", "show", "eve@example.org", ok=False)
+    assert "eve@example.org: not a subscriber of list 'daily'" in missing.stderr
+    app = project.app()
+    with app.store.session() as session:
+        last = session.scalars(select(AuditRow).order_by(AuditRow.id.desc())).first()
+        assert last is not None and (last.old_status, last.new_status) == ("active", "removed")
+    app.close()
+
+
+def test_add_pending_sends_a_confirmation(project: Project) -> None:
+    out = project.json("subscribers", "add", "p@example.org", "--status", "pending", "--name", "Pat")
+    assert out["status"] == "pending"
+    assert len(list((project.root / "outbox").rglob("*.eml"))) == 1
+
+
+def test_suppress_marks_every_list_and_blocks_imports(project: Project) -> None:
+    project.run("lists", "create", "second")
+    project.run("subscribers", "add", "x@example.org")
+    project.run("subscribers", "add", "X@example.org", "--list", "second")
+    project.run("subscribers", "add", "y@example.org")
+    result = project.json("subscribers", "suppress", "x@example.org", "y@example.org", "--reason", "bounce")
+    assert result == [{"email": "x@example.org", "newly_suppressed": True, "subscribers_changed": 2},
+                      {"email": "y@example.org", "newly_suppressed": True, "subscribers_changed": 1}]
+    assert project.json("subscribers", "show", "x@example.org", "--list", "second")["status"] == "bounced"
+    assert project.json("subscribers", "suppress", "x@example.org")[0]["newly_suppressed"] is False
+
+    csv_file = project.root / "bounces.csv"
+    csv_file.write_text("Email;Reason\nz@example.org;hard\n", encoding="utf-8")
+    project.run("subscribers", "add", "z@example.org")
+    project.run("subscribers", "suppress", "--file", str(csv_file))
+    assert project.json("subscribers", "show", "z@example.org")["status"] == "unsubscribed"
+    blocked = project.run("subscribers", "add", "z@example.org", "--resubscribe", ok=False)
+    assert "suppression list" in blocked.stderr
+    bad = project.root / "bad.csv"
+    bad.write_text("email\nok@example.org\nnope\n", encoding="utf-8")
+    refused = project.run("subscribers", "suppress", "--file", str(bad), ok=False)
+    assert f"{bad}:3:" in refused.stderr
+    app = project.app()
+    with app.store.session() as session:
+        stored = session.scalars(select(SuppressionRow.email_hash)).all()
+        assert email_hash("ok@example.org") not in stored  # all or nothing
+        assert all("@" not in h for h in stored)
+    app.close()
+
+
+def _seed_sends(project: Project, email: str) -> None:
+    """A delivery and two provider events for ``email``, as the send and feedback parts would store them."""
+    app = project.app()
+    now = datetime.now(UTC)
+    with app.store.session() as session:
+        sub = session.scalars(select(SubscriberRow).where(SubscriberRow.email_key == email.lower())).first()
+        assert sub is not None
+        edition = EditionRow(list_id=sub.list_id, date=date(2024, 5, 1), window_start=now, cutoff_at=now)
+        session.add(edition)
+        session.flush()
+        session.add(DeliveryRow(edition_id=edition.id, subscriber_id=sub.id, email=sub.email, status="sent"))
+        session.add(EventRow(provider="sendgrid", provider_event_id="ev1", type="open", email_key=sub.email_key,
+                             edition_id=edition.id, subscriber_id=sub.id, occurred_at=now,
+                             payload={"email": sub.email, "ip": "203.0.113.9", "event": "open",
+                                      "nested": {"note": f"to {sub.email}"}}))
+        session.add(EventRow(provider="sendgrid", provider_event_id="ev2", type="click", email_key=sub.email_key,
+                             occurred_at=now, url="https://news.example/a", payload={"event": "click"}))
+        session.add(ThrottleRow(scope="subscribe_address", key=email_hash(email), bucket="2024-05-01", hits=1))
+    app.close()
+
+
+def test_export_data_and_forget(project: Project) -> None:
+    project.run("lists", "create", "second")
+    project.run("subscribers", "add", "Gone@Example.org", "--name", "Gone Person")
+    project.run("subscribers", "add", "gone@example.org", "--list", "second")
+    project.run("subscribers", "unsubscribe", "gone@example.org", "--list", "second")
+    project.run("subscribers", "add", "stay@example.org", "--name", "Stays")
+    _seed_sends(project, "gone@example.org")
+
+    data = json.loads(project.run("subscribers", "export-data", "GONE@example.org").stdout)
+    assert data["email"] == "gone@example.org"
+    assert sorted(s["list"] for s in data["subscriptions"]) == ["daily", "second"]
+    assert len(data["audit_log"]) == 3 and len(data["deliveries"]) == 1 and len(data["events"]) == 2
+    assert data["events"][0]["payload"]["ip"] == "203.0.113.9"
+    assert data["suppressed"] is None
+    out = project.root / "gone.json"
+    project.run("subscribers", "export-data", "gone@example.org", "--out", str(out))
+    assert json.loads(out.read_text())["email"] == "gone@example.org"
+
+    result = project.json("subscribers", "forget", "gone@example.org", "--yes")
+    assert result == {"subscriptions": 2, "audit_rows": 3, "deliveries": 1, "events": 2, "suppressed": True}
+    app = project.app()
+    with app.store.session() as session:
+        def dump(model: Any) -> str:
+            return " ".join(repr({c.key: getattr(r, c.key) for c in model.__table__.columns})
+                            for r in session.scalars(select(model)))
+        everything = " ".join(dump(m) for m in (SubscriberRow, AuditRow, DeliveryRow, EventRow, MailingListRow,
+                                                SuppressionRow, ThrottleRow))
+        assert "gone@example.org" not in everything.lower()
+        assert "203.0.113.9" not in everything and "Gone Person" not in everything
+        assert "stay@example.org" in everything  # nobody else touched
+        assert session.scalar(select(func.count()).select_from(DeliveryRow)) == 1  # statistics still add up
+        forgotten = session.scalars(select(AuditRow).where(AuditRow.new_status == "forgotten")).all()
+        assert len(forgotten) == 2 and all(a.email_key is None for a in forgotten)
+    app.close()
+    after = json.loads(project.run("subscribers", "export-data", "gone@example.org").stdout)
+    assert after["subscriptions"] == [] and after["deliveries"] == [] and after["events"] == []
+    assert after["suppressed"]["reason"] == "forgotten"
+    # Never imported again, and a second erasure has nothing left to do.
+    csv_file = project.root / "back.csv"
+    csv_file.write_text("email\ngone@example.org\n", encoding="utf-8")
+    report = project.json("subscribers", "import", str(csv_file))
+    assert report["new"] == 0 and report["rejected"] == 1
+    again = project.json("subscribers", "forget", "gone@example.org", "--yes")
+    assert again == {"subscriptions": 0, "audit_rows": 0, "deliveries": 0, "events": 0, "suppressed": False}
+
+
+def test_forget_asks_first(project: Project) -> None:
+    project.run("subscribers", "add", "ask@example.org")
+    refused = project.run("subscribers", "forget", "ask@example.org", input="n\n", ok=False)
+    assert refused.exit_code != 0
+    assert project.json("subscribers", "show", "ask@example.org")["status"] == "active"
