@@ -49,5 +49,28 @@ with app.store.session() as s:
 app.close()
 PY
 )"
-"$DIGEST" build --date "$EDITION_DATE" --out demo-out
-echo "== The edition's HTML: $PWD/demo-out/$("$DIGEST" config --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["default_list"]["value"] if isinstance(json.load(open("/dev/null")) if False else None, dict) else "")' 2>/dev/null)"
+BUILD_JSON="$("$DIGEST" build --date "$EDITION_DATE" --out demo-out --json)"
+BUILD_JSON="$BUILD_JSON" "$PYTHON" - <<'PY'
+import json, os
+d = json.loads(os.environ["BUILD_JSON"])
+print(f"   {d['list']} {d['date']}: {d['articles']} articles, {d['size_bytes']:,} bytes of HTML "
+      f"(limit {d['max_html_bytes']:,}), to {d['recipient']}")
+print(f"   Subject: {d['subject']}")
+for note in d["trimmed"]:
+    print(f"   Trimmed: {note}")
+print(f"== Open the edition: {d['files']['html']}  (also .txt, .mjml, .eml beside it)")
+PY
+echo "== Preview editions live in the browser (reloads when a template changes):"
+echo "   DIGEST_DATABASE_URL=$DIGEST_DATABASE_URL make preview   (or .venv/bin/digest preview)"
+
+# --- Step: send (digest send) ---------------------------------------------------------------------------------
+# Import the demo list (subscribers/demo.csv: fictional people at example.org/example.com, one of them
+# unsubscribed) and send the edition through the file backend: one new .eml per subscriber in demo-out/outbox.
+echo "== Step: send the edition to the demo list (file backend)"
+export DIGEST_OUTBOX_DIR="$PWD/demo-out/outbox"
+rm -rf "$DIGEST_OUTBOX_DIR"
+"$DIGEST" subscribers import subscribers/demo.csv
+"$DIGEST" send --date "$EDITION_DATE" --via file --no-progress
+"$DIGEST" editions ls
+echo "== Sent messages (one .eml per subscriber): $DIGEST_OUTBOX_DIR ($(ls "$DIGEST_OUTBOX_DIR" | wc -l) files)"
+echo "== Run it again and nothing is sent twice: \`$DIGEST send --date $EDITION_DATE\`"

@@ -254,3 +254,40 @@ def test_clean_html_drops_furniture_and_keeps_prose() -> None:
     assert cleaned.image_url is None  # the only image was a tracking pixel
     assert clean_html("plain text, no markup").paragraphs == ["plain text, no markup"]
     assert clean_html("").paragraphs == []
+
+
+RSS_091 = b"""<?xml version="1.0"?>
+<rss version="0.91"><channel><title>Fictional 0.91 Wire</title><link>http://wire.example.org/</link>
+<item><title>Old Format Still Reads</title><link>http://wire.example.org/old</link>
+<description>A plain description of the story.</description></item></channel></rss>"""
+
+RSS_10 = b"""<?xml version="1.0"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+         xmlns:dc="http://purl.org/dc/elements/1.1/">
+  <channel rdf:about="http://rdf.example.org/"><title>Fictional RDF Daily</title><link>http://rdf.example.org/</link>
+    <description>d</description></channel>
+  <item rdf:about="http://rdf.example.org/story"><title>RDF Story</title><link>http://rdf.example.org/story</link>
+    <dc:creator>Rita Example</dc:creator><dc:date>2018-02-11T09:30:00+01:00</dc:date><dc:subject>Science</dc:subject>
+    <description>The story in one sentence.</description></item>
+</rdf:RDF>"""
+
+ATOM_XML_BASE = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://atom.example.org/blog/">
+  <title>Fictional Atom Blog</title><id>urn:x</id><updated>2018-02-11T10:00:00Z</updated>
+  <entry><title type="html">Markup &lt;em&gt;in&lt;/em&gt; a Title</title><id>urn:y</id>
+    <link href="posts/1"/><updated>2018-02-11T10:00:00Z</updated><author><name>Ann Example</name></author>
+    <summary type="text">Plain summary text.</summary></entry>
+</feed>"""
+
+
+def test_other_feed_versions_rss091_rss10_and_atom_xml_base() -> None:
+    old = parse_feed(RSS_091, source="old.rss").articles[0]
+    assert (old.title, old.url, old.published_at) == ("Old Format Still Reads", "http://wire.example.org/old", None)
+    rdf = parse_feed(RSS_10, source="rdf.xml").articles[0]
+    assert (rdf.title, rdf.url, rdf.author, rdf.topics) == ("RDF Story", "http://rdf.example.org/story",
+                                                            "Rita Example", ["Science"])
+    assert rdf.published_at == _utc(2018, 2, 11, 8, 30)
+    atom = parse_feed(ATOM_XML_BASE, source="atom.xml").articles[0]
+    assert atom.title == "Markup in a Title" and atom.author == "Ann Example"
+    assert atom.url == "https://atom.example.org/blog/posts/1"
+    assert atom.summary == "Plain summary text."

@@ -118,6 +118,8 @@ def test_preview_runs_as_a_process_on_loopback(seeded_server: tuple[Seeded, Serv
     assert f"/l/daily/{seeded.day.isoformat()}/html" in page.text
     html = httpx.get(f"{server.url}/l/daily/{seeded.day.isoformat()}/html")
     assert html.status_code == 200 and "Council approves harbour bridge budget" in html.text
+    # A foreign host name (DNS rebinding from a web page) is refused.
+    assert httpx.get(server.url + "/editions.json", headers={"Host": "attacker.example.net"}).status_code == 400
     # Bound to 127.0.0.1 only: the machine's other addresses do not answer.
     other = socket.gethostbyname(socket.gethostname())
     if not other.startswith("127."):

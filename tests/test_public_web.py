@@ -319,3 +319,12 @@ def test_preference_centre(site: tuple[Project, Any, Web]) -> None:
     assert "Subscribe again" in web.get(path).text
     assert web.post(path, data={"action": "resubscribe"}).status_code == 200
     assert subscriber(app, "pref@example.org").status == "active"
+
+
+def test_names_from_the_internet_cannot_inject_headers(site: tuple[Project, Any, Web]) -> None:
+    project, app, web = site
+    answer = web.post("/api/subscribe", json={"email": "inj@example.org", "name": "Eve\r\nBcc: spy@example.org"})
+    assert answer.status_code == 202
+    assert subscriber(app, "inj@example.org").name == "Eve Bcc: spy@example.org"
+    message, = outbox_messages(project.root)
+    assert message["Bcc"] is None and "spy@example.org" not in str(message["To"]).split("<")[1]

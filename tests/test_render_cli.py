@@ -82,6 +82,8 @@ def test_build_without_subscribers_uses_fictional_reader(project: Project) -> No
     eml = Path(data["files"]["eml"])
     assert eml.parent == project.root / "editions"
     assert email.message_from_bytes(eml.read_bytes(), policy=policy.default)["To"] == "reader@example.org"
+    upcoming = project.json("build")  # no --date: the list's upcoming edition (nothing in its window here)
+    assert upcoming["date"] >= datetime.now(UTC).date().isoformat() and upcoming["articles"] == 0
     bad = project.run("build", "--date", "04/03/2031", ok=False)
     assert bad.exit_code != 0 and "--date" in bad.stderr
     unknown = project.run("build", "--list", "nope", ok=False)

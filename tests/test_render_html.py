@@ -226,3 +226,13 @@ def test_byline_time_is_in_list_time_zone(tmp_path: Path) -> None:
     assert re.search(r"3 Mar, 22:15 EST$", byline), byline
     same_day = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(1))
     assert soup_of(same_day.html).select_one("p.byline").get_text(strip=True).endswith("SPRINGFIELD · 06:15 CET")
+
+
+def test_personal_subject_is_escaped_in_the_html_title(tmp_path: Path) -> None:
+    s = settings(tmp_path, subject_template="{{ recipient.name }}: {{ top_headline }}")
+    rendered = render_selection(s, list_row(), EDITION_DATE, selection(1))
+    assert rendered.subject.startswith(TOKENS["header"]["name"])
+    subject, html, _ = personalize(rendered, recipient(name="<script>x</script>"))
+    assert subject.startswith("<script>x</script>: ")
+    soup = soup_of(html)
+    assert soup.find_all("script") == [] and soup.title.get_text().startswith("<script>x</script>: ")

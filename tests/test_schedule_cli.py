@@ -167,7 +167,10 @@ def test_sigterm_during_run_stops_cleanly_and_the_next_pass_finishes(project: Pr
 
 def test_sigterm_while_idle_exits_zero(project: Project) -> None:
     proc = digest_process(project, "schedule", "run", "--interval", "30")
-    time.sleep(2.0)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # logged once the signal handlers are in place
+    assert "scheduler started" in first, first
+    time.sleep(0.5)  # let the first (empty) pass run, so the signal lands while it sleeps
     assert proc.poll() is None
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=20)

@@ -52,7 +52,7 @@ class World:
                 state = EditionState(item.list_id, item.date, edition_id=1, approved=state.approved,
                                      done=state.done | set(item.subscriber_ids))
             elif item.action == "build":
-                state = EditionState(item.list_id, item.date, edition_id=1)
+                state = EditionState(item.list_id, item.date, edition_id=1, frozen=True)
             elif item.action == "skip_unapproved":
                 state = EditionState(item.list_id, item.date, edition_id=state.edition_id, closed=True)
             self.states[key] = state
@@ -284,7 +284,7 @@ def test_approval_gate_builds_waits_then_sends_once_approved() -> None:
     world.run(utc(2026, 3, 10, 6, 1), utc(2026, 3, 10, 8, 0))
     assert world.sends == []
     assert [(p.action, p.subscriber_ids) for p in world.step(utc(2026, 3, 10, 8, 1))] == [("await_approval", [1, 2])]
-    world.states[(1, day)] = EditionState(1, day, edition_id=1, approved=True)  # `digest editions approve 1`
+    world.states[(1, day)] = EditionState(1, day, edition_id=1, approved=True, frozen=True)  # editions approve
     world.run(utc(2026, 3, 10, 9, 0), utc(2026, 3, 10, 13, 0))
     assert sorted((s, d) for s, d, _ in world.sends) == [(1, day), (2, day)]
 
@@ -298,6 +298,17 @@ def test_unapproved_edition_is_skipped_after_catch_up_hours() -> None:
     assert world.states[(1, date(2026, 3, 10))].closed
     world.run(utc(2026, 3, 10, 12, 2), utc(2026, 3, 10, 20, 0), timedelta(minutes=13))
     assert world.sends == []
+
+
+def test_an_edition_created_early_but_not_frozen_is_built_for_approval() -> None:
+    day = date(2026, 3, 10)
+    lst = one_list("Europe/Paris", approval=True)
+    early = {(1, day): EditionState(1, day, edition_id=4)}  # `digest rank` made a draft the evening before
+    assert [(p.action, p.edition_id) for p in plan_due(utc(2026, 3, 10, 6, 0), [lst], [sub(1)], early, SIX_HOURS)
+            ] == [("build", 4)]
+    built = {(1, day): EditionState(1, day, edition_id=4, frozen=True)}
+    assert [p.action for p in plan_due(utc(2026, 3, 10, 6, 0), [lst], [sub(1)], built, SIX_HOURS)] == [
+        "await_approval"]
 
 
 def test_approval_list_builds_at_its_own_time_even_with_no_reader_due() -> None:

@@ -52,8 +52,8 @@ def ensure_list(session: Session, settings: Settings, name: str | None = None) -
 def new_list_row(settings: Settings, name: str, **overrides: object) -> MailingListRow:
     values: dict[str, object] = {
         "name": name, "from_email": settings.from_email, "from_name": settings.from_name,
-        "reply_to": settings.reply_to or None, "topics": [], "timezone": settings.timezone, "send_time": settings.send_time,
-        "double_opt_in": settings.double_opt_in,
+        "reply_to": settings.reply_to or None, "topics": [], "timezone": settings.timezone,
+        "send_time": settings.send_time, "double_opt_in": settings.double_opt_in,
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return MailingListRow(**values)

@@ -55,7 +55,7 @@ def _set_pinned(article_id: str, pinned: bool, as_json: bool) -> None:
 @click.argument("article_id", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def pin_command(article_id: str, as_json: bool) -> None:
-    """Pin article ID: an editor's pick that the ranking keeps in the editions it builds, until unpinned.
+    """Pin article ID: an editor's pick, which the ranking puts first, ahead of the scores, until unpinned.
 
     Re-ingesting the article never clears the pin.
     """

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from pathlib import Path
 
 import click
 from sqlalchemy.orm import Session
@@ -37,7 +36,7 @@ def default_date(session: Session, settings: Settings, list_row: MailingListRow)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="editions", show_default=True,
               help="Folder to write <list>-<date>.html, .txt, .mjml and .eml into (relative to the project).")
 @json_option
-def build_command(list_name: str | None, date_: object, subscriber: str | None, out_dir: str,
+def build_command(list_name: str | None, date_: datetime | None, subscriber: str | None, out_dir: str,
                   as_json: bool) -> None:
     """Render an edition and write <list>-<date>.html, .txt, .mjml and .eml.
 
@@ -45,10 +44,10 @@ def build_command(list_name: str | None, date_: object, subscriber: str | None, 
     against max_html_bytes, the number of articles, and anything the size guard trimmed.
     """
     app = get_app()
-    out = Path(out_dir) if Path(out_dir).is_absolute() else Path.cwd() / out_dir
+    out = app.settings.path(out_dir)
     with app.store.session() as session:
         list_row = ensure_list(session, app.settings, list_name)
-        edition_date = date_.date() if hasattr(date_, "date") else default_date(session, app.settings, list_row)
+        edition_date = date_.date() if date_ else default_date(session, app.settings, list_row)
         result = build_edition(session, app.settings, list_row, edition_date, subscriber_email=subscriber,
                                out_dir=out)
     if as_json:

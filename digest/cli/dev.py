@@ -20,7 +20,9 @@ def dev_group() -> None:
 @click.option("--jsonl", type=click.Path(dir_okay=False, path_type=Path),
               help="Also append every accepted request (without its content) to this JSON Lines file.")
 @click.option("--delay", default=0.0, show_default=True, type=float, help="Seconds every request takes.")
-def sendgrid_command(host: str, port: int, api_key: str, jsonl: Path | None, delay: float) -> None:
+@click.option("--no-record", is_flag=True, help="Validate and count requests but keep no message in memory "
+              "(for load tests).")
+def sendgrid_command(host: str, port: int, api_key: str, jsonl: Path | None, delay: float, no_record: bool) -> None:
     """Run the SendGrid stand-in: v3 Mail Send with SendGrid's validation, batches and scheduled sends.
 
     Point digest at it with sendgrid_host = "http://HOST:PORT". Inspect it at /_standin/messages and
@@ -31,7 +33,7 @@ def sendgrid_command(host: str, port: int, api_key: str, jsonl: Path | None, del
 
     from digest.send.standin import StandinState, create_app
 
-    state = StandinState(api_key, jsonl=jsonl, delay=delay)
+    state = StandinState(api_key, jsonl=jsonl, delay=delay, record=not no_record)
     shown = "SG.standin-key" if api_key == "SG.standin-key" else "$SENDGRID_API_KEY"
     click.echo(f"SendGrid stand-in on http://{host}:{port} (API key: {shown}); Ctrl-C to stop", err=True)
     uvicorn.run(create_app(state), host=host, port=port, log_level="warning")

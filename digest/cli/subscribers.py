@@ -119,15 +119,15 @@ def import_(file: Path, list_name: str | None, dry_run: bool, resubscribe: bool,
     with _rolled_back(app.store) as session:
         offered = list(ensure_list(session, app.settings, list_name).topics or [])
     parsed = read_csv(file, offered_topics=offered)
-    with _progress(not as_json and parsed.rows >= PROGRESS_MIN_ROWS) as progress:
-        with (_rolled_back(app.store) if dry_run else app.store.session()) as session:
-            list_row = ensure_list(session, app.settings, list_name)
-            report = ImportReport(source=file.name, list_name=list_row.name, dry_run=dry_run)
-            report.rejected.extend(parsed.rejected)
-            report.rows = len(parsed.rejected)
-            merge(session, list_row, parsed.records, source=file.name, actor=f"import:{file.name}",
-                  default_status=default_status, resubscribe=resubscribe, dry_run=dry_run, report=report,
-                  progress=progress)
+    transaction = _rolled_back(app.store) if dry_run else app.store.session()
+    with _progress(not as_json and parsed.rows >= PROGRESS_MIN_ROWS) as progress, transaction as session:
+        list_row = ensure_list(session, app.settings, list_name)
+        report = ImportReport(source=file.name, list_name=list_row.name, dry_run=dry_run)
+        report.rejected.extend(parsed.rejected)
+        report.rows = len(parsed.rejected)
+        merge(session, list_row, parsed.records, source=file.name, actor=f"import:{file.name}",
+              default_status=default_status, resubscribe=resubscribe, dry_run=dry_run, report=report,
+              progress=progress)
     report.rejected.sort(key=lambda i: i.line or 0)
     if not dry_run:
         _send_confirmations(app, report.list_name, report)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.config import Settings
 from digest.models import RankedItem
-from digest.render.personalize import neutralize, template_values
+from digest.render.personalize import Context, neutralize, template_values
 from digest.render.templates import render_string
 from digest.store.tables import MailingListRow
 
@@ -186,19 +186,23 @@ def build_context(settings: Settings, list_row: MailingListRow, edition_date: da
         "base_url": str(settings.base_url).rstrip("/"),
         "recipient": template_values("html"),
     }
-    ctx["subject"] = subject_line(settings, ctx)
+    # The subject appears in three contexts, each with its own placeholder tokens: the Subject header, the
+    # HTML <title> (``subject``, for templates) and the text part (``text_context`` swaps it in).
+    ctx["subject_header"] = subject_line(settings, ctx, "header")
+    ctx["subject"] = subject_line(settings, ctx, "html")
+    ctx["subject_text"] = subject_line(settings, ctx, "text")
     ctx["preheader"] = preheader(ctx)
     return ctx
 
 
-def subject_line(settings: Settings, ctx: Mapping[str, Any]) -> str:
+def subject_line(settings: Settings, ctx: Mapping[str, Any], context: Context = "header") -> str:
     articles = ctx["articles"]
     values = {
         "list_name": ctx["list_label"], "list_id": ctx["list_name"], "date_label": ctx["date_label"],
         "date_long": ctx["date_long"], "date": ctx["edition_date"].isoformat(),
         "top_headline": articles[0]["title"] if articles else "",
         "article_count": len(articles), "brand_name": ctx["theme"]["brand_name"],
-        "recipient": template_values("header"),
+        "recipient": template_values(context),
     }
     raw = render_string(str(settings.subject_template), values, origin="subject_template (config)")
     # Line breaks from the template or a headline must never reach the Subject header.
@@ -216,6 +220,6 @@ def preheader(ctx: Mapping[str, Any]) -> str:
 
 def text_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
     """The same context for the plain-text part, with text-context tokens for the reader's values."""
-    return {**ctx, "recipient": template_values("text")}
+    return {**ctx, "recipient": template_values("text"), "subject": ctx["subject_text"]}
 
 

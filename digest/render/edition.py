@@ -12,7 +12,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -44,8 +44,7 @@ class RenderedEdition:
     list_name: str = ""
     edition_date: date | None = None
     max_html_bytes: int = 0
-    teaser_level: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    teaser_level: int = 0  # index into TEASER_LEVELS the size guard settled on
 
 
 _cache: OrderedDict[str, RenderedEdition] = OrderedDict()
@@ -121,7 +120,7 @@ def render_selection(settings: Settings, list_row: MailingListRow, edition_date:
     chosen = fitted.result
     text = tidy(templates.render(settings, templates.TEXT_TEMPLATE, text_context(chosen.context)))
     rendered = RenderedEdition(
-        subject=chosen.context["subject"],
+        subject=chosen.context["subject_header"],
         preheader=chosen.context["preheader"],
         mjml=chosen.mjml,
         html=chosen.html,

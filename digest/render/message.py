@@ -153,6 +153,15 @@ def _part_head(subtype: str) -> str:
             f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}")
 
 
+def unsubscribe_mailto(settings: Settings) -> str:
+    """The ``mailto:`` List-Unsubscribe entry (without angle brackets), or "" when none is configured."""
+    address = str(settings.unsubscribe_mailto or "")
+    if not address:
+        return ""
+    _check_header_value("unsubscribe_mailto", address)
+    return f"mailto:{quote(address, safe='@.+-_')}?subject=unsubscribe"
+
+
 def list_id(list_row: MailingListRow, base_url: str) -> str:
     """``<name.host>`` (RFC 2919), the list's name reduced to a dot-atom."""
     slug = re.sub(r"[^a-z0-9-]+", "-", list_row.name.lower()).strip("-") or "list"
@@ -261,10 +270,7 @@ def prepare_message(settings: Settings, list_row: MailingListRow, rendered: Rend
     if not personal_subject:
         head.append(fold_header("Subject", rendered.subject))
     head.append(fold_header("List-Id", f"{label} <{tag}>"))
-    mailto = str(settings.unsubscribe_mailto or "")
-    if mailto:
-        _check_header_value("unsubscribe_mailto", mailto)
-        mailto = f"mailto:{quote(mailto, safe='@.+-_')}?subject=unsubscribe"
+    mailto = unsubscribe_mailto(settings)
     text, html = _Body.split(rendered.text), _Body.split(rendered.html)
     used = frozenset(text.tokens) | frozenset(html.tokens) | frozenset(m.group(0) for m in TOKEN_PATTERN.finditer(rendered.subject))
     prepared = PreparedMessage(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal
 
 from digest.schedule.cron import Schedule, ScheduleError, parse_schedule, parse_time, zone
@@ -60,6 +60,7 @@ class EditionState:
     # Skipped for good (not approved in time, or skipped by the send): nobody gets this date any more.
     closed: bool = False
     done: frozenset[int] = frozenset()  # subscribers with a finished delivery
+    frozen: bool = False  # its articles are fixed (built for approval, or its first delivery went out)
 
 
 @dataclass(frozen=True)
@@ -141,9 +142,14 @@ def plan_due(
     for lst in sorted(lists, key=lambda x: x.name):
         base = list_schedule(lst)
         groups: dict[date, list[DueSubscriber]] = {}
+        # Readers share a handful of (zone, time) pairs: resolve each pair once, not once per reader.
+        hits: dict[tuple[str, time], tuple[date, datetime] | None] = {}
         for sub in by_list.get(lst.id, []):
             own = subscriber_schedule(base, sub)
-            hit = own.schedule.latest_between(earliest, now, own.tz)
+            key = (own.tz_name, own.schedule.at)
+            if key not in hits:
+                hits[key] = own.schedule.latest_between(earliest, now, own.tz)
+            hit = hits[key]
             if hit is None:
                 continue
             day, at = hit
@@ -188,8 +194,8 @@ def _decide(now: datetime, lst: ListInfo, base: Resolved, day: date, due: list[D
         action = "send"
     elif deadline is not None and now > deadline:
         action = "skip_unapproved"
-    elif edition_id is None:
-        action = "build"
+    elif edition_id is None or not (state is not None and state.frozen):
+        action = "build"  # also an edition someone created early (`digest rank`) but nobody froze yet
     else:
         action = "await_approval"
     return DueEdition(lst.id, lst.name, day, action, list_at, deadline, edition_id, due)
@@ -243,12 +249,16 @@ def upcoming(now: datetime, lists: Iterable[ListInfo], subscribers: Iterable[Sub
             continue
         nxt = base.schedule.next_after(now, base.tz)
         counts: dict[tuple[datetime, date, str], int] = {}
+        nexts: dict[tuple[str, time], tuple[date, datetime] | None] = {}
         for sub in by_list.get(lst.id, []):
             own = subscriber_schedule(base, sub)
-            hit = own.schedule.next_after(now, own.tz)
+            pair = (own.tz_name, own.schedule.at)
+            if pair not in nexts:
+                nexts[pair] = own.schedule.next_after(now, own.tz)
+            hit = nexts[pair]
             if hit is not None:
-                key = (hit[1], hit[0], own.tz_name)
-                counts[key] = counts.get(key, 0) + 1
+                group = (hit[1], hit[0], own.tz_name)
+                counts[group] = counts.get(group, 0) + 1
         groups = [UpcomingGroup(at, day, tz, n) for (at, day, tz), n in sorted(counts.items())]
         out.append(ListOutlook(lst.name, base.schedule.label, lst.timezone, lst.require_approval,
                                nxt[1] if nxt else None, nxt[0] if nxt else None, groups))

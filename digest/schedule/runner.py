@@ -126,7 +126,7 @@ def load_states(session: Session, list_id: int, now: datetime, catch_up: timedel
     for e in editions:
         closed = runs.get(e.date) in CLOSED_OUTCOMES or e.status in CLOSED_OUTCOMES
         states[(list_id, e.date)] = EditionState(list_id, e.date, e.id, e.approved_at is not None, closed,
-                                                 frozenset(done.get(e.id, ())))
+                                                 frozenset(done.get(e.id, ())), e.frozen_at is not None)
     return states
 
 

@@ -154,7 +154,7 @@ class _Pages:
             # A bot filled the hidden field: answer as if it worked and keep nothing, so it learns nothing.
             return self.thanks(info)
         email_raw = str(form.get("email") or "")
-        name = str(form.get("name") or "").strip()[:300] or None
+        name = _clean_name(str(form.get("name") or ""))
         chosen = [str(t) for t in form.getlist("topics")]
         return await self.handle_subscribe(request, info, email_raw, name, chosen, as_json=False)
 
@@ -181,7 +181,7 @@ class _Pages:
             return JSONResponse({"error": "topics: must be a list of strings"}, status_code=422)
         name = data.get("name") if isinstance(data.get("name"), str) else None
         return await self.handle_subscribe(request, info, str(data.get("email") or ""),
-                                           (name or "").strip()[:300] or None, [str(t) for t in topics],
+                                           _clean_name(name or ""), [str(t) for t in topics],
                                            as_json=True)
 
     async def handle_subscribe(self, request: Request, info: dict[str, Any], email_raw: str, name: str | None,
@@ -366,6 +366,11 @@ def _thanks_text(info: dict[str, Any]) -> str:
         return (f"If this address can receive {info['title']}, an email with a confirmation link is on its way. "
                 "Open it to start your subscription.")
     return f"Thank you for subscribing to {info['title']}."
+
+
+def _clean_name(raw: str) -> str | None:
+    """One line of at most 300 characters: a name from the internet ends up in headers and greetings."""
+    return " ".join("".join(c if c.isprintable() else " " for c in raw).split())[:300] or None
 
 
 def _too_large(request: Request) -> bool:
