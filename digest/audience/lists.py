@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from digest.audience.validate import (
@@ -117,8 +117,9 @@ def remove_list(session: Session, name: str, *, force: bool = False) -> int:
     total = sum(subscriber_counts(session, row.id).get(row.id, {}).values())
     if total and not force:
         raise ListError(f"list {name!r} has {total} subscriber(s); pass --force to remove it and them")
-    # Bulk delete first: the foreign key cascades in the database, but SQLite only if the pragma is on.
-    session.query(SubscriberRow).filter(SubscriberRow.list_id == row.id).delete(synchronize_session=False)
+    # Delete explicitly rather than trust ON DELETE CASCADE: SQLite honours it only with the foreign_keys pragma.
+    session.execute(delete(SubscriberRow).where(SubscriberRow.list_id == row.id)
+                    .execution_options(synchronize_session=False))
     session.delete(row)
     return total
 
