@@ -96,6 +96,7 @@ def test_lists_schedule_sets_cron_zone_and_approval_and_refuses_bad_input(projec
                 "30 6 * * 1-5", "06:30", "Europe/London", True)
         out = project.json("lists", "schedule", "briefing", "daily 08:15", "--no-approval")
         assert (out["schedule"], out["send_time"], out["require_approval"]) == ("daily 08:15", "08:15", False)
+        assert project.json("lists", "schedule", "briefing") == {**out, "timezone": "Europe/London"}  # just shows
         missing = project.run("lists", "schedule", "nope", "daily 08:00", ok=False)
         assert missing.exit_code != 0 and "nope" in missing.stderr
     finally:

@@ -85,7 +85,7 @@ def approve_edition(session: Session, edition_id: int, *, by: str, now: datetime
     """Let the scheduler send an edition. Approving twice changes nothing; a skipped edition cannot be approved."""
     edition = session.get(EditionRow, edition_id, with_for_update=True)
     if edition is None:
-        raise NotFound(f"no edition with id {edition_id} (see `digest schedule due --dry-run` or `digest rank`)")
+        raise NotFound(f"no edition with id {edition_id} (see `digest editions ls`)")
     list_row = session.get(MailingListRow, edition.list_id)
     assert list_row is not None
     if run_outcome(session, edition.list_id, edition.date) == SKIPPED_UNAPPROVED:
