@@ -8,10 +8,10 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
@@ -26,7 +26,7 @@ from digest.store.tables import DeliveryRow, MailingListRow, SubscriberRow
 DAY = date(2024, 5, 6)
 # A past day (so a subprocess running on the real clock sees the same complete window); the default list
 # sends at 07:00 UTC, and "now" is just after.
-NOW = datetime(2024, 5, 6, 7, 5, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 6, 7, 5, tzinfo=UTC)
 
 
 def add_articles(app: App, n: int = 5, *, topics: list[list[str]] | None = None) -> list[str]:
@@ -78,6 +78,7 @@ class SmtpSink:
     """aiosmtpd on loopback keeping every message; ``hang_on`` makes the n-th DATA never answer (after storing)."""
 
     messages: list[EmailMessage] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
     rcpts: list[str] = field(default_factory=list)
     hang_on: int | None = None
     fail_next: list[int] = field(default_factory=list)  # SMTP codes to answer the next DATAs with
@@ -93,6 +94,7 @@ class SmtpSink:
             n = self._count
             msg = message_from_bytes(envelope.content, policy=policy.default)
             self.messages.append(msg)  # type: ignore[arg-type]
+            self.raw.append(envelope.original_content or envelope.content)
             self.rcpts.extend(envelope.rcpt_tos)
         if self.hang_on is not None and n == self.hang_on:
             await asyncio.sleep(3600)
@@ -115,7 +117,7 @@ class SmtpServer:
         self.sink = sink or SmtpSink()
         self.controller = Controller(self.sink, hostname="127.0.0.1", port=free_port())
 
-    def __enter__(self) -> "SmtpServer":
+    def __enter__(self) -> Self:
         self.controller.start()
         return self
 

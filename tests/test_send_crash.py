@@ -17,7 +17,15 @@ import pytest
 
 from digest.send.standin import Behaviour, StandinServer
 
-from .send_support import DAY, SmtpServer, add_articles, add_subscribers, delivery_statuses, sendgrid_env, wait_for
+from .send_support import (
+    DAY,
+    SmtpServer,
+    add_articles,
+    add_subscribers,
+    delivery_statuses,
+    sendgrid_env,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -82,7 +90,7 @@ def test_kill_at_a_random_moment_then_resume(project: Any, standin: StandinServe
     standin.state.script(delay=0.15)
     for _ in range(2):  # two kills, two resumes at most one in-doubt request each
         proc = _spawn_send(project)
-        wait_for(lambda: standin.state.stats["mail_send_requests"] >= 1 or proc.poll() is not None,
+        wait_for(lambda p=proc: standin.state.stats["mail_send_requests"] >= 1 or p.poll() is not None,
                  what="first request")
         time.sleep(random.uniform(0.05, 0.6))
         if proc.poll() is None:

@@ -311,3 +311,34 @@ def _edition_id(session: Any) -> int:
     from digest.store.tables import EditionRow
 
     return int(session.scalar(select(EditionRow.id)))
+
+
+def test_smtp_messages_are_dkim_signed(project: Any) -> None:
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (project.root / "dkim.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+    public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    import base64
+
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    with SmtpServer() as smtp:
+        project.env.update({"DIGEST_BACKEND": "smtp", "DIGEST_SMTP_PORT": str(smtp.port),
+                            "DIGEST_DKIM_PRIVATE_KEY_FILE": "dkim.pem", "DIGEST_DKIM_SELECTOR": "digest2024"})
+        app = project.app()
+        add_articles(app, 3)
+        add_subscribers(app, 2)
+        assert _send(app).sent == 2
+        raw = smtp.sink.raw[0]
+    assert raw.startswith(b"DKIM-Signature:") and b"d=example.org" in raw and b"s=digest2024" in raw
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"digest2024._domainkey.example.org."
+        return record
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    assert not dkim.verify(raw.replace(b"Reader", b"Raider", 1), dnsfunc=dns)  # any change breaks it

@@ -160,7 +160,7 @@ def resolve_local(day: date, at: time, tz: tzinfo) -> datetime:
     """
     naive = datetime.combine(day, at)
     first = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
-    if True:
+    if first.astimezone(tz).replace(tzinfo=None) == naive:
         return first
     # In a gap, fold=1 reads the wall time with the offset after the transition (an instant before the gap) and
     # fold=0 with the offset before it (an instant after the gap); the transition lies between the two.

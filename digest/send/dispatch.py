@@ -28,15 +28,15 @@ SIGINT and SIGTERM stop the send after the batch in flight; what is left stays `
 
 from __future__ import annotations
 
+import datetime as _dt
 import signal
 import threading
 import time
 import uuid
-import datetime as _dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -155,7 +155,7 @@ def _parse_date(value: _dt.date | str | None) -> _dt.date | None:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(_dt.UTC)
 
 
 def _clean_name(name: str | None) -> str | None:
@@ -273,10 +273,10 @@ def _rehearse(store: Store, settings: Any, edition_id: int, summary: SendSummary
         with session.begin():
             edition = session.get(EditionRow, edition_id)
             assert edition is not None
-            if not outbox.counts(session, edition_id) and edition.frozen_at is None:
-                if _skip_thin(session, settings, edition, summary):
-                    session.rollback()
-                    return summary
+            if (not outbox.counts(session, edition_id) and edition.frozen_at is None
+                    and _skip_thin(session, settings, edition, summary)):
+                session.rollback()
+                return summary
             after = 0
             list_row = session.get(MailingListRow, edition.list_id)
             assert list_row is not None

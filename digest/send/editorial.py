@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -88,7 +88,7 @@ def show_edition(app: App, edition_id: int, *, limit: int = 200) -> dict[str, An
 
 def cancel_edition(app: App, edition_id: int, now: datetime | None = None) -> dict[str, Any]:
     """Stop every delivery not yet made: pending → cancelled (a running send stops at its next batch)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with app.store.session() as s:
         edition = _edition(s, edition_id)
         if edition.status in ("sent", "skipped"):
@@ -121,7 +121,7 @@ def retract_article(app: App, article_id: str, now: datetime | None = None) -> R
     rendered once); deliveries already made are history. Editions not yet planned need nothing: a retracted
     article is never a candidate again.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with app.store.session() as s:
         row = get_article(s, article_id)
         row.retracted_at = row.retracted_at or now

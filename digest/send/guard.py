@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
@@ -53,7 +53,7 @@ class EditionLease:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
     def acquire(self, now: datetime | None = None) -> None:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         try:
             with self.store.session() as s:
                 row = s.get(LeaseRow, self.name, with_for_update=True)
@@ -71,7 +71,7 @@ class EditionLease:
 
     def renew_in(self, session: Session, now: datetime | None = None) -> None:
         """Extend the lease inside the caller's transaction (the one that claims the next batch)."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         result = session.execute(update(LeaseRow).where(LeaseRow.name == self.name, LeaseRow.holder == self.holder)
                                  .values(expires_at=now + timedelta(seconds=self.seconds)))
         if getattr(result, "rowcount", 1) == 0:

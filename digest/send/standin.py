@@ -28,7 +28,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -62,7 +62,7 @@ class Behaviour:
     message: str = "scripted failure"
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Behaviour":
+    def from_json(cls, data: dict[str, Any]) -> Behaviour:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -296,12 +296,12 @@ def validate(body: Any, batches: dict[str, dict[str, Any]], now: float) -> None:
     _validate_content(body, template)
     _validate_headers(body.get("headers"), "headers")
     categories = body.get("categories")
-    if categories is not None:
-        if (not isinstance(categories, list) or len(categories) > 10
-                or not all(isinstance(c, str) and len(c) <= 255 for c in categories)
-                or len(set(categories)) != len(categories)):
-            raise StandinError(400, "Categories must be at most 10 unique strings of at most 255 characters.",
-                               "categories")
+    if categories is not None and (
+            not isinstance(categories, list) or len(categories) > 10
+            or not all(isinstance(c, str) and len(c) <= 255 for c in categories)
+            or len(set(categories)) != len(categories)):
+        raise StandinError(400, "Categories must be at most 10 unique strings of at most 255 characters.",
+                           "categories")
     if body.get("send_at") is not None:
         _validate_send_at(body["send_at"], now, "send_at")
     batch_id = body.get("batch_id")
@@ -499,7 +499,7 @@ class StandinServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "StandinServer":
+    def start(self) -> Self:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -514,7 +514,7 @@ class StandinServer:
         self._thread.join(timeout=5)
         self._sock.close()
 
-    def __enter__(self) -> "StandinServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

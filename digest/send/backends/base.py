@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from digest.config import Settings
 from digest.errors import DigestError, SendError
@@ -131,7 +131,7 @@ class Backend(ABC):
     def close(self) -> None:
         """Release what `open` acquired. Safe to call twice."""
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Self:
         self.open()
         return self
 

@@ -12,17 +12,19 @@ import http.client
 import json
 import time
 import urllib.error
-from urllib.parse import quote
 from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import Any, ClassVar, Literal
+from urllib.parse import quote
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from digest.config import Settings
 from digest.errors import ConfigError
+from digest.render.message import list_id
+from digest.render.personalize import substitutions
 from digest.send.backends.base import (
     AuthError,
     Backend,
@@ -35,8 +37,6 @@ from digest.send.backends.base import (
     Schedule,
     TransientError,
 )
-from digest.render.message import list_id
-from digest.render.personalize import substitutions
 
 
 def unsubscribe_mailto(settings: Settings) -> str:
