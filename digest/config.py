@@ -117,8 +117,9 @@ KEYS: tuple[Key, ...] = (
     # rendering
     _k("templates_dir", str, "templates", "Folder of the MJML/Jinja templates (falls back to the built-in ones).",
        "rendering"),
-    _k("theme", dict, {}, "Theme of the email: brand_name, primary_color, text_color, background_color, "
-       "logo_url, footer_text, language.", "rendering"),
+    _k("theme", dict, {}, "Theme of the email: brand_name, logo_url, footer_text, language, and hex colours "
+       "primary_color, text_color, background_color, card_color, muted_color with dark_* twins for dark mode.",
+       "rendering"),
     _k("subject_template", str, "{{ list_name }} · {{ date_label }}: {{ top_headline }}",
        "Jinja template of the subject line (cut to 78 characters).", "rendering"),
     _k("utm", dict, {"utm_source": "digest", "utm_medium": "email"}, "UTM parameters added to article links "

@@ -29,6 +29,7 @@ from digest.rank.score import RankSettings, norm_topic
 from digest.rank.select import Ranker
 from digest.store.articles import list_articles
 from digest.store.tables import EditionArticleRow, EditionRow, MailingListRow, SubscriberRow, VariantRow
+from digest.timeutil import resolve_local
 
 # How far either side of the window `digest rank` looks for articles to name as "outside the window".
 NEARBY = timedelta(hours=24)
@@ -53,13 +54,31 @@ def parse_send_time(list_row: MailingListRow) -> time:
 
 
 def cutoff_for(list_row: MailingListRow, day: date) -> datetime:
-    """The list's send time on ``day`` in its own zone, in UTC (DST-aware through zoneinfo)."""
-    local = datetime.combine(day, parse_send_time(list_row), tzinfo=list_zone(list_row))
-    return local.astimezone(UTC)
+    """The list's send time on ``day`` in its own zone, in UTC. A send time that clocks skip that day resolves to
+    the next minute that exists, as the scheduler reads it (`digest.timeutil.resolve_local`)."""
+    return resolve_local(day, parse_send_time(list_row), list_zone(list_row))
 
 
 def local_today(list_row: MailingListRow, now: datetime | None = None) -> date:
     return (now or datetime.now(UTC)).astimezone(list_zone(list_row)).date()
+
+
+# Editions past these states will not go out (again): the upcoming edition is a later one.
+_DONE_STATUSES = frozenset({"sending", "sent", "cancelled", "skipped"})
+
+
+def upcoming_date(session: Session, settings: Any, list_row: MailingListRow, now: datetime | None = None) -> date:
+    """The next edition to go out: today's in the list's time zone, unless it went out already or its send time
+    is more than ``catch_up_hours`` past (the scheduler skips it then); else the next day's. One rule for
+    `digest build` and the preview."""
+    now = now or datetime.now(UTC)
+    day = local_today(list_row, now)
+    done = set(session.scalars(select(EditionRow.date).where(
+        EditionRow.list_id == list_row.id, EditionRow.date >= day, EditionRow.status.in_(_DONE_STATUSES))))
+    late = timedelta(hours=float(settings.catch_up_hours))
+    while day in done or cutoff_for(list_row, day) + late < now:
+        day += timedelta(days=1)
+    return day
 
 
 def window_end(edition: EditionRow) -> datetime:

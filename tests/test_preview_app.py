@@ -30,7 +30,7 @@ from digest.store.articles import upsert_article
 from digest.store.tables import DeliveryRow, EditionRow, SubscriberRow
 from digest.web.preview import create_preview_app
 from digest.web.preview_checks import SpamChecker
-from digest.web.preview_editions import upcoming_date
+from digest.editions import upcoming_date
 from tests.conftest import Project
 
 HOST = "127.0.0.1:8030"

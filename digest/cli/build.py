@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 import click
-from sqlalchemy.orm import Session
 
 from digest.audience.lists import ensure_list
 from digest.cli import get_app
 from digest.cli.output import json_option, list_option, print_json
-from digest.config import Settings
+from digest.editions import upcoming_date
 from digest.render.build import build_edition
-from digest.render.context import list_zone
-from digest.store.tables import MailingListRow
-
-
-def default_date(session: Session, settings: Settings, list_row: MailingListRow) -> date:
-    """The list's upcoming edition, by the preview's rule (one rule for both faces); today where it is absent."""
-    try:
-        from digest.web.preview_editions import upcoming_date
-    except ImportError:
-        return datetime.now(list_zone(list_row)).date()
-    return upcoming_date(session, settings, list_row)
 
 
 @click.command("build")
@@ -47,7 +35,7 @@ def build_command(list_name: str | None, date_: datetime | None, subscriber: str
     out = app.settings.path(out_dir)
     with app.store.session() as session:
         list_row = ensure_list(session, app.settings, list_name)
-        edition_date = date_.date() if date_ else default_date(session, app.settings, list_row)
+        edition_date = date_.date() if date_ else upcoming_date(session, app.settings, list_row)
         result = build_edition(session, app.settings, list_row, edition_date, subscriber_email=subscriber,
                                out_dir=out)
     if as_json:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,6 +24,7 @@ from croniter import croniter
 from croniter.croniter import CroniterError
 
 from digest.errors import DigestError
+from digest.timeutil import resolve_local
 
 _DAILY = re.compile(r"^daily\s+(\d{1,2}:\d{2})$", re.IGNORECASE)
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -150,29 +151,3 @@ def parse_schedule(text: str | None, send_time: str = "07:00", field: str = "sch
                             "day, so the minute and hour fields must each be a single number (e.g. '30 6 * * *')")
     days = " ".join(fields[2:])
     return Schedule(at=time(hours[0], minutes[0]), days=None if days == "* * *" else days, expression=text)
-
-
-def resolve_local(day: date, at: time, tz: tzinfo) -> datetime:
-    """The UTC instant of local wall time ``at`` on ``day`` in ``tz``.
-
-    An ambiguous wall time (clocks fall back) resolves to its first occurrence; a wall time that does not exist
-    (clocks spring forward over it) resolves to the next minute that does, i.e. the moment of the transition.
-    """
-    naive = datetime.combine(day, at)
-    first = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
-    if first.astimezone(tz).replace(tzinfo=None) == naive:
-        return first
-    # In a gap, fold=1 reads the wall time with the offset after the transition (an instant before the gap) and
-    # fold=0 with the offset before it (an instant after the gap); the transition lies between the two.
-    low = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
-    high = first
-    if low > high:
-        low, high = high, low
-    lo, hi = 0, int((high - low).total_seconds() // 60) + 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if (low + timedelta(minutes=mid)).astimezone(tz).replace(tzinfo=None) >= naive:
-            hi = mid
-        else:
-            lo = mid + 1
-    return low + timedelta(minutes=lo)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from email import message_from_bytes
 from email.message import Message
 from email.policy import default as default_policy
@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 from digest.audience.lifecycle import email_key
 from digest.audience.lists import ensure_list, get_list
 from digest.config import Settings
+from digest.editions import upcoming_date
 from digest.errors import NotFound
 from digest.store.db import Store
 from digest.store.tables import EditionRow, MailingListRow, SubscriberRow
 
 # Editions in these states have gone (or will never go) out: the next one is the upcoming edition.
-_DONE = frozenset({"sending", "sent", "cancelled", "skipped"})
 
 
 @dataclass
@@ -45,22 +45,6 @@ class ListOverview:
         return {"name": self.name, "title": self.title, "upcoming": self.upcoming.isoformat(),
                 "upcoming_status": self.upcoming_status,
                 "past": [{"date": p.date.isoformat(), "status": p.status} for p in self.past]}
-
-
-def upcoming_date(session: Session, settings: Settings, list_row: MailingListRow,
-                  now: datetime | None = None) -> date:
-    """The next edition to go out: today's in the list's time zone, unless it went out already or its send time
-    is more than ``catch_up_hours`` past (the scheduler skips it then); else the next day's."""
-    from digest import editions as pipeline
-
-    now = now or datetime.now(UTC)
-    day = pipeline.local_today(list_row, now)
-    done = set(session.scalars(select(EditionRow.date).where(
-        EditionRow.list_id == list_row.id, EditionRow.date >= day, EditionRow.status.in_(_DONE))))
-    late = timedelta(hours=float(settings.catch_up_hours))
-    while day in done or pipeline.cutoff_for(list_row, day) + late < now:
-        day += timedelta(days=1)
-    return day
 
 
 def overview(session: Session, settings: Settings, now: datetime | None = None) -> list[ListOverview]:
