@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast bench lint typecheck migration clean preview serve
+.PHONY: demo test bench lint typecheck migration clean preview
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ typecheck: $(STAMP)
 migration: $(STAMP)
 	$(BIN)/python scripts/regen_initial_migration.py
 
+# The preview of the demo database (after `make demo`); links are signed with a throwaway key unless
+# DIGEST_SECRET_KEY is set.
 preview: $(STAMP)
+	DIGEST_DATABASE_URL=$${DIGEST_DATABASE_URL:-sqlite:///$(CURDIR)/subscribers/demo.db} \
+	DIGEST_SECRET_KEY=$${DIGEST_SECRET_KEY:-preview-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(16))')} \
 	$(BIN)/digest preview
 
 clean:

@@ -49,6 +49,10 @@ with app.store.session() as s:
 app.close()
 PY
 )"
+# --- Step: rank (digest rank) -----------------------------------------------------------------------------------
+echo "== Step: rank the candidates for the $EDITION_DATE edition (duplicates collapsed, topics capped)"
+"$DIGEST" rank --date "$EDITION_DATE" --explain
+
 BUILD_JSON="$("$DIGEST" build --date "$EDITION_DATE" --out demo-out --json)"
 BUILD_JSON="$BUILD_JSON" "$PYTHON" - <<'PY'
 import json, os
@@ -61,7 +65,7 @@ for note in d["trimmed"]:
 print(f"== Open the edition: {d['files']['html']}  (also .txt, .mjml, .eml beside it)")
 PY
 echo "== Preview editions live in the browser (reloads when a template changes):"
-echo "   DIGEST_DATABASE_URL=$DIGEST_DATABASE_URL make preview   (or .venv/bin/digest preview)"
+echo "   make preview   (opens the demo database on http://127.0.0.1:8030)"
 
 # --- Step: send (digest send) ---------------------------------------------------------------------------------
 # Import the demo list (subscribers/demo.csv: fictional people at example.org/example.com, one of them

@@ -158,3 +158,23 @@ def test_dry_run_changes_nothing(project: Project) -> None:
             assert s.scalars(select(EditionRow)).all() == []
     finally:
         app.close()
+
+
+def test_an_empty_edition_waits_while_its_window_is_open_then_is_skipped_once(project: Project) -> None:
+    app = project.app()
+    make_list(app, "quiet", "America/New_York", "07:00")  # cut-off 11:00Z on 10 March (EDT)
+    add_reader(app, "quiet", 1, tz="Pacific/Auckland", active_since=JOINED)  # due at 18:00Z on the 9th
+    add_reader(app, "quiet", 2, active_since=JOINED)  # due at the cut-off
+    try:
+        # Auckland's morning comes before the list's cut-off: nothing to send yet, but the day stays open.
+        early = run_due(app, utc(2026, 3, 9, 18, 0))
+        assert [(i.action, i.sent) for i in early.items] == [("waiting", 0)] and early.errors == []
+        assert runs(app) == {("quiet", D): "empty"}
+        # At the cut-off the window is closed and still empty: skipped for good, reported once, no error.
+        report = run_due(app, utc(2026, 3, 10, 11, 0))
+        assert [i.action for i in report.items] == ["skipped"] and report.errors == []
+        assert runs(app) == {("quiet", D): "skipped"}
+        assert run_due(app, utc(2026, 3, 10, 11, 1)).items == []
+        assert deliveries(app) == []
+    finally:
+        app.close()

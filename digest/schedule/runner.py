@@ -12,22 +12,22 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from types import FrameType
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from digest import editions
 from digest.app import App
 from digest.errors import DigestError
 from digest.schedule import due as due_mod
 from digest.schedule.due import DueEdition, EditionState, ListInfo, SubscriberInfo
 from digest.schedule.lease import Lease
 from digest.schedule.manage import AWAITING_APPROVAL, SENT, SKIPPED_UNAPPROVED, record_run
+from digest.send.dispatch import stop_on_signals
 from digest.store.tables import DeliveryRow, EditionRow, MailingListRow, ScheduleRunRow, SubscriberRow
 
 log = logging.getLogger("digest.schedule")
@@ -204,8 +204,13 @@ def _run_list(app: App, lst: ListInfo, now: datetime, report: DueReport, stop: t
 
 
 def _send(app: App, item: DueEdition, now: datetime, result: PassItem, stop: threading.Event | None) -> None:
+    from digest.send.dispatch import EmptyEdition
+
     try:
         summary = send_to(app, item.list_name, item.date, item.subscriber_ids, now=now, stop=stop)
+    except EmptyEdition as exc:
+        _empty(app, item, now, result, str(exc))
+        return
     except DigestError as exc:
         # Recorded (not closing the day) so `schedule_runs` shows why a day did not go out; the next pass retries.
         with app.store.session() as session:
@@ -250,6 +255,25 @@ def _build(app: App, item: DueEdition, now: datetime, result: PassItem) -> None:
              item.list_name, result.edition_id, item.date, result.edition_id)
 
 
+def _empty(app: App, item: DueEdition, now: datetime, result: PassItem, detail: str) -> None:
+    """No article in the edition's window. Once the window has closed (the list's cut-off passed) nothing can join
+    it, so the day is skipped for good instead of failing every pass until catch-up ends; before that (a reader
+    in an earlier zone is due first) articles may still arrive, so the day stays open."""
+    with app.store.session() as session:
+        list_row = session.get(MailingListRow, item.list_id)
+        assert list_row is not None
+        closed = now >= editions.cutoff_for(list_row, item.date)
+        if closed:
+            result.action = "skipped"
+            record_run(session, item.list_id, item.date, "skipped", detail, now)
+        else:
+            result.action = "waiting"
+            record_run(session, item.list_id, item.date, "empty", detail, now)
+    result.detail = detail
+    log.warning("list %s (%s): %s%s", item.list_name, item.date, detail,
+                "; skipped" if closed else "; waiting for articles until the list's cut-off")
+
+
 def _skip_unapproved(app: App, item: DueEdition, now: datetime, result: PassItem) -> None:
     with app.store.session() as session:
         if item.edition_id is not None:
@@ -285,18 +309,8 @@ def send_to(app: App, list_name: str, day: date, subscriber_ids: list[int], *, n
 # --- the loop ---------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s: finishing the work in flight, then stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+def _log_signal(signum: signal.Signals) -> None:
+    log.info("received %s: finishing the work in flight, then stopping", signum.name)
 
 
 def run_forever(app: App, interval: float | None = None, *, stop: threading.Event | None = None,
@@ -304,7 +318,7 @@ def run_forever(app: App, interval: float | None = None, *, stop: threading.Even
     """Run a pass every ``interval`` seconds (default ``scheduler_interval_seconds``) until SIGTERM or SIGINT."""
     interval = float(interval if interval is not None else app.settings.scheduler_interval_seconds)
     stop = stop or threading.Event()
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop, _log_signal):
         log.info("scheduler started; a pass every %s s", f"{interval:g}")
         while not stop.is_set():
             try:

@@ -70,6 +70,10 @@ from digest.store.tables import EditionRow, MailingListRow, SubscriberRow
 CANCEL_MARGIN_SECONDS = 5
 
 
+class EmptyEdition(SendError):
+    """The edition's window holds no article: nothing to send (yet, if its window is still open)."""
+
+
 @dataclass
 class InDoubt:
     delivery_id: int
@@ -127,13 +131,16 @@ class _NoProgress:
 
 
 @contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+def stop_on_signals(stop: threading.Event,
+                    on_signal: Callable[[signal.Signals], None] | None = None) -> Iterator[None]:
     """SIGINT/SIGTERM set ``stop`` (the send finishes its batch in flight); a second SIGINT interrupts at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, _frame: object) -> None:
+        if on_signal is not None:
+            on_signal(signal.Signals(signum))
         stop.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -228,7 +235,7 @@ def _skip_thin(session: Any, settings: Any, edition: EditionRow, summary: SendSu
     rs = editions.rank_settings_for(settings, list_row)
     selection = editions.select_for(session, settings, edition, None)
     if not selection.items:
-        raise SendError(f"edition {edition.id} ({list_row.name} {edition.date}) has no article to send: "
+        raise EmptyEdition(f"edition {edition.id} ({list_row.name} {edition.date}) has no article to send: "
                         f"nothing was ingested between {edition.window_start:%Y-%m-%d %H:%M} and "
                         f"{edition.cutoff_at:%Y-%m-%d %H:%M} UTC")
     if selection.thin and rs.skip_thin_days:
