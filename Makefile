@@ -22,7 +22,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 lint: $(STAMP)
-	$(BIN)/ruff check digest tests benchmarks
+	$(BIN)/ruff check digest tests benchmarks scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

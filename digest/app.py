@@ -15,7 +15,7 @@ class App:
     _store: Store | None = field(default=None, repr=False)
 
     @classmethod
-    def load(cls, config: str | None = None, *, cwd: Path | None = None) -> "App":
+    def load(cls, config: str | None = None, *, cwd: Path | None = None) -> App:
         return cls(load_settings(config, cwd=cwd))
 
     @property

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
@@ -51,16 +51,16 @@ class Article:
     def to_json(self) -> dict[str, Any]:
         """The shape `digest articles --json` prints and `digest ingest --format json` reads."""
         data = asdict(self)
-        data["published_at"] = self.published_at.astimezone(timezone.utc).isoformat() if self.published_at else None
+        data["published_at"] = self.published_at.astimezone(UTC).isoformat() if self.published_at else None
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Article":
+    def from_json(cls, data: dict[str, Any]) -> Article:
         data = dict(data)
         published = data.get("published_at")
         if isinstance(published, str):
-            parsed = datetime.fromisoformat(published.replace("Z", "+00:00"))
-            data["published_at"] = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            parsed = datetime.fromisoformat(published)
+            data["published_at"] = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         data["sections"] = [s if isinstance(s, Section) else Section(s.get("heading"), list(s.get("paragraphs") or []))
                             for s in data.get("sections") or []]
         known = set(cls.__dataclass_fields__)
@@ -81,7 +81,7 @@ def article_id(url: str | None, outlet: str | None, title: str, published: datet
     else:
         basis = "t:" + (outlet or "").strip().lower() + "|" + " ".join(title.split()).lower()
         if published is not None:
-            basis += "|" + published.astimezone(timezone.utc).date().isoformat()
+            basis += "|" + published.astimezone(UTC).date().isoformat()
     return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
 
 

@@ -24,13 +24,13 @@ from digest.app import App
 from digest.audience.lifecycle import email_key
 from digest.audience.lists import ensure_list
 from digest.audience.tokens import read_token
+from digest.editions import upcoming_date
 from digest.models import Article
 from digest.render.templates import PACKAGE_TEMPLATES
 from digest.store.articles import upsert_article
 from digest.store.tables import DeliveryRow, EditionRow, SubscriberRow
 from digest.web.preview import create_preview_app
 from digest.web.preview_checks import SpamChecker
-from digest.editions import upcoming_date
 from tests.conftest import Project
 
 HOST = "127.0.0.1:8030"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy import select
@@ -35,7 +35,7 @@ def upsert_article(session: Session, article: Article, *, now: datetime | None =
     ``keep_first_seen_date``: when true and the stored row exists, a missing ``published_at`` on the new
     version keeps the stored one (re-ingesting an undated Newslooks file must not move it to "now").
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     row = session.get(ArticleRow, article.id)
     if row is None:
         if article.published_at is None:
