@@ -150,6 +150,7 @@ class Settings:
     project_dir: Path
     source: Path | None = None
     overrides: dict[str, str] = field(default_factory=dict)
+    file_keys: frozenset[str] = frozenset()  # the keys digest.toml itself sets (the rest are defaults)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -161,7 +162,7 @@ class Settings:
         unknown = set(changes) - set(KEYS_BY_NAME)
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        return Settings({**self.values, **changes}, self.project_dir, self.source, self.overrides)
+        return Settings({**self.values, **changes}, self.project_dir, self.source, self.overrides, self.file_keys)
 
     def path(self, value: str) -> Path:
         p = Path(value).expanduser()
@@ -181,6 +182,14 @@ class Settings:
     def all_secret_keys(self) -> list[str]:
         keys = [self.values["secret_key"], *self.values["secret_key_fallbacks"]]
         return [k for k in keys if k]
+
+    def origin(self, name: str) -> str:
+        """Where a setting's value came from: its environment variable, the config file, or "default"."""
+        if name in self.overrides:
+            return self.overrides[name]
+        if name in self.file_keys and self.source is not None:
+            return str(self.source)
+        return "default"
 
     def redacted(self) -> dict[str, Any]:
         """Values safe to print: secrets masked."""
@@ -248,6 +257,7 @@ def load_settings(
     path = find_config(config, cwd)
     values = {k.name: (k.default.copy() if isinstance(k.default, (list, dict)) else k.default) for k in KEYS}
     project_dir = (cwd or Path.cwd()).resolve()
+    data: dict[str, Any] = {}
     if path is not None:
         project_dir = path.resolve().parent
         try:
@@ -256,6 +266,8 @@ def load_settings(
             raise ConfigError(f"{path}: {exc}") from None
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not UTF-8 ({exc})") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
         for name, raw in data.items():
             key = KEYS_BY_NAME.get(name)
             if key is None:
@@ -267,20 +279,24 @@ def load_settings(
         if env_name in environ:
             values[key.name] = _coerce(key, environ[env_name], env_name)
             overrides[key.name] = env_name
-    _validate(values, path)
-    return Settings(values, project_dir, path, overrides)
+    _validate(values, path, overrides)
+    return Settings(values, project_dir, path, overrides, frozenset(data))
 
 
-def _validate(values: dict[str, Any], path: Path | None) -> None:
-    where = str(path) if path else "settings"
+def _validate(values: dict[str, Any], path: Path | None, overrides: Mapping[str, str]) -> None:
+    def where(name: str) -> str:  # the environment variable or the file that set the wrong value
+        return overrides.get(name) or (str(path) if path else "settings")
+
     if values["backend"] not in {"file", "smtp", "sendgrid"}:
-        raise ConfigError(f"{where}: backend must be file, smtp or sendgrid, not {values['backend']!r}")
+        raise ConfigError(f"{where('backend')}: backend must be file, smtp or sendgrid, not {values['backend']!r}")
     if values["smtp_security"] not in {"none", "starttls", "ssl"}:
-        raise ConfigError(f"{where}: smtp_security must be none, starttls or ssl")
+        raise ConfigError(f"{where('smtp_security')}: smtp_security must be none, starttls or ssl, "
+                          f"not {values['smtp_security']!r}")
     if values["in_doubt_rule"] not in {"assume_sent", "resend"}:
-        raise ConfigError(f"{where}: in_doubt_rule must be assume_sent or resend")
+        raise ConfigError(f"{where('in_doubt_rule')}: in_doubt_rule must be assume_sent or resend, "
+                          f"not {values['in_doubt_rule']!r}")
     if not 1 <= values["send_batch_size"] <= 1000:
-        raise ConfigError(f"{where}: send_batch_size must be between 1 and 1000")
+        raise ConfigError(f"{where('send_batch_size')}: send_batch_size must be between 1 and 1000")
 
 
 def render_toml_template() -> str:

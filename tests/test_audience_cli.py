@@ -52,6 +52,15 @@ def test_lists_create_show_ls_rm(project: Project) -> None:
         assert result.exit_code != 0 and message in result.stderr, (args, result.stderr)
     assert project.json("lists", "rm", "morning", "--force") == {"removed": "morning", "subscribers_removed": 1}
     assert [d["name"] for d in project.json("lists", "ls")] == ["evening"]
+    # Removing a list with its subscribers audits each one's end, as `subscribers rm` does.
+    app = project.app()
+    with app.store.session() as session:
+        last = session.scalars(select(AuditRow).order_by(AuditRow.id.desc())).first()
+        assert last is not None
+        assert (last.email_key, last.old_status, last.new_status, last.actor) == ("a@example.org", "active",
+                                                                                  "removed", "cli")
+        assert last.reason == "list morning removed" and last.at is not None
+    app.close()
 
 
 def test_subscribers_add_show_ls_unsubscribe_rm_with_audit(project: Project) -> None:
@@ -206,3 +215,46 @@ def test_forget_asks_first(project: Project) -> None:
     refused = project.run("subscribers", "forget", "ask@example.org", input="n\n", ok=False)
     assert refused.exit_code != 0
     assert project.json("subscribers", "show", "ask@example.org")["status"] == "active"
+
+
+def test_forget_after_a_bounce_leaves_no_trace_and_keeps_the_address_out(project: Project) -> None:
+    """A bounced address is already suppressed, with the provider's reason (which quotes the address) as detail:
+    forgetting it must scrub that too, and mark the entry as an erasure so later events stay anonymous."""
+    project.run("subscribers", "add", "Bounced@Example.org", "--name", "Bea")
+    app = project.app()
+    now = datetime.now(UTC)
+    with app.store.session() as session:
+        sub = session.scalars(select(SubscriberRow)).one()
+        edition = EditionRow(list_id=sub.list_id, date=date(2024, 5, 2), window_start=now, cutoff_at=now)
+        session.add(edition)
+        session.flush()
+        session.add(DeliveryRow(edition_id=edition.id, subscriber_id=sub.id, email=sub.email, status="failed",
+                                error="550 5.1.1 <bounced@example.org>: Recipient address rejected"))
+        session.add(EventRow(provider="sendgrid", provider_event_id="b1", type="bounced", email_key=sub.email_key,
+                             edition_id=edition.id, subscriber_id=sub.id, occurred_at=now,
+                             reason="550 5.1.1 <Bounced@example.org>: user unknown", payload={"event": "bounce"}))
+        session.add(SuppressionRow(email_hash=email_hash("bounced@example.org"), reason="bounced",
+                                   detail="hard bounce: 550 5.1.1 <bounced@example.org>: user unknown"))
+    app.close()
+
+    result = project.json("subscribers", "forget", "bounced@example.org", "--yes")
+    assert result["subscriptions"] == 1 and result["suppressed"] is False  # it was suppressed already
+    app = project.app()
+    with app.store.session() as session:
+        everything = " ".join(
+            repr({c.key: getattr(r, c.key) for c in model.__table__.columns})
+            for model in (SubscriberRow, AuditRow, DeliveryRow, EventRow, SuppressionRow)
+            for r in session.scalars(select(model)))
+        assert "bounced@example.org" not in everything.lower() and "Bea" not in everything
+        entry = session.scalars(select(SuppressionRow)).one()
+        assert (entry.reason, entry.detail) == ("forgotten", "erasure request")
+    app.close()
+    report = project.json("subscribers", "import", str(_csv(project, "email\nbounced@example.org\n")))
+    assert (report["new"], report["rejected"]) == (0, 1)
+    assert project.run("subscribers", "add", "bounced@example.org", ok=False).exit_code != 0
+
+
+def _csv(project: Project, text: str) -> Any:
+    path = project.root / "back.csv"
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -18,7 +20,7 @@ from digest.errors import ConfigError
 from digest.store.db import Store
 from digest.store.tables import Base
 
-from .conftest import REPO
+from .conftest import REPO, require
 
 
 def test_defaults_then_file_then_environment(tmp_path: Path) -> None:
@@ -31,6 +33,16 @@ def test_defaults_then_file_then_environment(tmp_path: Path) -> None:
     assert settings.resolved_database_url == f"sqlite:///{tmp_path.resolve() / 'subscribers' / 'digest.db'}"
 
 
+def test_each_setting_says_where_it_came_from(tmp_path: Path) -> None:
+    (tmp_path / "digest.toml").write_text('backend = "smtp"\nsmtp_port = 2525\n')
+    settings = load_settings(cwd=tmp_path, environ={"DIGEST_SMTP_PORT": "1025"})
+    assert settings.origin("backend") == str(tmp_path / "digest.toml")
+    assert settings.origin("smtp_port") == "DIGEST_SMTP_PORT"
+    assert settings.origin("catch_up_hours") == "default"  # not in the file: a default, not the file's
+    assert settings.replace(max_articles=5).origin("backend") == str(tmp_path / "digest.toml")
+    assert load_settings(cwd=tmp_path / "none", environ={}).origin("backend") == "default"
+
+
 def test_config_errors_name_the_file_and_key(tmp_path: Path) -> None:
     (tmp_path / "digest.toml").write_text("no_such_key = 1\n")
     with pytest.raises(ConfigError, match=r"digest.toml: unknown key 'no_such_key'"):
@@ -38,8 +50,11 @@ def test_config_errors_name_the_file_and_key(tmp_path: Path) -> None:
     (tmp_path / "digest.toml").write_text("smtp_port = 'abc'\n")
     with pytest.raises(ConfigError, match="smtp_port must be a int"):
         load_settings(cwd=tmp_path, environ={})
-    with pytest.raises(ConfigError, match="DIGEST_BACKEND|backend must be"):
+    with pytest.raises(ConfigError, match="^DIGEST_BACKEND: backend must be file, smtp or sendgrid, not 'pigeon'"):
         load_settings(cwd=tmp_path / "nowhere", environ={"DIGEST_BACKEND": "pigeon"})
+    (tmp_path / "digest.toml").write_text('smtp_security = "tls"\n')
+    with pytest.raises(ConfigError, match=r"digest.toml: smtp_security must be none, starttls or ssl, not 'tls'"):
+        load_settings(cwd=tmp_path, environ={})
 
 
 def test_init_template_lists_every_key() -> None:
@@ -69,6 +84,32 @@ def test_store_reopens_without_migrating_again(db_url: str) -> None:
     second = Store(db_url)
     assert second.current_revision() == "0001" or second.current_revision() == second.head_revision()
     second.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_processes_opening_a_fresh_store_at_once_all_succeed(kind: str, tmp_path: Path, _postgres: Any) -> None:
+    """A scheduler and a command starting together on an empty database: one migrates, the others wait."""
+    name = None
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        require(_postgres is not None, "PostgreSQL (set DIGEST_TEST_POSTGRES_URL)")
+        name = f"digest_race_{uuid.uuid4().hex[:10]}"
+        with _postgres.admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))  # empty: not a copy of the migrated template
+        url = _postgres.url_for(name)
+    try:
+        code = "import sys; from digest.store.db import Store; s = Store(sys.argv[1]); print(s.current_revision())"
+        procs = [subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(4)]
+        results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+        assert all(code == 0 for code, _, _ in results), [err[-500:] for _, _, err in results]
+        probe = Store(url, upgrade=False)
+        assert {out.strip() for _, out, _ in results} == {probe.head_revision()} == {probe.current_revision()}
+        probe.dispose()
+    finally:
+        if name is not None:
+            _postgres.drop(name)
 
 
 def _all_commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:

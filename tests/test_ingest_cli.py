@@ -210,8 +210,11 @@ def test_pin_and_unpin(project: Project, shared_dir: Path) -> None:
 
 def test_articles_since_and_table(project: Project) -> None:
     _ingest(project, str(SAMPLES / "articles.json"))
-    assert [a["id"] for a in _articles(project, "--since", "2025-08-18T10:00:00Z")] == ["sample-clinic-hours"]
-    assert len(_articles(project, "--since", "2025-08-18")) == 2
+    # The undated record is dated when first ingested (now), so it is the newest.
+    assert [a["id"] for a in _articles(project, "--since", "2025-08-18T10:00:00Z")] == [
+        "sample-gazette-budget", "sample-clinic-hours"]
+    assert len(_articles(project, "--since", "2025-08-18")) == 3
+    assert [a["id"] for a in _articles(project, "--since", "2025-08-19")] == ["sample-gazette-budget"]
     table = project.run("articles", env={"COLUMNS": "200"}).stdout
     assert "Eastfield Clinic Extends Evening Hours" in table and "3*" in table  # derived Quick Looks marked
 

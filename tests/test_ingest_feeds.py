@@ -12,7 +12,9 @@ from digest.errors import ParseError
 from digest.ingest.clean import clean_html
 from digest.ingest.dates import parse_date
 from digest.ingest.feeds import ParsedFeed, parse_feed
-from digest.models import Article
+from digest.ingest.pipeline import finish
+from digest.ingest.quicklooks import MAX_BULLETS
+from digest.models import Article, article_id
 
 FEEDS = "samples/feeds"
 # Markup, entities or the web page's furniture: none of it may reach a summary or a paragraph.
@@ -43,6 +45,19 @@ def _common_checks(feed: ParsedFeed) -> None:
         assert article.image_url is None or article.image_url.startswith(("http://", "https://"))
 
 
+def _feed_only_fields(article: Article, path: str) -> None:
+    """The fields a feed item never fills (they are the Newslooks shape's), its id and its source, and the Quick
+    Looks every article ends up with once ingested: derived from its own text, one to five of them."""
+    assert article.id == article_id(article.url, article.outlet, article.title, article.published_at)
+    assert article.source is not None and article.source.endswith(path)
+    assert (article.dateline, article.edition, article.quick_looks_title, article.deep_look_title) == (None,) * 4
+    assert article.quick_looks == [] and article.quick_looks_derived is False and article.pinned is False
+    finished = finish(article, published=None, topics=(), rules=())
+    assert finished.quick_looks_derived is True and 1 <= len(finished.quick_looks) <= MAX_BULLETS
+    text = " ".join([finished.title, finished.summary or "", finished.body_text])
+    assert all(bullet.rstrip("…") in text for bullet in finished.quick_looks), finished.quick_looks
+
+
 def test_guardian_rss(shared_dir: Path) -> None:
     raw = (shared_dir / FEEDS / "guardian_us_2018-01-31.rss").read_text(encoding="utf-8")
     assert "Continue reading..." in raw and "Related: " in raw  # the junk is there to be dropped
@@ -65,7 +80,8 @@ def test_guardian_rss(shared_dir: Path) -> None:
          "but succeeded only in underlining the deep discord at the heart of the country’s politics.")]]
     # Of the two media:content renditions (140 and 460 wide), the larger one.
     assert first.image_url is not None and "w=460" in first.image_url
-    assert first.source and first.source.endswith("guardian_us_2018-01-31.rss")
+    assert first.image_alt is None
+    _feed_only_fields(first, "guardian_us_2018-01-31.rss")
     videos = [a for a in feed.articles if "/video/" in (a.url or "")]
     assert videos and all(a.author is None for a in videos)  # no dc:creator, and the channel has no author
 
@@ -80,8 +96,8 @@ def test_talkingpointsmemo_atom_resolves_relative_links(shared_dir: Path) -> Non
     assert first.url == ("http://talkingpointsmemo.com/livewire/"
                          "hannity-announces-fox-hired-sebastian-gorka-national-security-strategist")
     assert first.published_at == _utc(2017, 11, 8, 23, 15, 58)  # 18:15:58-05:00
-    assert first.author == "Esme Cribb"
-    assert first.topics == [] and first.image_url is None
+    assert first.author == "Esme Cribb" and first.outlet == "All TPM News"
+    assert first.topics == [] and first.image_url is None and first.image_alt is None
     assert first.summary == ("Fox News star host Sean Hannity on Wednesday announced that the network has hired "
                              "Sebastian Gorka, formerly deputy assistant to President Donald Trump and a "
                              "counterterrorism adviser, as a national security strategist.")
@@ -90,7 +106,12 @@ def test_talkingpointsmemo_atom_resolves_relative_links(shared_dir: Path) -> Non
     # Entities decoded, links reduced to their text.
     assert paragraphs[0] == ("“Joining us now is Dr. Sebastian Gorka,” Hannity said on his radio show. “I can "
                              "officially announce today he is a Fox News national security strategist.”")
+    assert [s.heading for s in first.sections] == [None]
+    assert paragraphs[-1] == ("Gorka’s dubious credentials as a self-proclaimed expert on counterterrorism and his "
+                              "history of Islamophobic rhetoric drew calls for his removal months before he left "
+                              "Trump’s administration.")
     assert {a.author for a in feed.articles} >= {"Josh Marshall", "DAVID PORTER", "Associated Press"}
+    _feed_only_fields(first, "talkingpointsmemo_all_2017-11-08.atom")
 
 
 def test_lemonde_rss_drops_tracking_parameters_and_keeps_enclosures(shared_dir: Path) -> None:
@@ -103,11 +124,15 @@ def test_lemonde_rss_drops_tracking_parameters_and_keeps_enclosures(shared_dir: 
     assert first.url == ("http://www.lemonde.fr/jeux-olympiques-pyeongchang-2018/live/2018/02/11/"
                          "jo-d-hiver-2018-suivez-la-course-de-martin-fourcade-en-direct_5255095_5193626.html")
     assert first.published_at == _utc(2018, 2, 11, 10, 0, 26)  # 11:00:26 +0100
-    assert first.author is None
+    assert first.author is None and first.outlet == feed.title and first.topics == []
+    # The enclosure is the image; the feed gives no alt text.
     assert first.image_url == ("http://s1.lemde.fr/image/2018/02/11/644x322/5255112_3_a8dc_martin-fourcade_"
                                "02be61d126b2da39d977b2e1902c819a.jpg")
+    assert first.image_alt is None
     assert first.summary == ("Les grands favoris, dont Martin Fourcade, qui termine à la 8e place, et le Norvégien "
                              "Boe, ont été à la peine lors de l’épreuve de sprint de biathlon.")
+    assert first.sections == []  # the description is one paragraph: the summary
+    _feed_only_fields(first, "lemonde_une_2018-02-11.xml")
     assert not any("xtor=" in (a.url or "") for a in feed.articles)
 
 
@@ -121,11 +146,14 @@ def test_heise_atom_images_from_content_and_feed_author(shared_dir: Path) -> Non
                          "Java-Anwendungsserver-Red-Hat-gibt-WildFly-10-frei-3088438.html")
     assert first.published_at == _utc(2016, 2, 1, 16, 22)  # <published>, not <updated>
     assert first.author == "heise online"  # entries have none; the feed's <author> stands in
+    assert first.outlet == "heise developer neueste Meldungen" and first.topics == []
     assert first.image_url == ("http://www.heise.de/scale/geometry/264/q80/imgs/18/1/7/3/9/9/2/1/"
                                "wildfly-2bf4ffd2935e38b6-90200def80b152e9-5ba35d3770232d92.jpeg")
     assert first.image_alt == "WildFly 10"
     assert first.summary is not None and first.summary.startswith("Die nun verfügbare Version 10")
+    assert first.summary.endswith("seit dem Namenswechsel des Open-Source-Projekts.")
     assert first.sections == []  # the content repeats the summary, nothing more
+    _feed_only_fields(first, "heise_developer_2016-02-01.atom")
     dotnet = next(a for a in feed.articles if a.title.startswith("Der Dotnet-Doktor"))
     assert dotnet.image_url is None and dotnet.title.endswith("GPX-Dateien")  # trailing space trimmed
 

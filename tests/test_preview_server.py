@@ -304,6 +304,10 @@ def test_dark_mode_and_mobile_toggles_in_the_browser(sqlite_project: Project, br
         _wait_for_frame_text(page, "Council approves harbour bridge budget")
         mobile = _card_colors(page)
         assert int(mobile["scroll"]) <= int(mobile["width"]) + 1, mobile  # no horizontal scrolling
+        # Toggle state is announced on the toggle buttons only (axe: aria-allowed-attr), not on the frame.
+        assert page.evaluate("[...document.querySelectorAll('[aria-pressed]')].map(e => e.tagName)") == [
+            "BUTTON"] * 7
+        assert page.get_attribute("[data-width='375']", "aria-pressed") == "true"
 
         page.click("[data-view='text']")
         page.wait_for_function("() => document.getElementById('frame').src.includes('/text')")

@@ -328,3 +328,82 @@ def test_names_from_the_internet_cannot_inject_headers(site: tuple[Project, Any,
     assert subscriber(app, "inj@example.org").name == "Eve Bcc: spy@example.org"
     message, = outbox_messages(project.root)
     assert message["Bcc"] is None and "spy@example.org" not in str(message["To"]).split("<")[1]
+
+
+def test_a_forgotten_address_is_refused_on_subscribe_without_saying_so(site: tuple[Project, Any, Web]) -> None:
+    project, app, web = site
+    project.run("subscribers", "add", "erased@example.org")
+    project.run("subscribers", "forget", "erased@example.org", "--yes")
+    fresh = web.post("/api/subscribe", json={"email": "fresh@example.org"})
+    erased = web.post("/api/subscribe", json={"email": "Erased@Example.org", "name": "Back Again"})
+    form = web.subscribe_form("erased@example.org")
+    assert erased.status_code == fresh.status_code == 202 and erased.json() == fresh.json()
+    assert form.status_code == 200 and "Check your inbox" in form.text
+    assert [r.email for r in rows(app)] == ["fresh@example.org"]  # nothing stored for the erased address
+    assert [to for to, _ in confirm_links(project.root)] == ["fresh@example.org"]  # and nothing sent to it
+
+
+def test_bodies_over_the_limit_are_refused_even_without_content_length(site: tuple[Project, Any, Web]) -> None:
+    """Content-Length can be left out (chunked): the limit must hold on what actually arrives."""
+    project, app, web = site
+    project.run("subscribers", "add", "big@example.org")
+    path = _unsubscribe_path(app, "big@example.org")
+    prefs = path_of(tokens.preferences_url(app.settings, subscriber(app, "big@example.org").id,
+                                           subscriber(app, "big@example.org").list_id, "big@example.org"))
+    sent: list[int] = []
+
+    async def chunked() -> Any:
+        yield b"List-Unsubscribe=One-Click&pad="
+        for _ in range(64):
+            sent.append(1)
+            yield b"a" * 4096
+
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    for target in (path, prefs, "/subscribe"):
+        sent.clear()
+        answer = web.post(target, content=chunked(), headers=form)
+        assert answer.status_code == 413, (target, answer.status_code)
+        assert len(sent) <= 64 * 1024 // 4096 + 2  # reading stopped at the limit
+    row = subscriber(app, "big@example.org")
+    assert (row.status, row.paused) == ("active", False) and len(rows(app)) == 1
+    # The same request at a normal size works.
+    assert web.post(path, content=b"List-Unsubscribe=One-Click", headers=form).status_code == 200
+
+
+def test_an_unsubscribe_through_our_link_counts_in_the_last_editions_stats(site: tuple[Project, Any, Web]) -> None:
+    """The List-Unsubscribe header points at digest serve, so the provider never reports these: digest itself
+    records them against the last edition the reader was sent, once, however often the link is used."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from digest.feedback.stats import edition_stats
+    from digest.store.tables import DeliveryRow, EditionRow, EventRow
+
+    project, app, web = site
+    for address in ("one@example.org", "two@example.org", "never@example.org"):
+        project.run("subscribers", "add", address)
+    one, two = subscriber(app, "one@example.org"), subscriber(app, "two@example.org")
+    now = datetime.now(UTC)
+    with app.store.session() as session:
+        editions = []
+        for day in (1, 2):
+            edition = EditionRow(list_id=one.list_id, date=date(2024, 5, day), window_start=now, cutoff_at=now)
+            session.add(edition)
+            session.flush()
+            editions.append(edition.id)
+            for row in (one, two):
+                session.add(DeliveryRow(edition_id=edition.id, subscriber_id=row.id, email=row.email, status="sent",
+                                        sent_at=now - timedelta(days=3 - day)))
+    form = {"content": b"List-Unsubscribe=One-Click", "headers": {"content-type": "application/x-www-form-urlencoded"}}
+    for _ in range(2):
+        assert web.post(_unsubscribe_path(app, "one@example.org"), **form).status_code == 200
+    page = _unsubscribe_path(app, "two@example.org")
+    assert web.post(page, data={"List-Unsubscribe": "One-Click", "via": "page"}).status_code == 200
+    assert web.post(_unsubscribe_path(app, "never@example.org"), **form).status_code == 200
+    with app.store.session() as session:
+        older, latest = (edition_stats(session, e) for e in editions)
+        assert (older.counts["unsubscribed"], latest.counts["unsubscribed"]) == (0, 2)
+        events = session.scalars(select(EventRow).order_by(EventRow.id)).all()
+        assert [(e.type, e.edition_id, e.subscriber_id, e.provider) for e in events] == [
+            ("unsubscribed", editions[1], one.id, "digest"), ("unsubscribed", editions[1], two.id, "digest")]
+    assert {subscriber(app, a).status for a in ("one@example.org", "two@example.org", "never@example.org")} == {
+        "unsubscribed"}

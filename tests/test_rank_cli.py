@@ -136,3 +136,30 @@ def test_rank_thin_day_message(project: Project) -> None:
     assert "Thin day" in result.stderr and "skipped" in result.stderr
     data = project.json("rank", "--date", DATE)
     assert data["thin"] is True and data["skip"] is True
+
+
+def test_rank_pinned_leads_and_topic_cap_holds_through_the_store(project: Project) -> None:
+    seed(project)
+    app = project.app()
+    try:
+        with app.store.session() as s:
+            upsert_article(s, Article(id="library", title="City library extends opening hours during exam season",
+                                      outlet="Fictional Courier", published_at=CUTOFF - timedelta(hours=1),
+                                      topics=["local"]))
+    finally:
+        app.close()
+    project.write_config("max_per_topic = 1\n")
+    data = project.json("rank", "--date", DATE)
+    # Fresher wins at equal priority: the library story (1 h old) leads; the ferry story (2 h), also local, is
+    # held back by the cap of one article per topic.
+    assert [a["id"] for a in data["articles"]] == ["library", "trains", "orchestra"]
+    assert {d["id"]: d["reason"] for d in data["dropped"]} == {
+        "ferry-gazette": "topic cap", "ferry-courier": "duplicate of ferry-gazette", "late": "outside the window"}
+
+    project.run("articles", "pin", "orchestra")  # the editor's pick goes first, whatever its score
+    pinned = project.json("rank", "--date", DATE, "--explain")
+    assert pinned["articles"][0]["id"] == "orchestra" and pinned["articles"][0]["pinned"] is True
+    assert pinned["articles"][0]["components"]["pinned"] == 1.0
+    assert pinned["articles"][0]["score"] < pinned["articles"][1]["score"]  # placed first, not scored higher
+    project.run("articles", "unpin", "orchestra")
+    assert project.json("rank", "--date", DATE)["articles"][0]["id"] == "library"

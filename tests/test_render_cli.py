@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import email
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
 from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from bs4 import BeautifulSoup
 
 from digest.audience import tokens
@@ -16,7 +23,7 @@ from digest.config import load_settings
 from digest.render.templates import PACKAGE_TEMPLATES
 from digest.store.articles import upsert_article
 from digest.store.tables import SubscriberRow
-from tests.conftest import Project
+from tests.conftest import REPO, Project
 from tests.render_helpers import article
 
 
@@ -115,3 +122,65 @@ def test_init_creates_a_newsroom_folder_and_never_overwrites(sqlite_project: Pro
     (partial / "templates" / "digest.txt.j2").write_text("x", encoding="utf-8")
     assert sqlite_project.run("init", str(partial), ok=False).exit_code != 0
     assert not (partial / "digest.toml").exists()
+
+
+# Run inside the unpacked wheel: a newsroom's `digest init`, ingest, build, and the preview's own assets.
+_WHEEL_PREVIEW = """
+import httpx, asyncio
+from digest.app import App
+from digest.web.preview import create_preview_app
+app = App.load()
+asgi = create_preview_app(app, live=False)
+async def main():
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://127.0.0.1") as c:
+        for path in ("/static/preview/preview.js", "/static/preview/preview.css", "/"):
+            r = await c.get(path, follow_redirects=True)
+            print(path, r.status_code, len(r.text))
+asyncio.run(main())
+app.close()
+"""
+
+
+@pytest.mark.slow
+def test_a_wheel_install_ships_templates_and_digest_init_works_from_it(tmp_path: Path) -> None:
+    """A newsroom that installed digest from a wheel has no repository: everything must come from the package."""
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "digest", src / "digest", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "whl"),
+                            str(src)], capture_output=True, text=True, timeout=600, check=False)
+    assert built.returncode == 0, built.stderr[-3000:]
+    wheel = next((tmp_path / "whl").glob("digest-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        archive.extractall(tmp_path / "site")
+    data_dirs = ("digest/templates", "digest/web/static", "digest/web/templates", "digest/store/migrations")
+    shipped = [p.relative_to(REPO).as_posix() for d in data_dirs for p in (REPO / d).rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+    assert len(shipped) > 15 and [n for n in shipped if n not in names] == []
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update(PYTHONPATH=str(tmp_path / "site"), DIGEST_DATABASE_URL=f"sqlite:///{tmp_path / 'wheel.db'}")
+
+    def run(*args: str, cwd: Path) -> str:
+        done = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=300, check=False)
+        assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])
+        return done.stdout
+
+    where = run("-c", "import digest; print(digest.__file__)", cwd=tmp_path).strip()
+    assert Path(where).is_relative_to(tmp_path / "site"), where  # not the repository's editable install
+    run("-m", "digest", "init", "newsroom", cwd=tmp_path)
+    newsroom = tmp_path / "newsroom"
+    assert sorted(p.name for p in (newsroom / "templates").iterdir()) == sorted(
+        p.name for p in PACKAGE_TEMPLATES.glob("*.j2"))
+    run("-m", "digest", "ingest", str(REPO / "samples" / "articles" / "politics"), "--published",
+        "2031-03-04T05:00:00+00:00", cwd=newsroom)
+    data = json.loads(run("-m", "digest", "build", "--date", "2031-03-04", "--json", cwd=newsroom))
+    assert data["articles"] >= 1 and data["size_bytes"] < data["max_html_bytes"]
+    html = Path(data["files"]["html"]).read_text(encoding="utf-8")
+    assert Path(data["files"]["html"]).is_relative_to(newsroom / "editions")
+    assert html.startswith("<!DOCTYPE html>") and 'class="headline"' in html
+    served = run("-c", _WHEEL_PREVIEW, cwd=newsroom).split("\n")
+    assert [line.split()[1] for line in served if line] == ["200", "200", "200"], served

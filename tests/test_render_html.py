@@ -236,3 +236,45 @@ def test_personal_subject_is_escaped_in_the_html_title(tmp_path: Path) -> None:
     assert subject.startswith("<script>x</script>: ")
     soup = soup_of(html)
     assert soup.find_all("script") == [] and soup.title.get_text().startswith("<script>x</script>: ")
+
+
+def test_logo_replaces_the_brand_name_and_images_link_to_their_article(tmp_path: Path) -> None:
+    plain = soup_of(render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(1)).html)
+    assert plain.select_one("h1.brand").get_text(strip=True) == "The Springfield Ledger"
+    logo_url = "https://ledger.example.org/logo.png"
+    themed = settings(tmp_path, theme={"logo_url": logo_url})
+    soup = soup_of(render_selection(themed, list_row(), EDITION_DATE, selection(1)).html)
+    assert soup.select("h1.brand") == []  # README: the logo replaces the brand name at the top
+    assert soup.find("img", src=logo_url)["alt"] == "The Springfield Ledger"
+    photo = soup.find("img", src="https://ledger.example.org/img/bridge-1.jpg")
+    link = photo.find_parent("a")
+    assert link is not None and link["href"] == soup.select_one("h2.headline a")["href"]
+
+
+def test_preheader_is_first_hidden_and_has_no_low_contrast_colour(tmp_path: Path) -> None:
+    rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(3))
+    soup = soup_of(rendered.html)
+    hidden = soup.select_one("div.preheader")
+    assert hidden is not None
+    assert hidden.get_text().startswith(rendered.preheader)
+    # Nothing visible comes before it: it is what the inbox shows after the subject.
+    before = hidden.find_all_previous(string=True)
+    assert not any(s.strip() for s in before if s.find_parent(["body"]) is not None)
+    style = hidden["style"].replace(" ", "")
+    assert "display:none" in style and "opacity:0" in style
+    # White-on-light hidden text is a spam signal (SpamAssassin's HTML_FONT_LOW_CONTRAST): no colour at all.
+    assert "color" not in style
+
+
+def test_a_subject_cut_never_leaves_half_a_reader_token(tmp_path: Path) -> None:
+    # Text without spaces (here Japanese) is cut mid-run; a token stub must not survive into the header.
+    s = settings(tmp_path, subject_template="{{ top_headline }}、{{ recipient.name }}")
+    long_cut = render_selection(s, list_row(), EDITION_DATE, selection(1, title="議会" * 30))
+    assert "{{" not in long_cut.subject and long_cut.subject.endswith("…")
+    assert len(long_cut.subject) <= SUBJECT_MAX
+    fits = render_selection(s, list_row(), EDITION_DATE, selection(1, title="議会" * 25))
+    assert fits.subject.endswith(TOKENS["header"]["name"])
+    assert personalize(fits, recipient(name="Pat"))[0].endswith("、Pat")
+    braces = render_selection(settings(tmp_path, subject_template="{{ top_headline }}"), list_row(), EDITION_DATE,
+                              selection(1, title="Use {{ braces }} wisely"))
+    assert braces.subject == "Use {{ braces }} wisely"

@@ -177,3 +177,40 @@ def test_sigterm_while_idle_exits_zero(project: Project) -> None:
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "scheduler stopped" in err
+
+
+def test_sigkill_of_the_run_process_group_then_an_immediate_pass_delivers_the_rest_once(project: Project) -> None:
+    app = project.app()
+    try:
+        real_now = datetime.now(UTC)
+        send_at = real_now - timedelta(minutes=10)
+        make_list(app, "live", "UTC", send_at.strftime("%H:%M"))
+        readers = [add_reader(app, "live", n, active_since=real_now - timedelta(days=2)) for n in range(20)]
+        add_articles(app, send_at - timedelta(minutes=1))
+        proc = subprocess.Popen([sys.executable, "-m", "digest", "schedule", "run", "--interval", "0.5"],
+                                cwd=project.root, env={**os.environ, **project.env, "DIGEST_SEND_RATE": "5"},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if sum(outbox_counts(project.root).values()) >= 4:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None
+        os.killpg(proc.pid, signal.SIGKILL)  # no clean-up at all: leases and a `sending` row are left behind
+        proc.wait(timeout=10)
+        with app.store.session() as s:
+            assert s.scalars(select(LeaseRow)).all() != []
+
+        # The next pass does not wait for the dead scheduler's leases to expire, and sends each remaining reader once.
+        out = project.json("schedule", "due")
+        assert out["busy"] == [] and out["errors"] == []
+        counts = outbox_counts(project.root)
+        statuses = Counter(status for *_, status in deliveries(app))
+        assert set(statuses) <= {"sent", "in_doubt"} and statuses["in_doubt"] <= 1, statuses
+        doubtful = {sid for _, _, sid, status in deliveries(app) if status == "in_doubt"}
+        for reader in readers:  # exactly once, apart from the one message in flight at the kill (at most once)
+            assert counts[reader] <= 1 if reader in doubtful else counts[reader] == 1, (reader, counts[reader])
+        with app.store.session() as s:
+            assert s.scalars(select(LeaseRow)).all() == []
+    finally:
+        app.close()

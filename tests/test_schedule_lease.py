@@ -83,3 +83,24 @@ def test_lease_released_when_the_block_raises(store: Store) -> None:
     except RuntimeError:
         pass
     assert holder_of(store, "boom") is None
+
+
+def test_a_lease_whose_holder_process_is_gone_is_taken_over_at_once(store: Store) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: its pid names no process now
+    here = socket.gethostname()
+    assert try_acquire(store, "schedule:daily", f"{here}:{gone.pid}:deadbeef", MINUTE)
+    assert try_acquire(store, "schedule:daily", f"{here}:{os.getpid()}:next", MINUTE)  # not waiting for expiry
+    # A live process here, or a process on another machine, keeps its lease until it expires.
+    assert try_acquire(store, "schedule:weekly", f"{here}:{os.getppid()}:parent", MINUTE)
+    assert not try_acquire(store, "schedule:weekly", f"{here}:{os.getpid()}:next", MINUTE)
+    assert try_acquire(store, "schedule:monthly", f"elsewhere.example:{gone.pid}:remote", MINUTE)
+    assert not try_acquire(store, "schedule:monthly", f"{here}:{os.getpid()}:next", MINUTE)
+    # Our own process's other holders (threads) are never taken for dead.
+    assert try_acquire(store, "schedule:yearly", f"{here}:{os.getpid()}:thread-a", MINUTE)
+    assert not try_acquire(store, "schedule:yearly", f"{here}:{os.getpid()}:thread-b", MINUTE)

@@ -120,6 +120,11 @@ def test_approval_gate_builds_waits_sends_after_approval_and_skips_when_late(pro
         with app.store.session() as s:
             edition = s.get(EditionRow, edition_id)
             assert edition is not None and edition.frozen_at == utc(2026, 3, 10, 6, 0)  # what the editor sees
+        shown = project.json("editions", "show", str(edition_id))  # the editor's preview, before approval
+        assert shown["preview"]["article_ids"] and shown["variants"] == [] and shown["counts"] == {}
+        assert [a["id"] for a in shown["articles"]] == shown["preview"]["article_ids"]
+        assert all(a["title"] and not a["delivered"] for a in shown["articles"])
+        assert "not planned yet" in project.run("editions", "show", str(edition_id)).output
         assert [i.action for i in run_due(app, utc(2026, 3, 10, 6, 30)).items] == ["await_approval"]
         assert deliveries(app) == []
 
@@ -176,5 +181,27 @@ def test_an_empty_edition_waits_while_its_window_is_open_then_is_skipped_once(pr
         assert runs(app) == {("quiet", D): "skipped"}
         assert run_due(app, utc(2026, 3, 10, 11, 1)).items == []
         assert deliveries(app) == []
+    finally:
+        app.close()
+
+
+def test_an_approval_list_with_nothing_to_approve_waits_instead_of_freezing_an_empty_edition(
+        project: Project) -> None:
+    app = project.app()
+    make_list(app, "desk", "America/New_York", "07:00", approval=True)  # cut-off 11:00Z on 10 March (EDT)
+    add_reader(app, "desk", 1, tz="Pacific/Auckland", active_since=JOINED)  # due at 18:00Z on the 9th
+    try:
+        early = run_due(app, utc(2026, 3, 9, 18, 0))
+        assert [i.action for i in early.items] == ["waiting"] and early.errors == []
+        with app.store.session() as s:
+            edition = s.scalar(select(EditionRow))
+            assert edition is not None and edition.frozen_at is None  # still open to what arrives
+        arrived = add_articles(app, utc(2026, 3, 9, 20, 0))
+        built = run_due(app, utc(2026, 3, 9, 20, 0))
+        assert [i.action for i in built.items] == ["build"]
+        with app.store.session() as s:
+            edition = s.scalar(select(EditionRow))
+            assert edition is not None and sorted(edition.pool or []) == sorted(arrived)
+        assert runs(app) == {("desk", D): "awaiting_approval"}
     finally:
         app.close()

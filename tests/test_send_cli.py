@@ -130,7 +130,12 @@ def test_dev_sendgrid_serves_the_stand_in(tmp_path: Path) -> None:
         proc.wait(timeout=10)
 
 
-def test_send_through_prism_with_sendgrids_official_spec(sqlite_project: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("delay", [0, 60], ids=["immediate", "send_at_batch"])
+def test_send_through_prism_with_sendgrids_official_spec(sqlite_project: Any, monkeypatch: pytest.MonkeyPatch,
+                                                         delay: int) -> None:
+    """In CI, a send through Prism serving SendGrid's own OpenAPI description: any request that drifts from the
+    real API (a field, a type: e.g. custom_args at the top level) comes back with an `sl-violations` header. With a
+    send_at delay (the default), each request also creates a batch id (POST /v3/mail/batch) and carries it."""
     spec = SHARED / "sendgrid" / "tsg_mail_v3.json"
     require(spec.is_file(), "../shared/sendgrid/tsg_mail_v3.json (SendGrid's OpenAPI description)")
     prism = REPO / "node_modules" / ".bin" / "prism"
@@ -158,7 +163,15 @@ def test_send_through_prism_with_sendgrids_official_spec(sqlite_project: Any, mo
 
         original = http_client.Client._make_request
 
+        calls: list[tuple[str, str]] = []
+
         def spy(self: Any, opener: Any, request: Any, timeout: Any = None) -> Any:
+            calls.append((request.get_method(), request.full_url.split(str(port), 1)[1]))
+            if request.data and request.full_url.endswith("/v3/mail/send"):
+                body = json.loads(request.data)
+                # Per-recipient ids only inside personalizations: the spec types a top-level custom_args as a string.
+                assert "custom_args" not in body and all("custom_args" in p for p in body["personalizations"])
+                assert ("send_at" in body and "batch_id" in body) == bool(delay)
             response = original(self, opener, request, timeout=timeout)
             header = response.headers.get("sl-violations")
             if header:
@@ -174,12 +187,14 @@ def test_send_through_prism_with_sendgrids_official_spec(sqlite_project: Any, mo
             class state:
                 api_key = "SG.prism-key"
 
-        app = sendgrid_env(project, _Prism, monkeypatch, send_batch_size=3, sendgrid_send_at_delay=0)
+        app = sendgrid_env(project, _Prism, monkeypatch, send_batch_size=3, sendgrid_send_at_delay=delay)
         add_articles(app, 3)
         add_subscribers(app, 5)
         summary = send_edition(app, date=DAY, now=NOW, progress=False)
         assert summary.sent == 5 and summary.requests == 2, summary.errors
         assert violations == [], violations
+        sends = [("POST", "/v3/mail/send")] * 2
+        assert calls == ([("POST", "/v3/mail/batch"), sends[0]] * 2 if delay else sends), calls
     finally:
         os.killpg(proc.pid, 9)
         proc.wait(timeout=10)

@@ -342,3 +342,98 @@ def test_smtp_messages_are_dkim_signed(project: Any) -> None:
 
     assert dkim.verify(raw, dnsfunc=dns)
     assert not dkim.verify(raw.replace(b"Reader", b"Raider", 1), dnsfunc=dns)  # any change breaks it
+
+
+class _AfterFirstBatch:
+    """A progress reporter that runs ``action`` once, right after the first batch was handed to the provider."""
+
+    def __init__(self, action: Any) -> None:
+        self.action = action
+        self.done = False
+
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, **_: int) -> None:
+        if not self.done:
+            self.done = True
+            self.action()
+
+    def finish(self) -> None:
+        pass
+
+
+def test_cancel_during_a_send_stops_it_at_the_next_batch(project: Any, standin: StandinServer,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from digest.send.editorial import cancel_edition
+
+    app = sendgrid_env(project, standin, monkeypatch, send_batch_size=2)
+    add_articles(app, 3)
+    add_subscribers(app, 6)
+    with app.store.session() as s:
+        from digest.audience.lists import ensure_list
+        from digest.editions import get_or_create_edition
+
+        edition_id = get_or_create_edition(s, app.settings, ensure_list(s, app.settings), DAY).id
+    summary = _send(app, progress=_AfterFirstBatch(lambda: cancel_edition(app, edition_id)))
+    assert summary.sent == 2 and summary.status == "cancelled" and summary.pending == 0
+    assert delivery_statuses(app) == {"sent": 2, "cancelled": 4}
+    assert sum(standin.state.count_by_email().values()) == 2  # nothing after the cancel went out
+    with pytest.raises(SendError, match="was cancelled"):
+        _send(app)
+
+
+def test_retract_during_a_send_moves_the_rest_to_a_variant_without_it_in_the_same_run(
+        project: Any, standin: StandinServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from digest.send.editorial import retract_article
+
+    app = sendgrid_env(project, standin, monkeypatch, send_batch_size=2)
+    ids = add_articles(app, 4)
+    add_subscribers(app, 6)
+    victim = ids[0]  # the freshest: first in every selection
+    outcome: list[Any] = []
+    summary = _send(app, progress=_AfterFirstBatch(lambda: outcome.append(retract_article(app, victim))))
+    assert outcome[0].editions[0]["deliveries_moved"] == 4
+    assert summary.sent == 6 and summary.pending == 0 and summary.status == "sent" and summary.variants == 2
+    assert standin.state.count_by_email() == {f"reader{i}@example.com": 1 for i in range(6)}
+    title = "Fictional story number 0 about"
+    with_victim = [m.email for m in standin.state.messages() if title in m.rendered("text/html")]
+    assert sorted(with_victim) == ["reader0@example.com", "reader1@example.com"]  # the batch already sent
+
+
+def test_a_claim_takes_only_rows_still_pending_in_their_variant(project: Any) -> None:
+    """What keeps a cancel or a retract committed between a send's read and its claim (PostgreSQL's READ
+    COMMITTED allows it) from being overridden: the claim re-checks status and variant, and only claimed rows go."""
+    from digest.send import outbox
+    from digest.store.tables import EditionRow
+
+    app = project.app()
+    add_articles(app, 3)
+    add_subscribers(app, 4)
+    stop = threading.Event()
+    stop.set()
+    summary = _send(app, stop=stop)  # rows planned, none sent
+    with app.store.session() as s:
+        rows = list(s.scalars(select(DeliveryRow).order_by(DeliveryRow.id)))
+        variant = rows[0].variant_id
+        ids = [r.id for r in rows]
+        rows[1].status = "cancelled"
+        rows[2].variant_id = None  # moved elsewhere
+        assert s.get(EditionRow, summary.edition_id) is not None
+    with app.store.session() as s:
+        claimed = outbox.claim(s, ids, variant, "file:test:1", NOW)
+    assert claimed == {ids[0], ids[3]}
+    assert delivery_statuses(app) == {"sending": 2, "cancelled": 1, "pending": 1}
+
+
+def test_the_api_key_never_reaches_a_log_even_at_debug(project: Any, standin: StandinServer,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    app = sendgrid_env(project, standin, monkeypatch)
+    add_articles(app, 3)
+    add_subscribers(app, 2)
+    caplog.set_level(logging.DEBUG)
+    assert _send(app).sent == 2
+    assert standin.state.api_key not in caplog.text

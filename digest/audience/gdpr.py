@@ -106,6 +106,12 @@ def forget(session: Session, email: str, *, actor: str = "cli",
         if entry.reason and key in entry.reason.lower():
             entry.reason = FORGOTTEN
         audited += 1
+    # A provider's error text often quotes the address ("550 <bob@...>: user unknown").
+    for delivery in session.scalars(select(DeliveryRow).where(_delivery_filter(key, ids),
+                                                               DeliveryRow.error.is_not(None))):
+        if delivery.error and key in delivery.error.lower():
+            delivery.error = FORGOTTEN
+    session.flush()
     result = session.execute(update(DeliveryRow).where(_delivery_filter(key, ids)).values(email=FORGOTTEN)
                              .execution_options(synchronize_session=False))
     deliveries = cast(CursorResult[Any], result).rowcount
@@ -115,6 +121,8 @@ def forget(session: Session, email: str, *, actor: str = "cli",
         event.payload = _scrub(event.payload or {}, key)
         if event.url and key in event.url.lower():
             event.url = None
+        if event.reason and key in event.reason.lower():
+            event.reason = FORGOTTEN
         events += 1
     session.execute(delete(ThrottleRow).where(ThrottleRow.key == email_hash(key)))
     for sub in subs:
@@ -122,7 +130,12 @@ def forget(session: Session, email: str, *, actor: str = "cli",
         session.add(AuditRow(at=now, list_id=sub.list_id, subscriber_id=sub.id, email_key=None,
                              old_status=sub.status, new_status=FORGOTTEN, actor=actor, reason="erasure request"))
         session.delete(sub)
-    newly_suppressed = suppress(session, key, "forgotten", detail="erasure request")
+    newly_suppressed = suppress(session, key, FORGOTTEN, detail="erasure request")
+    if not newly_suppressed:
+        # Already suppressed (a bounce, a complaint): the entry's detail may quote the address (a bounce reason),
+        # and the feedback part recognises erased addresses by this reason, so late events stay anonymous.
+        session.execute(update(SuppressionRow).where(SuppressionRow.email_hash == email_hash(key))
+                        .values(reason=FORGOTTEN, detail="erasure request"))
     return {"subscriptions": len(subs), "audit_rows": audited, "deliveries": int(deliveries or 0),
             "events": events, "suppressed": newly_suppressed}
 

@@ -28,8 +28,8 @@ def resolve(session: Session, settings: Settings, purpose: str, token: str) -> R
     subscriber = session.get(SubscriberRow, data.subscriber_id)
     if (subscriber is None or subscriber.list_id != data.list_id
             or (data.email_check and email_check(subscriber.email_key) != data.email_check)):
-        raise GoneSubscriber("this link belongs to a subscription that no longer exists")
+        raise GoneSubscriber("This link belongs to a subscription that no longer exists")
     list_row = session.get(MailingListRow, subscriber.list_id)
     if list_row is None:
-        raise GoneSubscriber("this link belongs to a list that no longer exists")
+        raise GoneSubscriber("This link belongs to a list that no longer exists")
     return Resolved(data, subscriber, list_row)

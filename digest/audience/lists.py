@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from digest.audience.validate import (
@@ -17,7 +18,7 @@ from digest.audience.validate import (
 )
 from digest.config import Settings
 from digest.errors import DigestError, NotFound
-from digest.store.tables import MailingListRow, SubscriberRow
+from digest.store.tables import AuditRow, MailingListRow, SubscriberRow, UTCDateTime
 
 
 class ListError(DigestError):
@@ -111,12 +112,19 @@ def subscriber_counts(session: Session, list_id: int | None = None) -> dict[int,
     return counts
 
 
-def remove_list(session: Session, name: str, *, force: bool = False) -> int:
+def remove_list(session: Session, name: str, *, force: bool = False, actor: str = "cli") -> int:
     """Delete a list and (with ``force``) its subscribers; returns how many subscribers went with it."""
     row = get_list(session, name)
     total = sum(subscriber_counts(session, row.id).get(row.id, {}).values())
     if total and not force:
         raise ListError(f"list {name!r} has {total} subscriber(s); pass --force to remove it and them")
+    # Each subscriber's end is audited like `subscribers rm` (one INSERT ... SELECT, however many there are).
+    t = SubscriberRow
+    session.execute(insert(AuditRow).from_select(
+        ["at", "list_id", "subscriber_id", "email_key", "old_status", "new_status", "actor", "reason"],
+        select(literal(datetime.now(UTC), UTCDateTime()), t.list_id, t.id, t.email_key, t.status,
+               literal("removed"), literal(actor), literal(f"list {name} removed"))
+        .where(t.list_id == row.id)))
     # Delete explicitly rather than trust ON DELETE CASCADE: SQLite honours it only with the foreign_keys pragma.
     session.execute(delete(SubscriberRow).where(SubscriberRow.list_id == row.id)
                     .execution_options(synchronize_session=False))

@@ -26,6 +26,7 @@ from digest.audience.links import Resolved
 from digest.audience.subscribers import find, unsubscribe
 from digest.audience.validate import Invalid, check_timezone, parse_topics
 from digest.config import Settings
+from digest.feedback.process import record_link_unsubscribe
 from digest.store.tables import MailingListRow, SubscriberRow
 
 
@@ -100,7 +101,11 @@ def unsubscribe_via_link(session: Session, resolved: Resolved, *, one_click: boo
                          now: datetime | None = None) -> bool:
     actor = "web:one-click" if one_click else "web:unsubscribe-page"
     reason = "RFC 8058 one-click unsubscribe" if one_click else "unsubscribe page"
-    return unsubscribe(session, resolved.subscriber, actor=actor, reason=reason, now=now)
+    changed = unsubscribe(session, resolved.subscriber, actor=actor, reason=reason, now=now)
+    if changed:
+        # Statistics count it against the last edition they were sent (the provider never sees our link).
+        record_link_unsubscribe(session, resolved.subscriber, how=reason, now=now)
+    return changed
 
 
 def update_preferences(session: Session, resolved: Resolved, *, topics: list[str], timezone_: str,

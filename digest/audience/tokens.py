@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -22,6 +23,7 @@ from digest.errors import ConfigError, DigestError
 
 PURPOSES = ("unsubscribe", "confirm", "preferences", "csrf")
 _SALT_PREFIX = "digest.audience."
+_NOUNS = {"confirm": "confirmation", "csrf": "form"}  # how error pages name a purpose
 
 
 class BadToken(DigestError):
@@ -54,9 +56,15 @@ def serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
             "secret_key is not set: it signs every unsubscribe, confirmation and preferences link. "
             "Set it in digest.toml (`digest init` writes a random one) or in DIGEST_SECRET_KEY."
         )
-    # itsdangerous signs with the last key and verifies with all of them: fallbacks first, current last.
-    keys = [*reversed([k for k in settings.secret_key_fallbacks if k]), settings.secret_key]
-    return URLSafeTimedSerializer(keys, salt=_SALT_PREFIX + purpose)
+    return _serializer(purpose, settings.secret_key, tuple(k for k in settings.secret_key_fallbacks if k))
+
+
+@lru_cache(maxsize=32)
+def _serializer(purpose: str, secret_key: str, fallbacks: tuple[str, ...]) -> URLSafeTimedSerializer:
+    # Built once per key set and purpose, not once per message (a send signs two links per reader); the
+    # serializer keeps no state between calls. itsdangerous signs with the last key and verifies with all of
+    # them: fallbacks first, current last.
+    return URLSafeTimedSerializer([*reversed(fallbacks), secret_key], salt=_SALT_PREFIX + purpose)
 
 
 def _max_age(settings: Settings, purpose: str) -> int | None:
@@ -83,13 +91,14 @@ def read_token(settings: Settings, purpose: str, token: str) -> TokenData:
         payload, issued = serializer(settings, purpose).loads(
             token, max_age=_max_age(settings, purpose), return_timestamp=True)
     except SignatureExpired:
-        raise BadToken(f"this {purpose} link has expired", expired=True) from None
+        raise BadToken(f"This {_NOUNS.get(purpose, purpose)} link has expired", expired=True) from None
     except BadSignature:
-        raise BadToken(f"this {purpose} link is not valid (it may be incomplete or altered)") from None
+        raise BadToken(f"This {_NOUNS.get(purpose, purpose)} link is not valid "
+                       "(it may be incomplete or altered)") from None
     if (not isinstance(payload, list) or len(payload) not in (3, 4)
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in payload[:2])
             or not isinstance(payload[2], str)):
-        raise BadToken(f"this {purpose} link is not valid")
+        raise BadToken(f"This {_NOUNS.get(purpose, purpose)} link is not valid")
     version = payload[3] if len(payload) == 4 and isinstance(payload[3], int) else 0
     return TokenData(payload[0], payload[1], payload[2], version, issued.timestamp())
 

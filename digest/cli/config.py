@@ -15,8 +15,7 @@ def config_command(as_json: bool) -> None:
     """Show every setting's value and where it came from (file, environment or default); secrets masked."""
     settings = get_app().settings
     values = settings.redacted()
-    origin = {k.name: settings.overrides.get(k.name) or (str(settings.source) if settings.source else "default")
-              for k in KEYS}
+    origin = {k.name: settings.origin(k.name) for k in KEYS}
     if as_json:
         print_json({"config_file": str(settings.source) if settings.source else None,
                     "settings": values, "origin": origin})

@@ -46,6 +46,10 @@ def show_command(edition_id: int, as_json: bool) -> None:
     print_table(["variant", "subscribers", "articles", "subject"],
                 [(v["id"], v["subscribers"], len(v["article_ids"]), v["subject"]) for v in data["variants"]],
                 title="variants")
+    if data["preview"] is not None:
+        click.echo(f"  not planned yet: the articles below are the list's own selection"
+                   f"{' (thin)' if data['preview']['thin'] else ''}; see the email with "
+                   f"`{data['preview']['render']}`")
     print_table(["article", "title", "delivered", "retracted"],
                 [(a["id"], a["title"], "yes" if a["delivered"] else "", "yes" if a["retracted"] else "")
                  for a in data["articles"]], title="articles")

@@ -26,12 +26,13 @@ def print_summary(summary: SendSummary) -> None:
                        "delivered none")
         return
     click.echo(f"  this run: sent {summary.sent}, failed {summary.failed}, skipped {summary.skipped}, "
-               f"{summary.requests} request(s), {summary.retries} retr(y/ies), {summary.rate_limited} rate-limited")
+               f"in doubt {len(summary.in_doubt_found)}, {summary.requests} request(s), "
+               f"{summary.retries} retr(y/ies), {summary.rate_limited} rate-limited")
     click.echo(f"  edition: {summary.recipients} deliveries — " +
                ", ".join(f"{k} {v}" for k, v in sorted(summary.totals.items())))
     if summary.in_doubt_found:
-        click.echo(f"  in doubt ({len(summary.in_doubt_found)}): the process sending these died before the "
-                   "provider's answer was recorded")
+        click.echo(f"  in doubt ({len(summary.in_doubt_found)}): the provider's answer to these was lost (the "
+                   "sending process died, or the answer timed out); how each was resolved (in_doubt_rule):")
         for item in summary.in_doubt_found:
             click.echo(f"    {item.email} (delivery {item.delivery_id}, batch {item.batch_id}): {item.resolution}")
     for error in dict.fromkeys(summary.errors):

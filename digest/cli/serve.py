@@ -16,7 +16,8 @@ from digest.cli import get_app
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="uvicorn's log level.")
 def serve(host: str, port: int, log_level: str) -> None:
-    """Serve the public pages: subscribe form and JSON API, confirmation, preferences, one-click unsubscribe."""
+    """Serve the public pages: subscribe form and JSON API, confirmation, preferences, one-click unsubscribe, and
+    the SendGrid event webhook (POST /webhooks/sendgrid)."""
     import uvicorn
 
     from digest.web.public import TokenMaskFilter, create_app
@@ -25,9 +26,9 @@ def serve(host: str, port: int, log_level: str) -> None:
     web = create_app(app)  # fails here, before binding, when secret_key is missing
     logging.getLogger("uvicorn.access").addFilter(TokenMaskFilter())
     click.echo(f"Serving {app.settings.base_url} links on http://{host}:{port} (Ctrl+C stops).", err=True)
-    # proxy_headers: behind a local reverse proxy, rate limits must see the visitor's address, not the proxy's.
-    uvicorn.run(web, host=host, port=port, log_level=log_level, proxy_headers=True,
-                forwarded_allow_ips="127.0.0.1")
+    # proxy_headers: behind a reverse proxy, rate limits must see the visitor's address, not the proxy's. uvicorn
+    # trusts X-Forwarded-For only from FORWARDED_ALLOW_IPS (default 127.0.0.1 and ::1, a proxy on this host).
+    uvicorn.run(web, host=host, port=port, log_level=log_level, proxy_headers=True)
 
 
 commands = [serve]

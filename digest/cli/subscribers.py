@@ -40,8 +40,10 @@ def subscribers_group() -> None:
 
 
 def _report_lines(report: ImportReport) -> None:
+    existing = report.updated + report.unchanged
     click.echo(f"{report.source}: {report.rows} row(s) for list {report.list_name!r}: {report.new} new, "
-               f"{report.updated} updated, {report.unchanged} unchanged, {len(report.rejected)} rejected."
+               f"{existing} already on the list ({report.updated} updated, {report.unchanged} unchanged), "
+               f"{len(report.rejected)} rejected."
                + (" Dry run: nothing was written." if report.dry_run else ""))
     if report.rejected:
         print_table(["line", "email", "reason"], [[i.line, i.email, i.reason] for i in report.rejected],

@@ -21,6 +21,7 @@ from digest.config import Settings
 from digest.feedback.events import SUPPRESSING_REJECTS, EventType, RejectReason, TrackingEvent
 from digest.store.tables import (
     ArticleRow,
+    DeliveryRow,
     EditionArticleRow,
     EditionRow,
     EventRow,
@@ -244,6 +245,35 @@ class _Applier:
             rows = self.rows_for(None, key)
         for row in rows:
             self.move(row, "unsubscribed", reason)
+
+
+OWN_PROVIDER = "digest"
+
+
+def record_link_unsubscribe(session: Session, subscriber: SubscriberRow, *, how: str,
+                            now: datetime | None = None) -> bool:
+    """Count an unsubscribe made through our own link (List-Unsubscribe one-click, the unsubscribe page) against
+    the last edition the subscriber was sent, as an ``unsubscribed`` event, so `digest stats` sees it: the
+    provider never hears of these, since the List-Unsubscribe header points at `digest serve`, not at it.
+
+    Returns False when there is nothing to attribute it to (no edition was ever sent to them) or it is recorded
+    already (the event id is per subscriber and edition, so a second click counts once)."""
+    edition_id = session.scalar(
+        select(DeliveryRow.edition_id)
+        .where(DeliveryRow.subscriber_id == subscriber.id, DeliveryRow.status == "sent")
+        .order_by(DeliveryRow.sent_at.desc(), DeliveryRow.id.desc()).limit(1))
+    if edition_id is None:
+        return False
+    event_id = f"unsubscribe:{edition_id}:{subscriber.id}"
+    if session.scalar(select(EventRow.id).where(EventRow.provider == OWN_PROVIDER,
+                                                EventRow.provider_event_id == event_id)) is not None:
+        return False
+    at = now or datetime.now(UTC)
+    session.add(EventRow(provider=OWN_PROVIDER, provider_event_id=event_id, type=EventType.UNSUBSCRIBED.value,
+                         email_key=subscriber.email_key, edition_id=edition_id, subscriber_id=subscriber.id,
+                         reason=how, payload={"event": "unsubscribe", "via": how}, occurred_at=at,
+                         received_at=at))
+    return True
 
 
 def _forgotten(session: Session, emails: list[str]) -> set[str]:

@@ -70,6 +70,12 @@ def cluster_labels(articles: Sequence[Article], threshold: float) -> list[int]:
 
 def similar_pairs(sets: Sequence[frozenset[str]], threshold: float) -> list[tuple[int, int]]:
     """Pairs (i < j) whose exact Jaccard similarity reaches ``threshold``, found through MinHash LSH."""
+    return [(i, j) for i, j in candidate_pairs(sets, threshold) if jaccard(sets[i], sets[j]) >= threshold]
+
+
+def candidate_pairs(sets: Sequence[frozenset[str]], threshold: float) -> list[tuple[int, int]]:
+    """The pairs (i < j, sorted) LSH proposes for the exact check: about linear in the number of sets, not the
+    n·(n-1)/2 an all-pairs comparison makes (a test and the benchmark count them)."""
     indexed = [i for i, s in enumerate(sets) if s]
     if len(indexed) < 2:
         return []
@@ -80,9 +86,7 @@ def similar_pairs(sets: Sequence[frozenset[str]], threshold: float) -> list[tupl
             session.insert(i, sig)
     pairs: list[tuple[int, int]] = []
     for i, sig in zip(indexed, signatures):
-        for j in lsh.query(sig):
-            if j > i and jaccard(sets[i], sets[j]) >= threshold:
-                pairs.append((i, j))
+        pairs.extend((i, j) for j in lsh.query(sig) if j > i)
     pairs.sort()
     return pairs
 

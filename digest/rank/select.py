@@ -135,8 +135,11 @@ class Ranker:
         components = {**self.base_parts[i], **reader[int(self.signature[i])]}
         if self.pinned[i]:
             components["pinned"] = 1.0
+        # The other outlets in an order that does not depend on the reader (their reader-independent score, then
+        # the stable tie-break): a variant is keyed by its article ids alone, so everything it shows must follow
+        # from them, whichever reader's profile happened to produce it first.
         others = sorted((j for j in self.members[self.story[i]] if j != i),
-                        key=lambda j: (-scores[j], self.tiebreak[j]))
+                        key=lambda j: (-self.base[j], self.tiebreak[j]))
         also = [AlsoCovered(self.articles[j].id, self.articles[j].title, self.articles[j].outlet,
                             self.articles[j].url) for j in others]
         return RankedItem(article=self.articles[i], score=float(scores[i]), components=components,

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.config import Settings
 from digest.models import RankedItem
-from digest.render.personalize import Context, neutralize, template_values
+from digest.render.personalize import TOKEN_PATTERN, Context, neutralize, template_values
 from digest.render.templates import render_string
 from digest.store.tables import MailingListRow
 
@@ -206,7 +206,15 @@ def subject_line(settings: Settings, ctx: Mapping[str, Any], context: Context = 
     }
     raw = render_string(str(settings.subject_template), values, origin="subject_template (config)")
     # Line breaks from the template or a headline must never reach the Subject header.
-    return cut_chars(raw, SUBJECT_MAX).rstrip(" ·:,;-–—") or ctx["list_label"]
+    return keep_whole_tokens(cut_chars(raw, SUBJECT_MAX)).rstrip(" ·:,;-–—") or ctx["list_label"]
+
+
+def keep_whole_tokens(cut: str) -> str:
+    """A cut that fell inside a reader-value token (text without spaces, e.g. CJK) loses the token's stub."""
+    start = cut.rfind("{{")
+    if start < 0 or TOKEN_PATTERN.match(cut, start) or "}}" in cut[start:]:
+        return cut
+    return cut[:start].rstrip() + "…"
 
 
 def preheader(ctx: Mapping[str, Any]) -> str:

@@ -2,7 +2,8 @@
 
 Acquiring is one atomic statement on SQLite and PostgreSQL alike: ``INSERT ... ON CONFLICT (name) DO UPDATE
 ... WHERE the lease has expired or is already ours RETURNING holder``: a row back means we got it. A holder that
-dies simply stops renewing, and the lease is free again once ``expires_at`` passes. Leases use the real clock, never a
+dies simply stops renewing, and the lease is free again once ``expires_at`` passes (at once when the holder was a
+process on this machine that no longer exists). Leases use the real clock, never a
 simulated ``--now``: they are about processes, not about the schedule.
 """
 
@@ -17,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -48,7 +49,31 @@ def try_acquire(store: Store, name: str, holder: str, ttl: timedelta, now: datet
     ).returning(LeaseRow.holder)
     # RETURNING rather than the row count: psycopg 3 reports -1 for an upsert's row count.
     with store.engine.begin() as conn:
+        if conn.execute(upsert).scalar() == holder:
+            return True
+        # A holder on this machine whose process is gone (killed with SIGKILL) will never renew: take its lease
+        # over now rather than after it expires, so a scheduler restarted at once resumes the list at once.
+        current = conn.execute(select(LeaseRow.holder).where(LeaseRow.name == name)).scalar()
+        if current is None or not _dead_here(current):
+            return False
+        conn.execute(delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == current))
+        log.info("lease %s: its holder %s is no longer running; taken over", name, current)
         return conn.execute(upsert).scalar() == holder
+
+
+def _dead_here(holder: str) -> bool:
+    """True only for a holder on this host whose process no longer exists (never for this process itself)."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: someone else's live process
+        return False
+    return False
 
 
 def renew(store: Store, name: str, holder: str, ttl: timedelta, now: datetime | None = None) -> bool:

@@ -240,16 +240,29 @@ def _send(app: App, item: DueEdition, now: datetime, result: PassItem, stop: thr
 
 def _build(app: App, item: DueEdition, now: datetime, result: PassItem) -> None:
     """Create and freeze the edition so the editor approves exactly what will go out."""
-    from digest import editions
+    from digest.send.dispatch import empty_message
 
+    empty = None
     with app.store.session() as session:
         list_row = session.get(MailingListRow, item.list_id)
         assert list_row is not None
         edition = editions.get_or_create_edition(session, app.settings, list_row, item.date)
-        editions.freeze(session, edition, now)
         result.edition_id = edition.id
-        record_run(session, item.list_id, item.date, AWAITING_APPROVAL,
-                   f"edition {edition.id} built; waiting for approval", now)
+        savepoint = session.begin_nested()
+        editions.freeze(session, edition, now)
+        if editions.select_for(session, app.settings, edition, None).items:
+            savepoint.commit()
+        else:
+            # Nothing to approve: freezing an empty pool would shut out articles that may still arrive before
+            # the cut-off, so the edition stays open and `_empty` decides (wait, or skip once closed).
+            savepoint.rollback()
+            empty = empty_message(edition, list_row.name)  # of the edition as it is again: not frozen
+        if empty is None:
+            record_run(session, item.list_id, item.date, AWAITING_APPROVAL,
+                       f"edition {edition.id} built; waiting for approval", now)
+    if empty is not None:
+        _empty(app, item, now, result, empty)
+        return
     result.detail = f"built edition {result.edition_id}; approve it with `digest editions approve {result.edition_id}`"
     log.info("list %s: edition %s (%s) built and waiting for approval (digest editions approve %s)",
              item.list_name, result.edition_id, item.date, result.edition_id)
@@ -262,7 +275,11 @@ def _empty(app: App, item: DueEdition, now: datetime, result: PassItem, detail: 
     with app.store.session() as session:
         list_row = session.get(MailingListRow, item.list_id)
         assert list_row is not None
-        closed = now >= editions.cutoff_for(list_row, item.date)
+        edition = session.scalar(select(EditionRow).where(EditionRow.list_id == item.list_id,
+                                                          EditionRow.date == item.date))
+        # Frozen (its first delivery went out, or it was built for approval): its articles can no longer change.
+        closed = now >= editions.cutoff_for(list_row, item.date) or (
+            edition is not None and edition.frozen_at is not None)
         if closed:
             result.action = "skipped"
             record_run(session, item.list_id, item.date, "skipped", detail, now)

@@ -235,9 +235,7 @@ def _skip_thin(session: Any, settings: Any, edition: EditionRow, summary: SendSu
     rs = editions.rank_settings_for(settings, list_row)
     selection = editions.select_for(session, settings, edition, None)
     if not selection.items:
-        raise EmptyEdition(f"edition {edition.id} ({list_row.name} {edition.date}) has no article to send: "
-                        f"nothing was ingested between {edition.window_start:%Y-%m-%d %H:%M} and "
-                        f"{edition.cutoff_at:%Y-%m-%d %H:%M} UTC")
+        raise EmptyEdition(empty_message(edition, list_row.name))
     if selection.thin and rs.skip_thin_days:
         edition.status = "skipped"
         edition.note = f"skipped: only {len(selection.items)} article(s), fewer than min_articles"
@@ -247,14 +245,26 @@ def _skip_thin(session: Any, settings: Any, edition: EditionRow, summary: SendSu
     return False
 
 
+def empty_message(edition: EditionRow, list_name: str) -> str:
+    """Why an edition has nothing to send, naming its window (or its frozen pool)."""
+    if edition.frozen_at is not None:
+        return (f"edition {edition.id} ({list_name} {edition.date}) has no article to send: its articles were "
+                f"frozen at {edition.frozen_at:%Y-%m-%d %H:%M} UTC and none was published between "
+                f"{edition.window_start:%Y-%m-%d %H:%M} and then")
+    return (f"edition {edition.id} ({list_name} {edition.date}) has no article to send: nothing was ingested "
+            f"between {edition.window_start:%Y-%m-%d %H:%M} and {edition.cutoff_at:%Y-%m-%d %H:%M} UTC")
+
+
 def _plan(store: Store, settings: Any, edition_id: int, summary: SendSummary, now: datetime,
           subscriber_filter: SubscriberFilter | None) -> bool:
     """Freeze the edition and write every delivery row. Returns False when the edition is skipped."""
     with store.session() as s:
         edition = s.get(EditionRow, edition_id)
         assert edition is not None
+        # Before the first delivery row (the edition may already be frozen: built for approval), an edition
+        # without any article, or a thin one on a list that skips thin days, sends nothing.
         first = not outbox.counts(s, edition_id)
-        if first and edition.frozen_at is None and _skip_thin(s, settings, edition, summary):
+        if first and _skip_thin(s, settings, edition, summary):
             return False
         editions.freeze(s, edition, now)
         if edition.status in ("draft", "approved"):
@@ -280,8 +290,7 @@ def _rehearse(store: Store, settings: Any, edition_id: int, summary: SendSummary
         with session.begin():
             edition = session.get(EditionRow, edition_id)
             assert edition is not None
-            if (not outbox.counts(session, edition_id) and edition.frozen_at is None
-                    and _skip_thin(session, settings, edition, summary)):
+            if not outbox.counts(session, edition_id) and _skip_thin(session, settings, edition, summary):
                 session.rollback()
                 return summary
             after = 0
@@ -435,20 +444,25 @@ class _Sender:
     def run(self) -> None:
         with self.store.session() as s:
             total = outbox.counts(s, self.edition_id).get("pending", 0)
-            variants = outbox.pending_variants(s, self.edition_id)
+            variants = [v for v in outbox.pending_variants(s, self.edition_id) if v is not None]
             edition = s.get(EditionRow, self.edition_id)
             assert edition is not None
             self.list_id = edition.list_id
         self.progress.start(total)
+        done: set[int] = set()
         try:
-            for variant_id in variants:
-                if self.stop.is_set():
-                    break
-                if variant_id is None:
-                    continue
+            while variants and not self.stop.is_set():
+                for variant_id in variants:
+                    if self.stop.is_set():
+                        break
+                    done.add(variant_id)
+                    with self.store.session() as s:
+                        content = content_for(s, self.edition_id, variant_id)
+                    self._send_variant(content)
+                # `digest articles retract` during the send moves pending rows to new variants: send those too.
                 with self.store.session() as s:
-                    content = content_for(s, self.edition_id, variant_id)
-                self._send_variant(content)
+                    variants = [v for v in outbox.pending_variants(s, self.edition_id)
+                                if v is not None and v not in done]
         finally:
             self._flush_now()
 
@@ -460,17 +474,22 @@ class _Sender:
                 self._flush_now()  # never sleep with a finished batch still marked `sending`
                 if not self.rate.wait(self.batch_size, self.stop):
                     return
-            schedule = self._schedule()
+            schedule = self._schedule(content.variant_id, after)
             with self.store.session() as s:
                 self._apply_deferred(s)
                 self.lease.renew_in(s)
                 edition = s.get(EditionRow, self.edition_id)
                 if edition is None or edition.status == "cancelled":
+                    # Rows planned while the cancel ran (PostgreSQL) or released after a 429 are not sent either.
+                    if edition is not None:
+                        outbox.cancel_pending(s, self.edition_id, _utcnow())
                     self.stop.set()
                     return
                 batch = outbox.pending_batch(s, self.edition_id, content.variant_id, after, self.batch_size)
                 if not batch:
                     return
+                if self.delay > 0 and schedule is None:
+                    continue  # rows appeared since `_schedule` looked: get them a batch id first
                 first_id = batch[0][0]
                 after = batch[-1][0]
                 recipients, skipped = self._check(s, batch)
@@ -483,9 +502,13 @@ class _Sender:
                     continue
                 self.seq += 1
                 batch_id = outbox.batch_name(self.backend.name, self.run_id, self.seq, schedule)
-                ids = [r.delivery_id for r in recipients]
-                outbox.set_status(s, ids, "sending", _utcnow(), expect="pending", batch_id=batch_id,
-                                  bump_attempt=True)
+                claimed = outbox.claim(s, [r.delivery_id for r in recipients], content.variant_id, batch_id,
+                                       _utcnow())
+                # Only what this transaction claimed goes out: a row cancelled or moved to another variant
+                # (retract) between our read and our claim is left alone.
+                recipients = [r for r in recipients if r.delivery_id in claimed]
+            if not recipients:
+                continue
             outcome = self._call(content, recipients, schedule, batch_id, retries)
             if outcome == "retry":
                 retries += 1
@@ -493,11 +516,15 @@ class _Sender:
                 continue
             retries = 0
 
-    def _schedule(self) -> Schedule | None:
-        """A fresh SendGrid batch id for the next request (reused while no request consumed it)."""
+    def _schedule(self, variant_id: int, after: int) -> Schedule | None:
+        """A fresh SendGrid batch id for the next request (reused while no request consumed it); None when there
+        is no next request, so the end of a variant costs no batch id."""
         if self.delay <= 0:
             return None
         if self.schedule is None:
+            with self.store.session() as s:
+                if not outbox.pending_batch(s, self.edition_id, variant_id, after, 1):
+                    return None
             self.schedule = self.backend.new_schedule(self.delay, time.time())
         # send_at follows the moment of sending, not the moment the id was made.
         return Schedule(self.schedule.batch_id, int(time.time()) + self.delay)

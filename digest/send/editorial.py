@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
+from digest import editions
 from digest.app import App
 from digest.errors import NotFound, SendError
 from digest.send import outbox
@@ -62,6 +63,14 @@ def show_edition(app: App, edition_id: int, *, limit: int = 200) -> dict[str, An
                              "subscribers": per_variant.get(v.id, 0), "rendered_at": v.rendered_at,
                              "html_bytes": len((v.html or "").encode("utf-8"))})
             article_ids += [a for a in v.article_ids or [] if a not in article_ids]
+        preview = None
+        if not variants and edition.status in ("draft", "approved"):
+            # Nothing planned yet (say, an edition built for approval): show what it would carry, as the
+            # list's own selection from its window or frozen pool, so an editor can judge it before approving.
+            selection = editions.select_for(s, app.settings, edition, None)
+            article_ids = list(selection.article_ids)
+            preview = {"article_ids": article_ids, "thin": selection.thin,
+                       "render": f"digest build --list {list_row.name if list_row else ''} --date {edition.date}"}
         sent_ids = set(s.scalars(select(EditionArticleRow.article_id).where(EditionArticleRow.edition_id == edition_id)))
         titles = dict(s.execute(select(ArticleRow.id, ArticleRow.title).where(ArticleRow.id.in_(article_ids))).all()) \
             if article_ids else {}
@@ -79,7 +88,7 @@ def show_edition(app: App, edition_id: int, *, limit: int = 200) -> dict[str, An
             "id": edition.id, "list": list_row.name if list_row else None, "date": edition.date,
             "status": edition.status, "window_start": edition.window_start, "cutoff_at": edition.cutoff_at,
             "frozen_at": edition.frozen_at, "approved_at": edition.approved_at, "note": edition.note,
-            "counts": counts, "deliveries": sum(counts.values()), "variants": variants,
+            "counts": counts, "deliveries": sum(counts.values()), "variants": variants, "preview": preview,
             "articles": [{"id": a, "title": titles.get(a), "delivered": a in sent_ids, "retracted": a in retracted}
                          for a in article_ids],
             "in_doubt": rows("in_doubt"), "failed": rows("failed"),
@@ -93,13 +102,9 @@ def cancel_edition(app: App, edition_id: int, now: datetime | None = None) -> di
         edition = _edition(s, edition_id)
         if edition.status in ("sent", "skipped"):
             raise SendError(f"edition {edition_id} is already {edition.status}: nothing left to cancel")
-        result = s.execute(update(DeliveryRow).where(DeliveryRow.edition_id == edition_id,
-                                                     DeliveryRow.status == "pending")
-                           .values(status="cancelled", updated_at=now, error="edition cancelled")
-                           .execution_options(synchronize_session=False))
+        cancelled = outbox.cancel_pending(s, edition_id, now)
         edition.status = "cancelled"
         edition.note = f"cancelled at {now:%Y-%m-%d %H:%M} UTC"
-        cancelled = int(getattr(result, "rowcount", 0) or 0)
         counts = outbox.counts(s, edition_id)
     return {"edition_id": edition_id, "cancelled": cancelled, "counts": counts}
 

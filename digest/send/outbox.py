@@ -109,6 +109,33 @@ def set_status(session: Session, ids: Sequence[int], status: str, now: datetime,
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def claim(session: Session, ids: Sequence[int], variant_id: int, batch_id: str, now: datetime) -> set[int]:
+    """Move ``ids`` from ``pending`` (and still of ``variant_id``) to ``sending`` under ``batch_id``; returns the ids
+    actually claimed. A row cancelled, retracted to another variant or otherwise changed since it was read (on
+    PostgreSQL another transaction may commit in between) is not claimed, and so is not sent."""
+    if not ids:
+        return set()
+    session.execute(update(DeliveryRow)
+                    .where(DeliveryRow.id.in_(list(ids)), DeliveryRow.status == "pending",
+                           DeliveryRow.variant_id == variant_id)
+                    .values(status="sending", batch_id=batch_id, error=None, updated_at=now,
+                            attempt=DeliveryRow.attempt + 1)
+                    .execution_options(synchronize_session=False))
+    # The UPDATE holds the claimed rows' locks until commit, so this read is exact.
+    return set(session.scalars(select(DeliveryRow.id).where(DeliveryRow.id.in_(list(ids)),
+                                                            DeliveryRow.status == "sending",
+                                                            DeliveryRow.batch_id == batch_id)))
+
+
+def cancel_pending(session: Session, edition_id: int, now: datetime) -> int:
+    """Every ``pending`` row of a cancelled edition becomes ``cancelled``."""
+    result = session.execute(update(DeliveryRow)
+                             .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == "pending")
+                             .values(status="cancelled", updated_at=now, error="edition cancelled")
+                             .execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def stale_sending(session: Session, edition_id: int) -> dict[str, list[tuple[int, str]]]:
     """Rows a dead process left ``sending``, by batch id: (delivery id, email)."""
     out: dict[str, list[tuple[int, str]]] = defaultdict(list)

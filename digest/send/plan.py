@@ -187,7 +187,10 @@ class Planner:
                     outbox.set_status(session, ids, "skipped", self.now, expect="pending",
                                       error="no article left for this subscriber's selection")
                 else:
-                    session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids))
-                                    .values(variant_id=variant_id, updated_at=self.now)
-                                    .execution_options(synchronize_session=False))
-                    moved += len(ids)
+                    # Only rows still pending move: a row a running send claimed meanwhile went out as it was.
+                    result = session.execute(
+                        update(DeliveryRow).where(DeliveryRow.id.in_(ids), DeliveryRow.status == "pending",
+                                                  DeliveryRow.variant_id.in_(variant_ids))
+                        .values(variant_id=variant_id, updated_at=self.now)
+                        .execution_options(synchronize_session=False))
+                    moved += int(getattr(result, "rowcount", 0) or 0)

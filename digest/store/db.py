@@ -20,6 +20,8 @@ from digest.errors import ConfigError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _upgrade_lock = threading.Lock()
+# PostgreSQL advisory lock key held while migrating (an arbitrary constant: "digest" in ASCII).
+_MIGRATION_LOCK_ID = 0x646967657374
 
 
 def alembic_config(url: str) -> AlembicConfig:
@@ -83,6 +85,10 @@ class Store:
         if self.current_revision() == self.head_revision():
             return
         with _upgrade_lock, self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Processes opening a fresh database at once (a scheduler and a command): one migrates, the others
+                # wait here and then find nothing left to do. SQLite's BEGIN IMMEDIATE serializes them already.
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
             cfg = alembic_config(self.url)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")

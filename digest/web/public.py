@@ -20,9 +20,12 @@ from urllib.parse import parse_qs
 from itsdangerous import BadSignature
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.app import App
 from digest.audience import signup
@@ -62,6 +65,35 @@ class TokenMaskFilter(logging.Filter):
         return True
 
 
+class BodyLimit:
+    """Refuse (413) a page request whose body grows past ``limit`` bytes, as it streams in.
+
+    Checking Content-Length is not enough: a chunked request declares none, and the form parser (or
+    ``request.body()`` for the one-click body) would otherwise buffer whatever arrives. Webhooks read their own
+    bodies against ``webhook_max_body_bytes`` and are left alone here.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = 64 * 1024, skip_prefix: str = "/webhooks/") -> None:
+        self.app, self.limit, self.skip_prefix = app, limit, skip_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or str(scope.get("path", "")).startswith(self.skip_prefix):
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise HTTPException(413, "Request too large")
+            return message
+
+        await self.app(scope, limited, send)
+
+
 class _Pages:
     def __init__(self, app: App) -> None:
         self.app = app
@@ -90,7 +122,7 @@ class _Pages:
 
     def token_error(self, exc: BadToken) -> HTMLResponse:
         if isinstance(exc, GoneSubscriber):
-            return self.message("Subscription not found", str(exc), status=404)
+            return self.message("Subscription not found", f"{exc}.", "Nothing was changed.", status=404)
         if exc.expired:
             return self.message("This link has expired", f"{exc}.",
                                 "Subscribe again to get a new confirmation link, or use the link in a newer email.",
@@ -406,4 +438,4 @@ def create_app(app: App) -> Starlette:
         Route("/preferences/{token}", pages.preferences, methods=["GET", "POST"]),
         *webhook_routes(app),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(BodyLimit, limit=MAX_FORM_BYTES)])

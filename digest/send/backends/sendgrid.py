@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import time
 import urllib.error
 from collections.abc import Callable, Sequence
@@ -37,6 +38,10 @@ from digest.send.backends.base import (
     Schedule,
     TransientError,
 )
+
+# python_http_client logs every request's headers, the API key included, at DEBUG: keep that out of any log,
+# whatever level the application configures.
+logging.getLogger("python_http_client.client").setLevel(logging.INFO)
 
 
 def unsubscribe_mailto(settings: Settings) -> str:

@@ -42,8 +42,8 @@
   }
 
   function apply() {
-    press("[data-view]", "data-view", state.view);
-    press("[data-width]", "data-width", state.width);
+    press("button[data-view]", "data-view", state.view);
+    press("button[data-width]", "data-width", state.width);
     darkButton.setAttribute("aria-pressed", String(state.dark));
     wrap.setAttribute("data-width", state.width);
     wrap.classList.toggle("dark", state.dark);
@@ -83,10 +83,10 @@
       .catch(function (error) { panel.textContent = "Could not load the checks: " + error; });
   }
 
-  document.querySelectorAll("[data-view]").forEach(function (button) {
+  document.querySelectorAll("button[data-view]").forEach(function (button) {
     button.addEventListener("click", function () { state.view = button.getAttribute("data-view"); apply(); });
   });
-  document.querySelectorAll("[data-width]").forEach(function (button) {
+  document.querySelectorAll("button[data-width]").forEach(function (button) {
     button.addEventListener("click", function () { state.width = button.getAttribute("data-width"); apply(); });
   });
   darkButton.addEventListener("click", function () { state.dark = !state.dark; apply(); });
