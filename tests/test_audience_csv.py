@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.audience.csv import neutralize, read_csv, unneutralize
-from digest.audience.validate import Invalid, normalize_email
+from digest.audience.validate import Invalid, clean_name, normalize_email
 from digest.errors import ParseError
 
 
@@ -44,10 +44,19 @@ def test_quoted_commas_and_newlines_keep_line_numbers_right(tmp_path: Path) -> N
                            '\n'
                            'c@example.org,Carl\n')
     parsed = read_csv(path)
-    assert [(r.line, r.name) for r in parsed.records] == [(2, "Smith, Anna"), (3, "Line one\nline two"),
+    # A quoted line break is read as part of the cell (and the line count stays right); a name is one line,
+    # since it ends up in the To header and the greeting.
+    assert [(r.line, r.name) for r in parsed.records] == [(2, "Smith, Anna"), (3, "Line one line two"),
                                                           (7, "Carl")]
     assert [(i.line, i.email) for i in parsed.rejected] == [(5, "not-an-address")]
     assert "@-sign" in parsed.rejected[0].reason
+
+
+@pytest.mark.parametrize(("raw", "clean"), [("Ana", "Ana"), ("  Ana   Núñez ", "Ana Núñez"), ("A\tB", "A B"),
+                                           ("Eve\r\nBcc: x@example.org", "Eve Bcc: x@example.org"),
+                                           ("\x00\x1b", None), ("", None), (None, None)])
+def test_names_are_one_line(raw: str | None, clean: str | None) -> None:
+    assert clean_name(raw) == clean
 
 
 def test_internationalized_domains_and_case(tmp_path: Path) -> None:

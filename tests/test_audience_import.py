@@ -63,6 +63,9 @@ def test_import_counts_dedupes_and_is_idempotent(project: Project) -> None:
     assert counts(again) == (0, 0, 3, 2)
     assert audit_count(project) == audits  # nothing changed, nothing audited
     assert by_email(project) == subs
+    plain = project.run("subscribers", "import", path, env={"COLUMNS": "200"}).stdout
+    assert "5 row(s) for list 'daily': 0 new, 3 already on the list (0 updated, 3 unchanged), 2 rejected." in plain
+    assert "duplicate of line 2" in plain
 
     # The list's own addresses are matched case-insensitively; a changed name is an update.
     update = imp(project, write(project, "email,name\nBEN@EXAMPLE.ORG,Benjamin\n", "upd.csv"))
@@ -187,3 +190,32 @@ def test_progress_bar_goes_to_stderr_and_json_stays_clean(project: Project, tmp_
     assert report["new"] == 6000
     plain = project.run("subscribers", "import", path)
     assert "6000 row(s)" in plain.stdout and "━" not in plain.stdout
+
+
+def test_an_import_that_fails_part_way_leaves_nothing_behind(project: Project) -> None:
+    """All valid rows go in one transaction: merge writes inside the caller's transaction and never commits on its
+    own, so a failure after (or while) the rows are written rolls every one of them back."""
+    from digest.audience.csv import read_csv
+    from digest.audience.importer import merge
+    from digest.audience.lists import ensure_list
+
+    imp(project, write(project, "email,name\nkeep@example.org,Keep\n"))
+    before = by_email(project)
+    parsed = read_csv(write(project, "email,name\n" + "".join(f"n{i}@example.org,N{i}\n" for i in range(12000))
+                            + "keep@example.org,Changed\n", "many.csv"))
+    app = project.app()
+    try:
+        try:
+            with app.store.session() as session:
+                report = merge(session, ensure_list(session, app.settings), parsed.records, source="many.csv",
+                               actor="test")
+                assert (report.new, report.updated) == (12000, 1)
+                session.flush()
+                assert session.scalar(select(func.count()).select_from(SubscriberRow)) == 12001
+                raise RuntimeError("the process dies here")
+        except RuntimeError:
+            pass
+    finally:
+        app.close()
+    assert by_email(project) == before
+    assert audit_count(project) == 1

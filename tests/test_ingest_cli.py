@@ -14,6 +14,12 @@ from typing import Any, ClassVar
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from digest.ingest.pipeline import ingest_sources, parse_bytes
+from digest.store.articles import upsert_article
+from digest.store.db import Store
+from digest.store.tables import ArticleRow
 
 from .conftest import REPO, Project
 
@@ -309,3 +315,33 @@ def test_ingest_command_never_crashes_on_any_input(sqlite_project: Project, data
         assert source["status"] == "failed" and source["error"].startswith("<stdin>")
     else:
         assert source["status"] == "ok"
+
+
+# --- two ingests of the same new article at once ----------------------------------------------------------
+
+
+def test_two_ingests_of_the_same_new_article_at_once(store: Store, tmp_path: Path) -> None:
+    """The second ingest looks, finds nothing, and inserts while the first has not committed yet: on PostgreSQL
+    its insert then collides with the first one's; it must find the article and report it, not fail."""
+    text = ("Ferry Timetable Changes for Winter/ Fictional Gazette/ PORT ALDER/ A. Example/ Morning Edition/ "
+            "The harbour council added two late ferries on weekdays.\n- Two late ferries on weekdays.\n")
+    path = tmp_path / "ferry.txt"
+    path.write_text(text, encoding="utf-8")
+    [article] = parse_bytes(text.encode(), source=str(path)).articles
+    article.published_at = datetime(2031, 3, 4, 6, 0, tzinfo=UTC)
+
+    results: list[Any] = []
+    with store.session() as first:
+        assert upsert_article(first, article) == "new"
+        first.flush()  # the row exists, uncommitted: the other ingest cannot see it yet
+        other = threading.Thread(target=lambda: results.append(
+            ingest_sources(store, [str(path)], published=datetime(2031, 3, 4, 6, 0, tzinfo=UTC))))
+        other.start()
+        time.sleep(0.5)  # let it look and reach its insert
+    other.join(timeout=30)
+    [report] = results
+    [source] = report.sources
+    assert source.status == "ok", source.error
+    assert source.new == 0 and source.updated + source.unchanged == 1
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(ArticleRow)) == 1

@@ -278,3 +278,24 @@ def test_a_subject_cut_never_leaves_half_a_reader_token(tmp_path: Path) -> None:
     braces = render_selection(settings(tmp_path, subject_template="{{ top_headline }}"), list_row(), EDITION_DATE,
                               selection(1, title="Use {{ braces }} wisely"))
     assert braces.subject == "Use {{ braces }} wisely"
+
+
+def test_an_article_without_a_page_links_to_its_hosted_deep_look(tmp_path: Path) -> None:
+    # Newslooks text carries no URL: the headline and "Read the Deep Look" go to `digest serve`'s article page.
+    chosen = selection(2)
+    chosen.items[0].article.url = None
+    chosen.items[1].article.url = None
+    chosen.items[1].article.sections = []
+    chosen.items[1].article.deep_look_title = None
+    rendered = render_selection(settings(tmp_path, base_url="https://news.example.org/"), list_row(),
+                                EDITION_DATE, chosen)
+    soup = soup_of(rendered.html)
+    hosted = urlsplit(soup.select("h2.headline a")[0]["href"])
+    assert (hosted.scheme, hosted.netloc, hosted.path) == ("https", "news.example.org",
+                                                           f"/articles/{chosen.items[0].article.id}")
+    assert "utm_source" in parse_qs(hosted.query)
+    assert any(a.get_text(strip=True).startswith("Read the Deep Look") and "/articles/" in a["href"]
+               for a in soup.select("a"))
+    # Nothing to read beyond the Quick Looks: no link at all rather than an empty page.
+    second = soup.select("h2.headline")[1]
+    assert second.select_one("a") is None

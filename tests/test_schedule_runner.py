@@ -205,3 +205,25 @@ def test_an_approval_list_with_nothing_to_approve_waits_instead_of_freezing_an_e
         assert runs(app) == {("desk", D): "awaiting_approval"}
     finally:
         app.close()
+
+
+def test_both_dst_transitions_send_once_through_the_store(project: Project) -> None:
+    """02:30 in Paris: on 29 March 2026 it does not exist (sent at 03:00 CEST), on 25 October 2026 it happens
+    twice (sent at the first). Passes every 15 minutes across each whole day send exactly once."""
+    app = project.app()
+    make_list(app, "night", "Europe/Paris", "02:30")
+    reader = add_reader(app, "night", 1, active_since=JOINED)
+    try:
+        for day, expected in [(date(2026, 3, 29), utc(2026, 3, 29, 1, 0)), (date(2026, 10, 25), utc(2026, 10, 25, 0, 30))]:
+            add_articles(app, expected - timedelta(minutes=5), prefix=f"dst{day:%m}")
+            sent_at = []
+            at = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=3)
+            while at < datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(hours=23):
+                if run_due(app, at).sent:
+                    sent_at.append(at)
+                at += timedelta(minutes=15)
+            assert sent_at == [expected], day
+        assert [(d, sid, status) for _, d, sid, status in deliveries(app)] == [
+            (date(2026, 3, 29), reader, "sent"), (date(2026, 10, 25), reader, "sent")]
+    finally:
+        app.close()

@@ -437,3 +437,75 @@ def test_the_api_key_never_reaches_a_log_even_at_debug(project: Any, standin: St
     caplog.set_level(logging.DEBUG)
     assert _send(app).sent == 2
     assert standin.state.api_key not in caplog.text
+
+
+def _loopback_certificate(tmp: Any) -> tuple[Any, Any]:
+    """A self-signed certificate for 127.0.0.1 (cert file, key file), made for the test."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp / "smtp.crt", tmp / "smtp.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_smtp_over_starttls_or_ssl_with_authentication(project: Any, tmp_path: Any, security: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from .send_support import SmtpSink, free_port
+
+    cert_file, key_file = _loopback_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # the backend verifies the server like any other
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert_file, key_file)
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        logins.append((data.login, data.password))
+        return AuthResult(success=(data.login, data.password) == (b"digest", b"s3cret"))
+
+    sink = SmtpSink()
+    tls = {"tls_context": server_ctx, "require_starttls": True} if security == "starttls" else \
+        {"ssl_context": server_ctx}
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port(), authenticator=authenticator,
+                            auth_require_tls=True, **tls)
+    controller.start()
+    try:
+        project.env.update({"DIGEST_BACKEND": "smtp", "DIGEST_SMTP_PORT": str(controller.port),
+                            "DIGEST_SMTP_SECURITY": security, "DIGEST_SMTP_USER": "digest",
+                            "DIGEST_SMTP_PASSWORD": "s3cret"})
+        app = project.app()
+        add_articles(app, 3)
+        add_subscribers(app, 3)
+        summary = _send(app)
+        assert summary.sent == 3 and sink.count_by_rcpt() == {f"reader{i}@example.com": 1 for i in range(3)}
+        assert logins and set(logins) == {(b"digest", b"s3cret")}
+        # A wrong password stops the send (every message would fail the same way) and leaves the rows pending.
+        project.env["DIGEST_SMTP_PASSWORD"] = "wrong"
+        add_subscribers(app, 1, start=50)
+        with pytest.raises(SendError, match="refused the login"):
+            _send(project.app())
+        assert delivery_statuses(app) == {"sent": 3, "pending": 1}
+    finally:
+        controller.stop(no_assert=True)

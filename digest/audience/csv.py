@@ -24,6 +24,7 @@ from digest.audience.validate import (
     check_send_time,
     check_status,
     check_timezone,
+    clean_name,
     normalize_email,
     parse_topics,
 )
@@ -146,7 +147,7 @@ def _parse_row(parsed: ParsedCsv, line: int, cells: list[str], offered: list[str
             values[name] = unneutralize(cell.strip())
     try:
         email = normalize_email(values.get("email", ""))
-        name_ = values.get("name") or None
+        name_ = clean_name(values.get("name"))
         if name_ is not None and len(name_) > MAX_NAME:
             raise Invalid(f"name longer than {MAX_NAME} characters")
         record = Record(

@@ -19,6 +19,7 @@ from digest.audience.validate import (
     check_send_time,
     check_status,
     check_timezone,
+    clean_name,
     normalize_email,
     parse_topics,
 )
@@ -57,7 +58,7 @@ def add(session: Session, list_row: MailingListRow, email: str, *, name: str | N
     """Add or update one subscriber by the same rules as an import of a one-row file."""
     try:
         record = Record(
-            line=None, email=normalize_email(email), name=(name or "").strip() or None,
+            line=None, email=normalize_email(email), name=clean_name(name),
             topics=parse_topics(topics, list_row.topics) if topics is not None else None,
             timezone=check_timezone(timezone) if timezone else None,
             send_time=check_send_time(send_time) if send_time else None,

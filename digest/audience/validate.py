@@ -53,6 +53,18 @@ def _domain(domain: str) -> str:
     return str(validate_email(f"x@{domain}", check_deliverability=False).domain)
 
 
+def clean_name(raw: str | None) -> str | None:
+    """A name as one line: control characters (line breaks, tabs) become spaces and runs of spaces one space.
+
+    Names end up in greetings and in the To header; a line break in one is never meant, whether it came from a
+    form or a quoted CSV cell. None (or nothing left) means "no name".
+    """
+    value = raw or ""
+    if not value.isprintable():
+        value = "".join(c if c.isprintable() else " " for c in value)
+    return " ".join(value.split()) or None
+
+
 def check_timezone(value: str) -> str:
     value = (value or "").strip()
     if not _known_zone(value):

@@ -163,17 +163,7 @@ class _Applier:
             "url": event.url, "reason": event.reason, "payload": payload, "occurred_at": event.timestamp,
             "received_at": self.now,
         }
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-            stmt: Any = pg_insert(EventRow)
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-            stmt = sqlite_insert(EventRow)
-        stmt = (stmt.values(**values)
-                .on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
-                .returning(EventRow.id))
-        return self.session.execute(stmt).scalar_one_or_none()
+        return _insert_once(self.session, values)
 
     def rows_for(self, subscriber: SubscriberRow | None, key: str | None) -> list[SubscriberRow]:
         """The subscriber the event names, or, when it names none, every subscription of the address."""
@@ -264,16 +254,28 @@ def record_link_unsubscribe(session: Session, subscriber: SubscriberRow, *, how:
         .order_by(DeliveryRow.sent_at.desc(), DeliveryRow.id.desc()).limit(1))
     if edition_id is None:
         return False
-    event_id = f"unsubscribe:{edition_id}:{subscriber.id}"
-    if session.scalar(select(EventRow.id).where(EventRow.provider == OWN_PROVIDER,
-                                                EventRow.provider_event_id == event_id)) is not None:
-        return False
     at = now or datetime.now(UTC)
-    session.add(EventRow(provider=OWN_PROVIDER, provider_event_id=event_id, type=EventType.UNSUBSCRIBED.value,
-                         email_key=subscriber.email_key, edition_id=edition_id, subscriber_id=subscriber.id,
-                         reason=how, payload={"event": "unsubscribe", "via": how}, occurred_at=at,
-                         received_at=at))
-    return True
+    return _insert_once(session, {
+        "provider": OWN_PROVIDER, "provider_event_id": f"unsubscribe:{edition_id}:{subscriber.id}",
+        "type": EventType.UNSUBSCRIBED.value, "email_key": subscriber.email_key, "edition_id": edition_id,
+        "subscriber_id": subscriber.id, "article_id": None, "url": None, "reason": how,
+        "payload": {"event": "unsubscribe", "via": how}, "occurred_at": at, "received_at": at,
+    }) is not None
+
+
+def _insert_once(session: Session, values: dict[str, Any]) -> int | None:
+    """INSERT the event unless its (provider, provider_event_id) is stored already; its new id, or None.
+    Two transactions racing on one event are serialized by the unique constraint, never both inserted."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        stmt: Any = pg_insert(EventRow)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        stmt = sqlite_insert(EventRow)
+    stmt = (stmt.values(**values)
+            .on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
+            .returning(EventRow.id))
+    return session.execute(stmt).scalar_one_or_none()
 
 
 def _forgotten(session: Session, emails: list[str]) -> set[str]:

@@ -106,7 +106,8 @@ def _entry_article(entry: Any, *, number: int, source: str, outlet: str | None, 
     if published is None:
         raw = dict.get(entry, "published") or dict.get(entry, "updated") or dict.get(entry, "created")
         warnings.append(f"{source}: item {number} ({title[:60]!r}) has no readable date"
-                        + (f" ({str(raw)[:60]!r})" if raw else "") + "; the time it is first ingested stands in")
+                        + (f" ({str(raw)[:60]!r})" if raw else "")
+                        + "; --published, else the time it is first ingested, stands in")
 
     paragraphs = body_clean.paragraphs
     summary = next(iter(summary_clean.paragraphs or paragraphs), None)

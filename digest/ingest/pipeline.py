@@ -8,6 +8,7 @@ articles were new, updated or unchanged, or why the source failed.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from digest.errors import DigestError, ParseError
 from digest.ingest.feeds import parse_feed
@@ -177,7 +178,13 @@ def ingest_sources(store: Store, sources: Sequence[str], *, fmt: str = "auto", p
             report.warnings = parsed.warnings
             articles = _unique([finish(a, published=published, topics=topics, rules=rules)
                                 for a in parsed.articles], report)
-            _store(store, articles, report, now, keep_topics=parsed.format != "json")
+            try:
+                _store(store, copy.deepcopy(articles), report, now, keep_topics=parsed.format != "json")
+            except IntegrityError:
+                # Another ingest stored one of these articles between our look and our insert (PostgreSQL;
+                # SQLite's writer lock serializes ingests). Once more, from the untouched articles: now it is
+                # found, and compared and updated instead.
+                _store(store, articles, report, now, keep_topics=parsed.format != "json")
         except DigestError as exc:
             _fail(report, str(exc))
         except SQLAlchemyError as exc:

@@ -120,9 +120,12 @@ def campaign(list_row: MailingListRow, edition_date: date) -> str:
 
 
 def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, edition_date: date,
-                 utm: Mapping[str, Any], campaign_name: str) -> dict[str, Any]:
+                 utm: Mapping[str, Any], campaign_name: str, base_url: str = "") -> dict[str, Any]:
     a = item.article
-    url = safe_url(a.url)
+    has_deep_look = bool(a.deep_look_title or a.sections)
+    # An article with no page of its own (Newslooks text) is read on `digest serve`'s hosted Deep Look page.
+    hosted = not a.url and has_deep_look and base_url
+    url = safe_url(f"{base_url}/articles/{a.id}") if hosted else safe_url(a.url)
     link = with_utm(url, utm, campaign_name) if url else None
     lede = clean(a.summary) or clean(next((p for s in a.sections for p in s.paragraphs if p.strip()), ""))
     quick_looks = [clean(q) for q in a.quick_looks if q and q.strip()]
@@ -138,7 +141,6 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
                      "url": with_utm(other_url, utm, campaign_name) if other_url else None})
     if teaser.also_covered is not None:
         also = also[: teaser.also_covered]
-    has_deep_look = bool(a.deep_look_title or a.sections)
     image = safe_url(a.image_url)
     return {
         "rank": rank,
@@ -169,7 +171,8 @@ def build_context(settings: Settings, list_row: MailingListRow, edition_date: da
     zone = list_zone(list_row)
     name = campaign(list_row, edition_date)
     articles = [article_view(item, i, teaser=teaser, zone=zone, edition_date=edition_date,
-                             utm=settings.utm or {}, campaign_name=name) for i, item in enumerate(items, 1)]
+                             utm=settings.utm or {}, campaign_name=name,
+                             base_url=str(settings.base_url).rstrip("/")) for i, item in enumerate(items, 1)]
     ctx: dict[str, Any] = {
         "theme": dict(theme),
         "list_name": list_row.name,

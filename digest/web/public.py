@@ -34,7 +34,7 @@ from digest.audience.links import GoneSubscriber, Resolved, resolve
 from digest.audience.lists import ensure_list, get_list
 from digest.audience.pages import render
 from digest.audience.tokens import BadToken, preferences_url, serializer, unsubscribe_url
-from digest.audience.validate import Invalid, all_timezones, normalize_email, parse_topics
+from digest.audience.validate import Invalid, all_timezones, clean_name, normalize_email, parse_topics
 from digest.errors import NotFound
 from digest.store.tables import MailingListRow
 from digest.web.webhooks import webhook_routes
@@ -402,7 +402,7 @@ def _thanks_text(info: dict[str, Any]) -> str:
 
 def _clean_name(raw: str) -> str | None:
     """One line of at most 300 characters: a name from the internet ends up in headers and greetings."""
-    return " ".join("".join(c if c.isprintable() else " " for c in raw).split())[:300] or None
+    return (clean_name(raw) or "")[:300].rstrip() or None
 
 
 def _too_large(request: Request) -> bool:

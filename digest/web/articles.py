@@ -1,0 +1,50 @@
+"""`GET /articles/{id}` on `digest serve`: the Deep Look of an article that has no page of its own.
+
+Newslooks text arrives without a URL, so an email could offer its Quick Looks but no way to read on. Render links
+such articles here (`base_url/articles/<id>`); the page shows the whole stored article, escaped. A retracted
+article answers 410 so old emails stop pointing at it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import BaseRoute, Route
+
+from digest.app import App
+from digest.audience.pages import render
+from digest.store.articles import row_to_article
+from digest.store.tables import ArticleRow
+
+
+def article_path(article_id: str) -> str:
+    return f"/articles/{article_id}"
+
+
+def article_routes(app: App) -> list[BaseRoute]:
+    def load(article_id: str) -> dict[str, Any] | None:
+        with app.store.session() as session:
+            row = session.get(ArticleRow, article_id)
+            if row is None:
+                return None
+            if row.retracted_at is not None:
+                return {"retracted": True}
+            return {"retracted": False, "article": row_to_article(row)}
+
+    async def show(request: Request) -> HTMLResponse:
+        found = await run_in_threadpool(load, str(request.path_params["article_id"]))
+        if found is None:
+            raise HTTPException(404, "no such article")
+        context = {"postal_address": app.settings.postal_address, "title": "Article withdrawn"}
+        if found["retracted"]:
+            return HTMLResponse(render("message.html", {**context, "paragraphs": [
+                "The newsroom withdrew this article after it was sent."]}), status_code=410)
+        article = found["article"]
+        html = render("article.html", {**context, "title": article.title, "article": article})
+        return HTMLResponse(html, headers={"Cache-Control": "public, max-age=300"})
+
+    return [Route("/articles/{article_id}", show, methods=["GET"])]
