@@ -258,3 +258,25 @@ def _csv(project: Project, text: str) -> Any:
     path = project.root / "back.csv"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_a_reused_subscriber_id_never_mixes_two_peoples_data(project: Project) -> None:
+    """SQLite gives the id of a deleted subscriber to the next one: history, export-data and forget must go by the
+    address, or one person's data would show up in (or be erased with) another's."""
+    project.run("subscribers", "add", "first@example.org")
+    project.run("subscribers", "add", "gone@example.org", "--name", "Gone")
+    gone_id = project.json("subscribers", "show", "gone@example.org")["id"]
+    _seed_sends(project, "gone@example.org")
+    project.run("subscribers", "rm", "gone@example.org")
+    new = project.json("subscribers", "add", "new@example.org")
+    if project.db_url.startswith("sqlite"):
+        assert new["id"] == gone_id  # the case this test is about
+    history = project.json("subscribers", "show", "new@example.org")["history"]
+    assert [(h["email_key"], h["new_status"]) for h in history] == [("new@example.org", "active")]
+    data = json.loads(project.run("subscribers", "export-data", "new@example.org").stdout)
+    assert "gone@example.org" not in json.dumps(data)
+    assert data["deliveries"] == [] and data["events"] == [] and len(data["audit_log"]) == 1
+    project.json("subscribers", "forget", "new@example.org", "--yes")
+    gone = json.loads(project.run("subscribers", "export-data", "gone@example.org").stdout)
+    assert [d["email"] for d in gone["deliveries"]] == ["gone@example.org"]  # untouched by the other's erasure
+    assert len(gone["events"]) == 2 and len(gone["audit_log"]) == 2

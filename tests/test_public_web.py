@@ -407,3 +407,43 @@ def test_an_unsubscribe_through_our_link_counts_in_the_last_editions_stats(site:
             ("unsubscribed", editions[1], one.id, "digest"), ("unsubscribed", editions[1], two.id, "digest")]
     assert {subscriber(app, a).status for a in ("one@example.org", "two@example.org", "never@example.org")} == {
         "unsubscribed"}
+
+
+def test_two_subscribe_requests_racing_for_one_address_make_one_subscriber(project: Project) -> None:
+    """A double-clicked Subscribe button: two transactions both find no subscriber and both insert one. The loser
+    (blocked on the unique index on PostgreSQL, on the write lock on SQLite) must treat the address as known rather
+    than fail with an error page."""
+    import threading
+    import time
+
+    from digest.audience import signup
+    from digest.audience.lists import get_list
+
+    project.run("lists", "create", "daily")
+    app = project.app()
+    first = app.store.new_session()
+    try:
+        first.begin()
+        won = signup.subscribe(first, get_list(first, "daily"), "race@example.org")
+        assert won.kind == "pending" and won.confirm is not None
+        outcome: dict[str, Any] = {}
+
+        def second() -> None:
+            try:
+                with app.store.session() as session:
+                    outcome["lost"] = signup.subscribe(session, get_list(session, "daily"), "race@example.org")
+            except Exception as exc:  # noqa: BLE001  (reported below, with the test's own assertion)
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.5)  # the second transaction is now waiting for the first
+        first.commit()
+        thread.join(timeout=30)
+    finally:
+        first.close()
+    assert "error" not in outcome, outcome.get("error")
+    lost = outcome["lost"]
+    assert lost.kind == "pending" and lost.confirm is not None and lost.confirm[0] == won.confirm[0]
+    assert [r.email for r in rows(app)] == ["race@example.org"] and audit_count(app) == 1
+    app.close()

@@ -199,3 +199,17 @@ def test_send_through_prism_with_sendgrids_official_spec(sqlite_project: Any, mo
         os.killpg(proc.pid, 9)
         proc.wait(timeout=10)
     time.sleep(0)
+
+
+def test_a_list_requiring_approval_sends_only_an_approved_edition(project: Any) -> None:
+    app = project.app()
+    add_articles(app, 3)
+    add_subscribers(app, 2)
+    project.run("lists", "schedule", "daily", "--approval")
+    refused = project.run("send", "--date", DAY.isoformat(), ok=False)
+    assert refused.exit_code == 1 and "requires approval" in refused.output
+    edition_id = int(refused.output.split("`digest editions approve ")[1].split("`")[0])
+    dry = project.json("send", "--date", DAY.isoformat(), "--dry-run")  # judging it first is allowed
+    assert dry["recipients"] == 2 and project.json("editions", "show", str(edition_id))["counts"] == {}
+    project.run("editions", "approve", str(edition_id), "--by", "desk")
+    assert project.json("send", "--date", DAY.isoformat())["sent"] == 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, or_, select, update
+from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.audience.lifecycle import email_hash, suppress
@@ -35,37 +35,37 @@ def _subscribers(session: Session, key: str) -> list[SubscriberRow]:
                                 .order_by(SubscriberRow.id)))
 
 
-def _delivery_filter(key: str, ids: list[int]) -> Any:
+# Rows are matched by the address they carry, never by subscriber id alone: SQLite hands a deleted subscriber's
+# id to the next one, so an id can name two people over time, and one person's export (or erasure) must not
+# take in the other's rows.
+
+
+def _delivery_filter(key: str, subs: list[SubscriberRow]) -> Any:
+    # lower() in SQL folds only ASCII on SQLite; the exact stored spellings catch the rest.
     clauses = [func.lower(DeliveryRow.email) == key]  # not LIKE: '_' and '%' are legal in addresses
-    if ids:
-        clauses.append(DeliveryRow.subscriber_id.in_(ids))
+    if subs:
+        clauses.append(and_(DeliveryRow.subscriber_id.in_([s.id for s in subs]),
+                            DeliveryRow.email.in_(sorted({s.email for s in subs}))))
     return or_(*clauses)
 
 
-def _event_filter(key: str, ids: list[int]) -> Any:
-    clauses = [EventRow.email_key == key]
-    if ids:
-        clauses.append(EventRow.subscriber_id.in_(ids))
-    return or_(*clauses)
+def _event_filter(key: str) -> Any:
+    return EventRow.email_key == key
 
 
-def _audit_filter(key: str, ids: list[int]) -> Any:
-    clauses = [AuditRow.email_key == key]
-    if ids:
-        clauses.append(AuditRow.subscriber_id.in_(ids))
-    return or_(*clauses)
+def _audit_filter(key: str) -> Any:
+    return AuditRow.email_key == key
 
 
 def export_data(session: Session, email: str) -> dict[str, Any]:
     """Everything stored about ``email``: subscriptions, audit log, deliveries, events, suppression."""
     key = key_for(email)
     subs = _subscribers(session, key)
-    ids = [s.id for s in subs]
     lists = {row.id: row for row in session.scalars(select(MailingListRow))}
     suppression = session.scalar(select(SuppressionRow).where(SuppressionRow.email_hash == email_hash(key)))
-    deliveries = session.scalars(select(DeliveryRow).where(_delivery_filter(key, ids)).order_by(DeliveryRow.id))
-    events = session.scalars(select(EventRow).where(_event_filter(key, ids)).order_by(EventRow.id))
-    audit = session.scalars(select(AuditRow).where(_audit_filter(key, ids)).order_by(AuditRow.id))
+    deliveries = session.scalars(select(DeliveryRow).where(_delivery_filter(key, subs)).order_by(DeliveryRow.id))
+    events = session.scalars(select(EventRow).where(_event_filter(key)).order_by(EventRow.id))
+    audit = session.scalars(select(AuditRow).where(_audit_filter(key)).order_by(AuditRow.id))
     return {
         "email": key,
         "exported_at": datetime.now(UTC),
@@ -99,24 +99,23 @@ def forget(session: Session, email: str, *, actor: str = "cli",
     key = key_for(email)
     now = now or datetime.now(UTC)
     subs = _subscribers(session, key)
-    ids = [s.id for s in subs]
     audited = 0
-    for entry in session.scalars(select(AuditRow).where(_audit_filter(key, ids))):
+    for entry in session.scalars(select(AuditRow).where(_audit_filter(key))):
         entry.email_key = None
         if entry.reason and key in entry.reason.lower():
             entry.reason = FORGOTTEN
         audited += 1
     # A provider's error text often quotes the address ("550 <bob@...>: user unknown").
-    for delivery in session.scalars(select(DeliveryRow).where(_delivery_filter(key, ids),
+    for delivery in session.scalars(select(DeliveryRow).where(_delivery_filter(key, subs),
                                                                DeliveryRow.error.is_not(None))):
         if delivery.error and key in delivery.error.lower():
             delivery.error = FORGOTTEN
     session.flush()
-    result = session.execute(update(DeliveryRow).where(_delivery_filter(key, ids)).values(email=FORGOTTEN)
+    result = session.execute(update(DeliveryRow).where(_delivery_filter(key, subs)).values(email=FORGOTTEN)
                              .execution_options(synchronize_session=False))
     deliveries = cast(CursorResult[Any], result).rowcount
     events = 0
-    for event in session.scalars(select(EventRow).where(_event_filter(key, ids))):
+    for event in session.scalars(select(EventRow).where(_event_filter(key))):
         event.email_key = None
         event.payload = _scrub(event.payload or {}, key)
         if event.url and key in event.url.lower():

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.audience import throttle
@@ -65,12 +66,21 @@ def subscribe(session: Session, list_row: MailingListRow, email: str, *, name: s
     if row is None:
         row = SubscriberRow(list_id=list_row.id, email=email, email_key=email_key(email), name=name,
                             status="pending", topics=topics or [], source=source, created_at=now)
-        record_created(session, row, actor="web:subscribe", reason="subscribe form", now=now)
-        if not list_row.double_opt_in:
-            change_status(session, row, "active", actor="web:subscribe", reason="single opt-in list", now=now)
-            return Outcome("active")
-        session.flush()
-        return Outcome("pending", (row.id, row.email, row.name, last_audit_id(session, row.id)))
+        try:
+            with session.begin_nested():
+                record_created(session, row, actor="web:subscribe", reason="subscribe form", now=now)
+        except IntegrityError:
+            # A concurrent request for the same address (a double-clicked button) created it first: from here
+            # on it is a known subscriber, handled as such below, instead of an error page.
+            row = find(session, list_row, email)
+            if row is None:
+                raise
+        else:
+            if not list_row.double_opt_in:
+                change_status(session, row, "active", actor="web:subscribe", reason="single opt-in list", now=now)
+                return Outcome("active")
+            session.flush()
+            return Outcome("pending", (row.id, row.email, row.name, last_audit_id(session, row.id)))
     if row.status == "active":
         return Outcome("known")
     if row.status == "pending" and not list_row.double_opt_in:

@@ -126,7 +126,9 @@ def effective_send_time(subscriber: SubscriberRow, list_row: MailingListRow) -> 
 
 
 def history(session: Session, subscriber: SubscriberRow) -> list[AuditRow]:
-    return list(session.scalars(select(AuditRow).where(AuditRow.subscriber_id == subscriber.id)
+    # By id and address: SQLite gives a deleted subscriber's id to the next one, whose history is not theirs.
+    return list(session.scalars(select(AuditRow).where(AuditRow.subscriber_id == subscriber.id,
+                                                       AuditRow.email_key == subscriber.email_key)
                                 .order_by(AuditRow.id)))
 
 

@@ -31,8 +31,13 @@ def sendgrid_command(host: str, port: int, api_key: str, jsonl: Path | None, del
     """
     import uvicorn
 
+    from digest.cli.preview import _is_loopback
     from digest.send.standin import StandinState, create_app
 
+    if not _is_loopback(host):
+        # /_standin/* has no login and holds every recipient's address and signed unsubscribe link.
+        click.echo(f"Warning: listening on {host}: anyone who can reach it can read what it received "
+                   "(/_standin/messages) and script it.", err=True)
     state = StandinState(api_key, jsonl=jsonl, delay=delay, record=not no_record)
     shown = "SG.standin-key" if api_key == "SG.standin-key" else "$SENDGRID_API_KEY"
     click.echo(f"SendGrid stand-in on http://{host}:{port} (API key: {shown}); Ctrl-C to stop", err=True)

@@ -250,7 +250,9 @@ def record_link_unsubscribe(session: Session, subscriber: SubscriberRow, *, how:
     already (the event id is per subscriber and edition, so a second click counts once)."""
     edition_id = session.scalar(
         select(DeliveryRow.edition_id)
-        .where(DeliveryRow.subscriber_id == subscriber.id, DeliveryRow.status == "sent")
+        # The address too: SQLite may have given this id to someone before (a deleted subscriber).
+        .where(DeliveryRow.subscriber_id == subscriber.id, DeliveryRow.email == subscriber.email,
+               DeliveryRow.status == "sent")
         .order_by(DeliveryRow.sent_at.desc(), DeliveryRow.id.desc()).limit(1))
     if edition_id is None:
         return False

@@ -205,7 +205,8 @@ def send_edition(app: App, list_name: str | None = None, date: date | str | None
         summary = SendSummary(edition.id, list_row.name, day, backend_name, dry_run=dry_run, sandbox=sandbox)
         if edition.status == "cancelled":
             raise SendError(f"edition {edition.id} ({list_row.name} {day}) was cancelled; nothing is sent")
-        if list_row.require_approval and edition.approved_at is None:
+        if list_row.require_approval and edition.approved_at is None and not (dry_run or sandbox):
+            # A dry run or a sandbox run delivers nothing: an editor may use them to judge the edition first.
             raise SendError(f"list {list_row.name!r} requires approval: approve edition {edition.id} first "
                             f"(`digest editions approve {edition.id}`)")
         edition_id = edition.id
@@ -601,13 +602,19 @@ class _Sender:
 
     def _in_doubt(self, ids: list[int], batch_id: str, schedule: Schedule | None, message: str, retries: int,
                   recipients: list[Recipient]) -> str:
-        if schedule is not None:
+        if schedule is not None and schedule.send_at <= time.time() + CANCEL_MARGIN_SECONDS:
+            # The answer took longer than the send_at delay: the request may already be going out, so a cancel
+            # proves nothing (as in `recover`). Raise sendgrid_send_at_delay above sendgrid_timeout.
+            message = f"{message}; too late to cancel its scheduled send (send_at {schedule.send_at})"
+            self.schedule = None
+        elif schedule is not None:
             try:
                 self.backend.cancel_schedule(schedule.batch_id)
                 self.schedule = None
                 return self._retry_or_fail(ids, batch_id, message, retries)
             except ProviderError as exc:
                 message = f"{message}; cancelling it failed: {exc}"
+                self.schedule = None  # never reuse a batch id whose request may have been accepted
         if self.settings.in_doubt_rule == "resend" and retries < int(self.settings.send_max_retries):
             self.summary.in_doubt_found += [InDoubt(r.delivery_id, r.email, batch_id, "resent (in_doubt_rule=resend)")
                                             for r in recipients]

@@ -94,6 +94,11 @@ class SmtpBackend(Backend):
         except smtplib.SMTPAuthenticationError as exc:
             raise AuthError(f"SMTP {s.smtp_host}:{s.smtp_port} refused the login for {s.smtp_user!r}: "
                             f"{exc.smtp_code}") from None
+        except smtplib.SMTPNotSupportedError as exc:
+            # The server lacks what the settings require (STARTTLS, AUTH): every message would fail the same way,
+            # so the send stops (rows stay pending) instead of retrying each one.
+            raise AuthError(f"SMTP {s.smtp_host}:{s.smtp_port}: {exc} (smtp_security = {s.smtp_security!r}, "
+                            f"smtp_user {'set' if s.smtp_user else 'empty'})") from None
         except smtplib.SMTPResponseException as exc:
             raise _smtp_error(exc, f"{s.smtp_host}:{s.smtp_port}") from None
         except (OSError, smtplib.SMTPException) as exc:
