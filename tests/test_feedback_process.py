@@ -310,3 +310,18 @@ def test_strip_tracking_keeps_real_query_parameters() -> None:
     assert strip_tracking("https://Ex.example.com/a?id=7&utm_source=x&UTM_Medium=y#frag") == \
         "https://ex.example.com/a?id=7"
     assert strip_tracking("https://ex.example.com") == "https://ex.example.com/"
+
+
+def test_a_click_on_a_hosted_deep_look_is_tied_to_its_article(store: Store, settings: Settings,
+                                                              world: World) -> None:
+    # Articles without a page of their own are linked to `digest serve`'s /articles/<id> (render/context.py).
+    edition, bob = world.editions[0], world.sub("bob@daily")
+    budget = world.articles["budget"]
+    apply(store, settings, [
+        sg_event("click", "bob@example.org", edition_id=edition, subscriber_id=bob,
+                 url=f"https://digest.example.org/articles/{budget}?utm_source=digest&utm_campaign=daily"),
+        sg_event("click", "bob@example.org", edition_id=edition, subscriber_id=bob,
+                 url="https://digest.example.org/articles/0123456789abcdef"),  # not in this edition
+    ])
+    with store.session() as s:
+        assert [r.article_id for r in s.scalars(select(EventRow).order_by(EventRow.id))] == [budget, None]

@@ -136,3 +136,23 @@ def test_every_command_is_documented_in_readme() -> None:
 def test_python_dash_m_digest_runs() -> None:
     result = subprocess.run([sys.executable, "-m", "digest", "--help"], capture_output=True, text=True, check=True)
     assert "ingest → rank → render → send" in result.stdout
+
+
+def test_ids_of_deleted_rows_are_never_handed_out_again(store: Store) -> None:
+    # A reused subscriber id would make the old person's delivery rows and links look like the new person's.
+    from digest.store.tables import MailingListRow, SubscriberRow
+
+    with store.session() as s:
+        lst = MailingListRow(name="daily", from_email="news@example.org", from_name="News")
+        s.add(lst)
+        s.flush()
+        first = SubscriberRow(list_id=lst.id, email="a@example.org", email_key="a@example.org")
+        s.add(first)
+        s.flush()
+        first_id, list_id = first.id, lst.id
+        s.delete(first)
+    with store.session() as s:
+        second = SubscriberRow(list_id=list_id, email="b@example.org", email_key="b@example.org")
+        s.add(second)
+        s.flush()
+        assert second.id > first_id

@@ -214,3 +214,20 @@ def test_sigkill_of_the_run_process_group_then_an_immediate_pass_delivers_the_re
             assert s.scalars(select(LeaseRow)).all() == []
     finally:
         app.close()
+
+
+def test_ls_does_not_count_subscribers_who_already_have_their_next_edition(project: Project) -> None:
+    app = project.app()
+    try:
+        make_list(app, "daily", "UTC", "07:00")
+        sent_by_hand = add_reader(app, "daily", 1, active_since=JOINED)
+        add_articles(app, datetime(2026, 3, 11, 6, 0, tzinfo=UTC))
+        before = project.json("schedule", "ls", "--now", "2026-03-10T12:00:00Z")[0]["groups"]
+        assert [(g["date"], g["subscribers"]) for g in before] == [("2026-03-11", 1)]
+        assert project.json("send", "--list", "daily", "--date", "2026-03-11")["sent"] == 1
+        add_reader(app, "daily", 2, active_since=JOINED)
+        after = project.json("schedule", "ls", "--now", "2026-03-10T12:00:00Z")[0]["groups"]
+        assert [(g["date"], g["subscribers"]) for g in after] == [("2026-03-11", 1)]  # only the newcomer
+        assert deliveries(app) == [("daily", date(2026, 3, 11), sent_by_hand, "sent")]
+    finally:
+        app.close()

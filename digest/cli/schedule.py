@@ -12,7 +12,15 @@ from digest.cli import get_app
 from digest.cli.output import json_option, print_json, print_table
 from digest.errors import DigestError
 from digest.schedule import due as due_mod
-from digest.schedule.runner import DueReport, load_lists, load_subscribers, run_due, run_forever
+from digest.schedule.runner import (
+    DueReport,
+    catch_up_of,
+    load_lists,
+    load_states,
+    load_subscribers,
+    run_due,
+    run_forever,
+)
 
 
 class BadNow(DigestError):
@@ -111,7 +119,11 @@ def ls_command(now_text: str | None, as_json: bool) -> None:
     now = parse_now(now_text) or datetime.now(UTC)
     app = get_app()
     with app.store.session() as session:
-        outlooks = due_mod.upcoming(now, load_lists(session), load_subscribers(session))
+        lists = load_lists(session)
+        states = {}
+        for lst in lists:  # who already has their next date's edition is not due for it
+            states.update(load_states(session, lst.id, now, catch_up_of(app)))
+        outlooks = due_mod.upcoming(now, lists, load_subscribers(session), states)
     if as_json:
         print_json([o.to_json() for o in outlooks])
         return

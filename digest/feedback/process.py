@@ -8,10 +8,11 @@ requests carrying the same event at once are serialized by that constraint, neve
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ from digest.store.tables import (
 # How bad a status is: an event only ever moves a subscriber up this scale, so a late "unsubscribe" cannot
 # hide an earlier complaint, and a bounce does not erase the record that someone complained.
 _SEVERITY = {"unsubscribed": 1, "bounced": 2, "complained": 3}
+_HOSTED_ARTICLE = re.compile(r"/articles/([^/]+)/?$")
 # The suppression reason audience's `forget` leaves behind, and the event fields that carry the address.
 FORGOTTEN_REASON = "forgotten"
 _ADDRESS_FIELDS = frozenset({"email", "smtp-id", "sg_message_id", "ip", "useragent"})
@@ -108,14 +110,18 @@ class _Applier:
                 ids.update(str(a) for a in article_ids or [])
             ids.update(self.session.scalars(select(EditionArticleRow.article_id)
                                             .where(EditionArticleRow.edition_id == edition.id)))
-            urls: dict[str, str] = {}
+            # Articles without a page of their own are linked to `digest serve`'s /articles/<id>.
+            urls: dict[str, str] = {f"hosted:{article_id}": article_id for article_id in ids}
             if ids:
                 for article_id, article_url in self.session.execute(
                         select(ArticleRow.id, ArticleRow.url).where(ArticleRow.id.in_(sorted(ids)))):
                     if article_url:
                         urls[strip_tracking(article_url)] = article_id
             self._article_urls[edition.id] = urls
-        return self._article_urls[edition.id].get(strip_tracking(url))
+        urls = self._article_urls[edition.id]
+        found = urls.get(strip_tracking(url))
+        hosted = _HOSTED_ARTICLE.search(urlsplit(url).path) if found is None else None
+        return urls.get(f"hosted:{unquote(hosted.group(1))}") if hosted else found
 
     # --- recording and applying -------------------------------------------------------------------------------
 

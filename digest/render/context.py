@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.config import Settings
@@ -125,7 +125,7 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
     has_deep_look = bool(a.deep_look_title or a.sections)
     # An article with no page of its own (Newslooks text) is read on `digest serve`'s hosted Deep Look page.
     hosted = not a.url and has_deep_look and base_url
-    url = safe_url(f"{base_url}/articles/{a.id}") if hosted else safe_url(a.url)
+    url = safe_url(f"{base_url}/articles/{quote(a.id, safe='')}") if hosted else safe_url(a.url)
     link = with_utm(url, utm, campaign_name) if url else None
     lede = clean(a.summary) or clean(next((p for s in a.sections for p in s.paragraphs if p.strip()), ""))
     quick_looks = [clean(q) for q in a.quick_looks if q and q.strip()]

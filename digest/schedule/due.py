@@ -234,8 +234,11 @@ class ListOutlook:
                 "groups": [g.to_json() for g in self.groups], "error": self.error}
 
 
-def upcoming(now: datetime, lists: Iterable[ListInfo], subscribers: Iterable[SubscriberInfo]) -> list[ListOutlook]:
-    """Per list: its own next send time, and each subscriber's next send grouped by instant."""
+def upcoming(now: datetime, lists: Iterable[ListInfo], subscribers: Iterable[SubscriberInfo],
+             editions: Mapping[tuple[int, date], EditionState] | None = None) -> list[ListOutlook]:
+    """Per list: its own next send time, and each subscriber's next send grouped by instant. With ``editions``,
+    a subscriber who already has that date's edition (sent by hand, say), or whose date is closed, is not counted:
+    the scheduler would not send it to them."""
     by_list: dict[int, list[SubscriberInfo]] = {}
     for sub in subscribers:
         by_list.setdefault(sub.list_id, []).append(sub)
@@ -256,6 +259,9 @@ def upcoming(now: datetime, lists: Iterable[ListInfo], subscribers: Iterable[Sub
             if pair not in nexts:
                 nexts[pair] = own.schedule.next_after(now, own.tz)
             hit = nexts[pair]
+            state = editions.get((lst.id, hit[0])) if editions is not None and hit is not None else None
+            if state is not None and (state.closed or sub.id in state.done):
+                continue
             if hit is not None:
                 group = (hit[1], hit[0], own.tz_name)
                 counts[group] = counts.get(group, 0) + 1

@@ -205,11 +205,15 @@ def send_edition(app: App, list_name: str | None = None, date: date | str | None
         summary = SendSummary(edition.id, list_row.name, day, backend_name, dry_run=dry_run, sandbox=sandbox)
         if edition.status == "cancelled":
             raise SendError(f"edition {edition.id} ({list_row.name} {day}) was cancelled; nothing is sent")
+        refusal = None
         if list_row.require_approval and edition.approved_at is None and not (dry_run or sandbox):
             # A dry run or a sandbox run delivers nothing: an editor may use them to judge the edition first.
-            raise SendError(f"list {list_row.name!r} requires approval: approve edition {edition.id} first "
-                            f"(`digest editions approve {edition.id}`)")
+            # (Raised once the session committed, so the edition it names exists for `digest editions approve`.)
+            refusal = (f"list {list_row.name!r} requires approval: approve edition {edition.id} first "
+                       f"(`digest editions approve {edition.id}`)")
         edition_id = edition.id
+    if refusal is not None:
+        raise SendError(refusal)
     if dry_run or sandbox:
         assert backend is not None or dry_run
         return _rehearse(store, settings, edition_id, summary, backend, now, subscriber_filter)

@@ -51,6 +51,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# SQLite hands a deleted row's id to the next row unless told otherwise. A reused subscriber or list id would
+# make an old delivery row, token or event look like the new row's, so every table with integer ids refuses reuse.
+_NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012
 
@@ -85,6 +90,7 @@ class ArticleRow(Base):
 
 class MailingListRow(Base):
     __tablename__ = "lists"
+    __table_args__ = _NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -110,6 +116,7 @@ class SubscriberRow(Base):
     __table_args__ = (
         UniqueConstraint("list_id", "email_key", name="uq_subscriber_list_email"),
         Index("ix_subscribers_list_status", "list_id", "status"),
+        _NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -136,6 +143,7 @@ class AuditRow(Base):
     """Every status change of a subscriber: who or what changed it, when, and why."""
 
     __tablename__ = "audit_log"
+    __table_args__ = _NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -152,6 +160,7 @@ class SuppressionRow(Base):
     """Addresses never to be sent to or imported again, on any list. Stored hashed so `forget` keeps no address."""
 
     __tablename__ = "suppressions"
+    __table_args__ = _NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     email_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -162,7 +171,7 @@ class SuppressionRow(Base):
 
 class EditionRow(Base):
     __tablename__ = "editions"
-    __table_args__ = (UniqueConstraint("list_id", "date", name="uq_edition_list_date"),)
+    __table_args__ = (UniqueConstraint("list_id", "date", name="uq_edition_list_date"), _NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
@@ -183,7 +192,7 @@ class VariantRow(Base):
     """A distinct ordered selection of an edition's articles, rendered once and shared by its subscribers."""
 
     __tablename__ = "variants"
-    __table_args__ = (UniqueConstraint("edition_id", "key", name="uq_variant_edition_key"),)
+    __table_args__ = (UniqueConstraint("edition_id", "key", name="uq_variant_edition_key"), _NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
@@ -215,6 +224,7 @@ class DeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id", name="uq_delivery_edition_subscriber"),
         Index("ix_deliveries_edition_status", "edition_id", "status"),
+        _NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -236,7 +246,7 @@ class EventRow(Base):
     """A normalized provider event (delivered, bounced, opened, clicked, ...), stored once per provider event id."""
 
     __tablename__ = "events"
-    __table_args__ = (UniqueConstraint("provider", "provider_event_id", name="uq_event_provider_id"),)
+    __table_args__ = (UniqueConstraint("provider", "provider_event_id", name="uq_event_provider_id"), _NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     provider: Mapped[str] = mapped_column(String(40))
@@ -288,7 +298,7 @@ class ScheduleRunRow(Base):
     """What the scheduler decided for a list's scheduled day (sent, skipped, waiting for approval)."""
 
     __tablename__ = "schedule_runs"
-    __table_args__ = (UniqueConstraint("list_id", "date", name="uq_schedule_run_list_date"),)
+    __table_args__ = (UniqueConstraint("list_id", "date", name="uq_schedule_run_list_date"), _NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))

@@ -20,6 +20,14 @@ from digest.audience.pages import render
 from digest.store.articles import row_to_article
 from digest.store.tables import ArticleRow
 
+# The public pages' headers, but cacheable and without a referrer rule: an article page carries no token.
+_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src https: http:; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+}
+
 
 def article_path(article_id: str) -> str:
     return f"/articles/{article_id}"
@@ -42,9 +50,9 @@ def article_routes(app: App) -> list[BaseRoute]:
         context = {"postal_address": app.settings.postal_address, "title": "Article withdrawn"}
         if found["retracted"]:
             return HTMLResponse(render("message.html", {**context, "paragraphs": [
-                "The newsroom withdrew this article after it was sent."]}), status_code=410)
+                "The newsroom withdrew this article after it was sent."]}), status_code=410, headers=_HEADERS)
         article = found["article"]
         html = render("article.html", {**context, "title": article.title, "article": article})
-        return HTMLResponse(html, headers={"Cache-Control": "public, max-age=300"})
+        return HTMLResponse(html, headers={**_HEADERS, "Cache-Control": "public, max-age=300"})
 
     return [Route("/articles/{article_id}", show, methods=["GET"])]

@@ -37,6 +37,7 @@ from digest.audience.tokens import BadToken, preferences_url, serializer, unsubs
 from digest.audience.validate import Invalid, all_timezones, clean_name, normalize_email, parse_topics
 from digest.errors import NotFound
 from digest.store.tables import MailingListRow
+from digest.web.articles import article_routes
 from digest.web.webhooks import webhook_routes
 
 log = logging.getLogger(__name__)
@@ -436,6 +437,7 @@ def create_app(app: App) -> Starlette:
         Route("/confirm/{token}", pages.confirm, methods=["GET", "POST"]),
         Route("/unsubscribe/{token}", pages.unsubscribe, methods=["GET", "POST"]),
         Route("/preferences/{token}", pages.preferences, methods=["GET", "POST"]),
+        *article_routes(app),
         *webhook_routes(app),
     ]
     return Starlette(routes=routes, middleware=[Middleware(BodyLimit, limit=MAX_FORM_BYTES)])

@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 17:01:27.873987
 """
 from collections.abc import Sequence
 
@@ -58,7 +57,8 @@ def upgrade() -> None:
     sa.Column('new_status', sa.String(length=20), nullable=True),
     sa.Column('actor', sa.String(length=200), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_log_at'), ['at'], unique=False)
@@ -80,7 +80,8 @@ def upgrade() -> None:
     sa.Column('occurred_at', digest.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('received_at', digest.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('provider', 'provider_event_id', name='uq_event_provider_id')
+    sa.UniqueConstraint('provider', 'provider_event_id', name='uq_event_provider_id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_events_edition_id'), ['edition_id'], unique=False)
@@ -112,7 +113,8 @@ def upgrade() -> None:
     sa.Column('skip_thin_days', sa.Boolean(), nullable=True),
     sa.Column('created_at', digest.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('name')
+    sa.UniqueConstraint('name'),
+    sqlite_autoincrement=True
     )
     op.create_table('suppressions',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -121,7 +123,8 @@ def upgrade() -> None:
     sa.Column('detail', sa.Text(), nullable=True),
     sa.Column('created_at', digest.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('email_hash')
+    sa.UniqueConstraint('email_hash'),
+    sqlite_autoincrement=True
     )
     op.create_table('throttle',
     sa.Column('scope', sa.String(length=40), nullable=False),
@@ -145,7 +148,8 @@ def upgrade() -> None:
     sa.Column('created_at', digest.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['list_id'], ['lists.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('list_id', 'date', name='uq_edition_list_date')
+    sa.UniqueConstraint('list_id', 'date', name='uq_edition_list_date'),
+    sqlite_autoincrement=True
     )
     op.create_table('schedule_runs',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -156,7 +160,8 @@ def upgrade() -> None:
     sa.Column('at', digest.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['list_id'], ['lists.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('list_id', 'date', name='uq_schedule_run_list_date')
+    sa.UniqueConstraint('list_id', 'date', name='uq_schedule_run_list_date'),
+    sqlite_autoincrement=True
     )
     op.create_table('subscribers',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -177,7 +182,8 @@ def upgrade() -> None:
     sa.Column('soft_bounces', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['list_id'], ['lists.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('list_id', 'email_key', name='uq_subscriber_list_email')
+    sa.UniqueConstraint('list_id', 'email_key', name='uq_subscriber_list_email'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('subscribers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subscribers_email_key'), ['email_key'], unique=False)
@@ -199,7 +205,8 @@ def upgrade() -> None:
     sa.Column('sent_at', digest.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['edition_id'], ['editions.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('edition_id', 'subscriber_id', name='uq_delivery_edition_subscriber')
+    sa.UniqueConstraint('edition_id', 'subscriber_id', name='uq_delivery_edition_subscriber'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_deliveries_batch_id'), ['batch_id'], unique=False)
@@ -237,7 +244,8 @@ def upgrade() -> None:
     sa.Column('created_at', digest.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['edition_id'], ['editions.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('edition_id', 'key', name='uq_variant_edition_key')
+    sa.UniqueConstraint('edition_id', 'key', name='uq_variant_edition_key'),
+    sqlite_autoincrement=True
     )
     # ### end Alembic commands ###
 
