@@ -156,3 +156,11 @@ def test_ids_of_deleted_rows_are_never_handed_out_again(store: Store) -> None:
         s.add(second)
         s.flush()
         assert second.id > first_id
+
+
+def test_tables_print_titles_literally(capsys: pytest.CaptureFixture[str]) -> None:
+    from digest.cli.output import print_table
+
+    print_table(["title"], [["[Update] Council vote :abc: [bold]x[/bold]"]])
+    out = capsys.readouterr().out
+    assert "[Update]" in out and ":abc:" in out and "[bold]x[/bold]" in out

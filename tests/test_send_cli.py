@@ -60,6 +60,8 @@ def test_dry_run_and_cancel(project: Any) -> None:
     assert cancelled["cancelled"] == 4 and cancelled["counts"] == {"cancelled": 4}
     refused = project.run("send", "--date", DAY.isoformat(), ok=False)
     assert refused.exit_code == 1 and "was cancelled" in refused.output
+    refused = project.run("editions", "approve", str(planned.edition_id), ok=False)
+    assert refused.exit_code == 1 and "is cancelled: there is nothing left to approve" in refused.output
 
 
 def test_retract_moves_pending_deliveries_to_a_variant_without_the_article(project: Any) -> None:

@@ -532,3 +532,36 @@ def test_a_lost_answer_too_close_to_its_send_at_is_not_cancelled_but_in_doubt(
     requests = [r["batch_id"] for r in standin.state.requests]
     assert len(requests) == 2 and len(set(requests)) == 2  # the next request got a batch id of its own
     assert standin.state.count_by_email() == {f"reader{i}@example.com": 1 for i in range(4)}
+
+
+def test_backoff_doubles_with_jitter_and_is_capped() -> None:
+    import random
+
+    from digest.send.rate import backoff_delay
+
+    rng = random.Random(7)
+    for retry, full in [(1, 1.0), (2, 2.0), (3, 4.0), (6, 32.0), (20, 300.0)]:
+        delays = [backoff_delay(retry, 1.0, rng=rng) for _ in range(200)]
+        assert all(full / 2 <= d <= full for d in delays), (retry, min(delays), max(delays))
+        assert max(delays) - min(delays) > full / 4  # jitter: retries of many senders spread out
+
+
+def test_in_doubt_rule_resend_sends_again_and_says_so(project: Any, standin: StandinServer,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`resend` never loses a message, at the price of a possible duplicate: the documented trade-off."""
+    app = sendgrid_env(project, standin, monkeypatch, send_batch_size=2, sendgrid_timeout=0.5)
+    add_articles(app, 3)
+    add_subscribers(app, 4)
+    standin.state.script(Behaviour(hang=3))  # accepted, answer lost
+    first = _send(app)  # assume_sent (the default): kept in doubt, not sent again
+    assert first.in_doubt == 2 and delivery_statuses(app) == {"sent": 2, "in_doubt": 2}
+    # The operator switches the rule: the next run sends the in-doubt pair again and names them.
+    project.env["DIGEST_IN_DOUBT_RULE"] = "resend"
+    second = _send(project.app())
+    assert second.sent == 2 and second.in_doubt == 0 and delivery_statuses(app) == {"sent": 4}
+    assert {(d.email, d.resolution) for d in second.in_doubt_found} == {
+        ("reader0@example.com", "resent (in_doubt_rule=resend)"),
+        ("reader1@example.com", "resent (in_doubt_rule=resend)")}
+    counts = standin.state.count_by_email()
+    assert counts["reader0@example.com"] == counts["reader1@example.com"] == 2  # the accepted one, and again
+    assert counts["reader2@example.com"] == counts["reader3@example.com"] == 1

@@ -10,6 +10,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 
 def _default(value: Any) -> Any:
@@ -39,7 +40,8 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: st
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
+        # Text(), not str: titles like "[Update]" or ":abc:" are content, never rich markup or emoji codes.
+        table.add_row(*[Text("" if v is None else str(v)) for v in row])
     console().print(table)
 
 

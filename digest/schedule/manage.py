@@ -91,6 +91,9 @@ def approve_edition(session: Session, edition_id: int, *, by: str, now: datetime
     if run_outcome(session, edition.list_id, edition.date) == SKIPPED_UNAPPROVED:
         raise ApprovalError(f"edition {edition_id} ({list_row.name}, {edition.date}) was skipped: it was not approved "
                             "within catch_up_hours of its send time, and it will not be sent")
+    if edition.status in ("cancelled", "skipped"):
+        raise ApprovalError(f"edition {edition_id} ({list_row.name}, {edition.date}) is {edition.status}: "
+                            "there is nothing left to approve")
     if edition.approved_at is not None:
         return Approval(edition.id, list_row.name, edition.date, edition.approved_at, edition.approved_by or "",
                         False)
