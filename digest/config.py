@@ -114,6 +114,9 @@ KEYS: tuple[Key, ...] = (
     # ingest
     _k("topic_rules", list, [], "Mapping rules to the newsroom's topics: a list of tables such as "
        "{topic = \"politics\", keywords = [\"senate\"], outlets = [], categories = [\"Politik\"]}.", "ingest"),
+    _k("outlet_names", dict, {}, "The newsroom's name for an outlet, by the name its source gives (matched "
+       "case-insensitively), e.g. {\"heise developer neueste Meldungen\" = \"heise developer\"}: a feed's title "
+       "is often a slogan. Bylines, topic_rules and outlet_weights then use the new name.", "ingest"),
     _k("feed_timeout", float, 20.0, "Seconds before fetching a feed URL times out.", "ingest"),
     # rendering
     _k("templates_dir", str, "templates", "Folder of the MJML/Jinja templates (falls back to the built-in ones).",

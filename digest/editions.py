@@ -70,7 +70,7 @@ _DONE_STATUSES = frozenset({"sending", "sent", "cancelled", "skipped"})
 def upcoming_date(session: Session, settings: Any, list_row: MailingListRow, now: datetime | None = None) -> date:
     """The next edition to go out: today's in the list's time zone, unless it went out already or its send time
     is more than ``catch_up_hours`` past (the scheduler skips it then); else the next day's. One rule for
-    `digest build` and the preview."""
+    `digest rank`, `digest build` and the preview."""
     now = now or datetime.now(UTC)
     day = local_today(list_row, now)
     done = set(session.scalars(select(EditionRow.date).where(

@@ -113,9 +113,9 @@ def free_port() -> int:
 
 
 class SmtpServer:
-    def __init__(self, sink: SmtpSink | None = None) -> None:
+    def __init__(self, sink: SmtpSink | None = None, **smtp_options: Any) -> None:
         self.sink = sink or SmtpSink()
-        self.controller = Controller(self.sink, hostname="127.0.0.1", port=free_port())
+        self.controller = Controller(self.sink, hostname="127.0.0.1", port=free_port(), **smtp_options)
 
     def __enter__(self) -> Self:
         self.controller.start()

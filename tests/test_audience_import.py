@@ -153,6 +153,24 @@ def test_status_pending_sends_one_confirmation_per_new_subscriber(project: Proje
     assert len(confirm_links(project.root)) == 2
 
 
+def test_a_pending_status_cell_sends_a_confirmation_too(project: Project) -> None:
+    """A row the file marks pending is sent its confirmation even without --status pending: otherwise it would
+    stay pending forever, never mailed and unable to confirm. A dry run says how many would go, and sends none."""
+    path = write(project, "email,status\nwait@example.org,pending\nhere@example.org,\n")
+    dry = imp(project, path, "--dry-run")
+    assert dry["confirmations_planned"] == 1 and dry["confirmations_sent"] == 0
+    assert "Would send 1 confirmation email(s)" in project.run("subscribers", "import", path, "--dry-run").stdout
+    assert confirm_links(project.root) == []
+    report = imp(project, path)
+    assert counts(report) == (2, 0, 0, 0) and report["confirmations_sent"] == 1
+    assert [to for to, _ in confirm_links(project.root)] == ["wait@example.org"]
+    assert {e: s["status"] for e, s in by_email(project).items()} == {"wait@example.org": "pending",
+                                                                       "here@example.org": "active"}
+    assert imp(project, path)["confirmations_sent"] == 0  # nothing changed, nothing sent again
+    added = project.run("subscribers", "add", "new@example.org", "--status", "pending").stdout
+    assert "(status pending); sent a confirmation email." in added
+
+
 def test_export_round_trips_and_neutralizes_formulas(project: Project) -> None:
     project.run("lists", "create", "weekly", "--topics", "politics,sports")
     src = write(project, 'email;name;topics;timezone;send_time;status\n'

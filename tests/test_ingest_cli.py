@@ -171,6 +171,25 @@ def test_topics_from_option_rules_and_categories(project: Project, shared_dir: P
     assert bad.exit_code == 2 and "topic_rules[0]: unknown field(s) keyword" in bad.stderr
 
 
+def test_outlet_names_rename_a_feed_title_before_topic_rules(project: Project, shared_dir: Path) -> None:
+    # A feed's title is often a slogan ("heise developer neueste Meldungen"): the newsroom names the outlet, and
+    # bylines and topic_rules see that name; ids stay those of the source's own name.
+    heise = shared_dir / "samples/feeds/heise_developer_2016-02-01.atom"
+    project.write_config('outlet_names = {"HEISE developer  neueste Meldungen" = "heise developer"}\n'
+                         '[[topic_rules]]\ntopic = "tech"\noutlets = ["heise developer"]\n')
+    code, report = _ingest(project, str(heise))
+    assert code == 0
+    articles = _articles(project)
+    assert len(articles) == 15 and {a["outlet"] for a in articles} == {"heise developer"}
+    assert all(a["topics"] == ["tech"] for a in articles)
+    original = parse_bytes(heise.read_bytes(), source=str(heise))
+    assert sorted(report["sources"][0]["articles"]) == sorted(a.id for a in original.articles)
+
+    project.write_config('outlet_names = {"heise developer neueste Meldungen" = ""}\n')
+    bad = project.run("ingest", str(heise), ok=False)
+    assert bad.exit_code == 2 and "outlet_names['heise developer neueste Meldungen']" in bad.stderr
+
+
 def test_json_export_imports_back_identically(project: Project, shared_dir: Path, tmp_path: Path) -> None:
     _ingest(project, str(shared_dir / SEED), "--topic", "world")
     _ingest(project, str(shared_dir / "samples/feeds"), str(SAMPLES / "articles"), str(SAMPLES / "feeds"),

@@ -102,3 +102,16 @@ def test_urls_are_absolute_http_and_canonical() -> None:
     assert absolute_http_url("https://example.org/long\n   /path") == "https://example.org/long/path"
     assert canonical_url("https://Example.org/x?id=7&utm_source=rss&xtor=RSS-1&wt_mc=a#top") == (
         "https://example.org/x?id=7")
+
+
+def test_a_bullet_never_opens_a_quotation_it_does_not_close() -> None:
+    # French «…» and German „…“ count as quotes too; a sentence split inside a quotation is a fragment.
+    summary = ("« Les élèves de la ville ne sont pas oubliés. Au contraire, ils sont aidés » : la mairie ouvre "
+               "une salle d’étude.")
+    body = ["La salle d’étude ouvre le mercredi après-midi pour tous les élèves du quartier.",
+            "„Wir öffnen die Bibliothek jeden Abend“, sagte die Leiterin am Montag.",
+            "Die Stadt zahlt die neuen Lampen für den Lesesaal aus dem eigenen Haushalt."]
+    bullets = derive_quick_looks("Une salle d’étude", summary, body)
+    assert not any("«" in b or "»" in b for b in bullets)
+    assert "„Wir öffnen die Bibliothek jeden Abend“, sagte die Leiterin am Montag." in bullets
+    assert "La salle d’étude ouvre le mercredi après-midi pour tous les élèves du quartier." in bullets

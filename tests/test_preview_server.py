@@ -26,7 +26,7 @@ from digest.models import Article
 from digest.render.templates import PACKAGE_TEMPLATES
 from digest.store.articles import upsert_article
 from tests.conftest import Project, require_tool
-from tests.test_preview_app import Seeded, seed
+from tests.test_preview_app import Seeded, add_subscriber, seed
 
 DIGEST = Path(sys.executable).with_name("digest")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -314,5 +314,36 @@ def test_dark_mode_and_mobile_toggles_in_the_browser(sqlite_project: Project, br
         _wait_for_frame_text(page, "Council approves harbour bridge budget")
         page.click("[data-view='headers']")
         _wait_for_frame_text(page, "List-Unsubscribe-Post")
+    finally:
+        server.stop()
+
+
+@pytest.mark.browser
+def test_view_as_and_send_test_keep_the_mobile_dark_view(sqlite_project: Project, browser_page: object) -> None:
+    from playwright.sync_api import Page
+
+    page = browser_page
+    assert isinstance(page, Page)
+    seeded = seed(sqlite_project)
+    add_subscriber(seeded.app, seeded.list_id, "reader@example.org", ["politics"], name="Fictional Reader")
+    server = Server(sqlite_project)
+    try:
+        page.goto(server.url + "/")
+        _wait_for_frame_text(page, "Council approves harbour bridge budget")
+        page.click("[data-width='375']")
+        page.click("#dark")
+        with page.expect_navigation():
+            page.select_option("#subscriber", "reader@example.org")
+        assert "subscriber=reader%40example.org" in page.url
+        assert page.evaluate("location.hash") == "#view=html&width=375&dark=1"
+        assert page.get_attribute("[data-width='375']", "aria-pressed") == "true"
+        assert page.get_attribute("#dark", "aria-pressed") == "true"
+
+        page.fill("#to", "editor@example.org")
+        with page.expect_navigation():
+            page.click(".send-test button[type='submit']")
+        assert "sent=editor%40example.org" in page.url
+        assert page.evaluate("location.hash") == "#view=html&width=375&dark=1"
+        assert page.get_attribute("#dark", "aria-pressed") == "true"
     finally:
         server.stop()

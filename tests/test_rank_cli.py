@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from digest.editions import get_or_create_edition, local_today, upcoming_date
 from digest.models import Article
 from digest.store.articles import upsert_article
 from digest.store.tables import MailingListRow, SubscriberRow
@@ -163,3 +164,25 @@ def test_rank_pinned_leads_and_topic_cap_holds_through_the_store(project: Projec
     assert pinned["articles"][0]["score"] < pinned["articles"][1]["score"]  # placed first, not scored higher
     project.run("articles", "unpin", "orchestra")
     assert project.json("rank", "--date", DATE)["articles"][0]["id"] == "library"
+
+
+def test_rank_without_date_shows_the_edition_build_and_the_preview_show(project: Project) -> None:
+    # Once today's edition went out, the next one to go out is tomorrow's: `digest rank` must not keep showing
+    # (and drafting) today's, while `digest build` renders tomorrow's.
+    project.run("rank", "--date", DATE)  # creates the default list
+    app = project.app()
+    try:
+        with app.store.session() as s:
+            list_row = s.scalar(select(MailingListRow).where(MailingListRow.name == "daily"))
+            assert list_row is not None
+            today = local_today(list_row)
+            get_or_create_edition(s, app.settings, list_row, today).status = "sent"
+        with app.store.session() as s:
+            list_row = s.scalar(select(MailingListRow).where(MailingListRow.name == "daily"))
+            assert list_row is not None
+            upcoming = upcoming_date(s, app.settings, list_row)
+    finally:
+        app.close()
+    assert upcoming > today
+    data = project.json("rank")
+    assert data["date"] == upcoming.isoformat() == project.json("build", "--out", "editions")["date"]

@@ -299,3 +299,34 @@ def test_an_article_without_a_page_links_to_its_hosted_deep_look(tmp_path: Path)
     # Nothing to read beyond the Quick Looks: no link at all rather than an empty page.
     second = soup.select("h2.headline")[1]
     assert second.select_one("a") is None
+
+
+def test_quick_looks_never_repeat_the_lede_above_them(tmp_path: Path) -> None:
+    # Derived Quick Looks start with the lede's own sentences (feeds, Newslooks text without bullets): the email
+    # shows the lede once, and leaves the Quick Looks out when they would only say it again.
+    lede = "The council voted on Monday to fund the footbridge. Work starts in May, the mayor said."
+    chosen = selection(2)
+    first, second = chosen.items[0].article, chosen.items[1].article
+    first.summary = lede
+    first.quick_looks = ["The council voted on Monday to fund the footbridge.", "Work starts in May, the mayor said.",
+                         "The bridge will cost about 4 million in city funds."]
+    first.quick_looks_derived = True
+    second.summary = lede
+    second.quick_looks = ["the council voted on Monday to fund the footbridge"]
+    rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, chosen)
+    soup = soup_of(rendered.html)
+    lists = soup.select("ul.quick-looks")
+    assert len(lists) == 1
+    assert [li.get_text(strip=True) for li in lists[0].find_all("li")] == [
+        "The bridge will cost about 4 million in city funds."]
+    assert len(soup.select("p.ql-title")) == 1
+    # The text part too: each lede once (both articles share it here), one Quick Looks block.
+    assert rendered.text.count("Work starts in May") == 2 and rendered.text.count("Quick Looks:") == 1
+
+
+def test_an_image_without_alt_text_is_named_by_its_headline(tmp_path: Path) -> None:
+    # Feeds rarely describe their images; the image links to the article, so the headline names it.
+    rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE,
+                                selection(1, image_alt=None, title="Harbour ferry adds a late crossing"))
+    img = soup_of(rendered.html).find("img", src="https://ledger.example.org/img/bridge-1.jpg")
+    assert img["alt"] == "Harbour ferry adds a late crossing"

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from email import message_from_bytes, policy
 from typing import Any
 
@@ -261,6 +262,61 @@ def test_smtp_backend_over_aiosmtpd(project: Any) -> None:
         with app.store.session() as s:
             failed = s.scalar(select(DeliveryRow).where(DeliveryRow.status == "failed"))
         assert "550" in failed.error
+
+
+@pytest.mark.parametrize("smtputf8", [False, True])
+def test_smtp_sends_to_internationalized_addresses(project: Any, smtputf8: bool) -> None:
+    """An IDN domain travels in its IDNA 2008 ASCII form in the envelope and the To header (straße stays straße:
+    xn--strae-oqa, never strasse, someone else's domain); a local part that is not ASCII goes with SMTPUTF8 when
+    the server offers it, and otherwise fails that one message, named, instead of crashing the send."""
+    from digest.audience.lifecycle import email_key
+    from digest.audience.lists import ensure_list
+    from digest.audience.validate import normalize_email
+
+    with SmtpServer(enable_SMTPUTF8=smtputf8) as smtp:
+        project.env.update({"DIGEST_BACKEND": "smtp", "DIGEST_SMTP_PORT": str(smtp.port)})
+        app = project.app()
+        add_articles(app, 3)
+        with app.store.session() as s:
+            list_id = ensure_list(s, app.settings).id
+            for raw in ("hiro@Bücher.example", "anna@straße.example", "ñoño@example.org"):
+                email = normalize_email(raw)
+                s.add(SubscriberRow(list_id=list_id, email=email, email_key=email_key(email), status="active",
+                                    active_since=NOW - timedelta(days=3)))
+        summary = _send(app)
+        expected = {"hiro@xn--bcher-kva.example", "anna@xn--strae-oqa.example"} | ({"ñoño@example.org"}
+                                                                                  if smtputf8 else set())
+        assert set(smtp.sink.rcpts) == expected
+        assert summary.sent == len(expected) and summary.failed == (0 if smtputf8 else 1)
+        assert {m["To"].addresses[0].domain for m in smtp.sink.messages} >= {"xn--bcher-kva.example",
+                                                                               "xn--strae-oqa.example"}
+        assert delivery_statuses(app) == ({"sent": 3} if smtputf8 else {"sent": 2, "failed": 1})
+        if not smtputf8:
+            with app.store.session() as s:
+                failed = s.scalar(select(DeliveryRow).where(DeliveryRow.status == "failed"))
+            assert "ñoño@example.org" in failed.error and "SMTPUTF8" in failed.error
+
+
+def test_an_unreachable_smtp_server_stops_the_send_with_everything_pending(project: Any) -> None:
+    """A wrong port or a relay that is down must not fail the edition for everyone, batch after batch: the first
+    batch is retried, then the send stops (an error naming the server), every delivery still pending, and the same
+    command sends them all once the server answers."""
+    from .send_support import free_port
+
+    project.env.update({"DIGEST_BACKEND": "smtp", "DIGEST_SMTP_PORT": str(free_port()),
+                        "DIGEST_SEND_BACKOFF_SECONDS": "0.01", "DIGEST_SEND_MAX_RETRIES": "2"})
+    app = project.app()
+    add_articles(app, 3)
+    add_subscribers(app, 4)
+    with pytest.raises(SendError, match=r"cannot connect.*gave up after 2 retries.*stay pending"):
+        _send(app)
+    assert delivery_statuses(app) == {"pending": 4}
+    app.close()
+    with SmtpServer() as smtp:
+        project.env["DIGEST_SMTP_PORT"] = str(smtp.port)
+        summary = _send(project.app())
+        assert summary.sent == 4 and summary.failed == 0
+        assert sorted(smtp.sink.count_by_rcpt().values()) == [1, 1, 1, 1]
 
 
 def test_a_second_sender_is_refused_while_the_first_holds_the_lease(project: Any) -> None:

@@ -68,6 +68,7 @@ class ImportReport:
     held: list[Issue] = field(default_factory=list)  # kept unsubscribed/bounced/complained (no --resubscribe)
     to_confirm: list[tuple[int, str]] = field(default_factory=list)  # (subscriber id, email) awaiting a confirmation
     confirmations_sent: int = 0
+    confirmations_planned: int = 0  # how many the import makes pending (what a dry run would send)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +76,7 @@ class ImportReport:
             "new": self.new, "updated": self.updated, "unchanged": self.unchanged,
             "rejected": len(self.rejected), "rejections": [i.to_json() for i in self.rejected],
             "held": [i.to_json() for i in self.held], "confirmations_sent": self.confirmations_sent,
+            "confirmations_planned": self.confirmations_planned,
         }
 
 
@@ -113,7 +115,6 @@ def merge(session: Session, list_row: MailingListRow, records: Iterable[Record],
     existing = _load_existing(session, list_row.id)
     hashes = [email_hash(r.email) for r in records]
     suppressed = suppressed_hashes(session, hashes)
-    confirm_new = default_status == "pending"
 
     seen: dict[str, int | None] = {}
     inserts: list[dict[str, Any]] = []
@@ -164,6 +165,10 @@ def merge(session: Session, list_row: MailingListRow, records: Iterable[Record],
             report.unchanged += 1
     if progress:
         progress("checking", done, len(records))
+    # Everyone this import makes pending (from --status pending or a status cell) is sent a confirmation: a
+    # pending subscriber who never got one could never become active.
+    report.confirmations_planned = sum(1 for d in inserts if d["status"] == "pending") + \
+        sum(1 for status, _ in status_changes.values() if status == "pending")
     if dry_run:
         return report
 
@@ -176,11 +181,10 @@ def merge(session: Session, list_row: MailingListRow, records: Iterable[Record],
         for group in groups.values():
             session.execute(update(SubscriberRow), group)
     _apply_status_changes(session, status_changes, actor=actor, now=now)
-    if confirm_new:
-        report.to_confirm.extend((sid, email) for email, sid, status in new_ids if status == "pending")
-        emails_by_id = {e.id: e.email for e in existing.values()}
-        report.to_confirm.extend((sid, emails_by_id[sid])
-                                 for sid, (status, _) in status_changes.items() if status == "pending")
+    report.to_confirm.extend((sid, email) for email, sid, status in new_ids if status == "pending")
+    emails_by_id = {e.id: e.email for e in existing.values()}
+    report.to_confirm.extend((sid, emails_by_id[sid])
+                             for sid, (status, _) in status_changes.items() if status == "pending")
     return report
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH, LOCAL_PART_MAX_LENGTH
 
@@ -51,6 +52,20 @@ def normalize_email(raw: str) -> str:
 @lru_cache(maxsize=8192)
 def _domain(domain: str) -> str:
     return str(validate_email(f"x@{domain}", check_deliverability=False).domain)
+
+
+@lru_cache(maxsize=8192)
+def ascii_domain(domain: str) -> str:
+    """A stored (Unicode) domain in the ASCII form SMTP envelopes and headers need: `bücher.example` →
+    `xn--bcher-kva.example`, by IDNA 2008 as email-validator checked it. Python's own "idna" codec is IDNA 2003,
+    which turns `straße.example` into `strasse.example`: another domain, perhaps someone else's."""
+    if domain.isascii():
+        return domain
+    try:
+        return ".".join(label if label.isascii() else idna.alabel(label).decode("ascii")
+                        for label in domain.split("."))
+    except idna.IDNAError as exc:
+        raise Invalid(f"the domain {domain!r} has no ASCII form ({exc})") from None
 
 
 def clean_name(raw: str | None) -> str | None:

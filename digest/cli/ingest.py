@@ -13,7 +13,7 @@ from digest.cli.output import print_json, print_table
 from digest.config import Settings
 from digest.errors import ConfigError
 from digest.ingest.pipeline import FORMATS, ingest_sources
-from digest.ingest.topics import parse_rules
+from digest.ingest.topics import parse_outlet_names, parse_rules
 
 
 def parse_time_option(value: str | None, settings: Settings, option: str) -> datetime | None:
@@ -59,6 +59,7 @@ def ingest_command(ctx: click.Context, sources: tuple[str, ...], fmt: str, publi
     rules = parse_rules(settings.topic_rules)
     report = ingest_sources(app.store, list(sources), fmt=fmt, published=when, topics=topics, rules=rules,
                             feed_timeout=float(settings.feed_timeout),
+                            outlet_names=parse_outlet_names(settings.outlet_names),
                             read_stdin=lambda: sys.stdin.buffer.read())
     if as_json:
         print_json(report.to_json())

@@ -33,7 +33,7 @@ def _topics(value: str | None) -> list[str] | None:
 @click.option("--subscriber", metavar="EMAIL", help="Rank with this subscriber's stored topic preferences.")
 @click.option("--topics", metavar="A,B", help="Rank for these topics (comma-separated) instead of stored ones.")
 @click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
-              help="Edition date (default: today in the list's time zone).")
+              help="Edition date (default: the list's upcoming edition, as for digest build and the preview).")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Most articles (default: max_articles).")
 @click.option("--explain", is_flag=True, help="Show each article's score components and every left-out article.")
 @click.option("--variants", is_flag=True, help="Show each distinct selection of the edition with its subscriber "
@@ -56,7 +56,7 @@ def rank(list_name: str | None, subscriber: str | None, topics: str | None, day:
     app = get_app()
     with app.store.session() as session:
         list_row = ensure_list(session, app.settings, list_name)
-        edition_date = day.date() if day else editions.local_today(list_row)
+        edition_date = day.date() if day else editions.upcoming_date(session, app.settings, list_row)
         edition = editions.get_or_create_edition(session, app.settings, list_row, edition_date)
         if variants:
             groups = editions.variants_for_list(session, app.settings, edition)

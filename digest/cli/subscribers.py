@@ -53,6 +53,8 @@ def _report_lines(report: ImportReport) -> None:
                     title="Not reactivated")
     if report.confirmations_sent:
         click.echo(f"Sent {report.confirmations_sent} confirmation email(s).")
+    elif report.dry_run and report.confirmations_planned:
+        click.echo(f"Would send {report.confirmations_planned} confirmation email(s) (new pending subscribers).")
 
 
 def _send_confirmations(app: App, list_name: str, report: ImportReport) -> None:
@@ -188,7 +190,8 @@ def add(email: str, list_name: str | None, name: str | None, topics: str | None,
         print_json(data)
         return
     what = "Added" if report.new else ("Updated" if report.updated else "Unchanged:")
-    click.echo(f"{what} {data['email']} on list {data['list']!r} (status {data['status']}).")
+    click.echo(f"{what} {data['email']} on list {data['list']!r} (status {data['status']})"
+               + ("; sent a confirmation email." if report.confirmations_sent else "."))
     for issue in report.held:
         click.echo(f"Note: {issue.reason}.", err=True)
 

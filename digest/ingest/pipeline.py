@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from digest.ingest.fetch import fetch
 from digest.ingest.jsonl import parse_json_bytes
 from digest.ingest.newslooks import parse_newslooks_bytes
 from digest.ingest.quicklooks import derive_quick_looks
-from digest.ingest.topics import TopicRule, assign_topics
+from digest.ingest.topics import TopicRule, assign_topics, rename_outlet
 from digest.models import Article
 from digest.store.articles import upsert_article
 from digest.store.db import Store
@@ -70,11 +70,13 @@ def parse_bytes(data: bytes, *, source: str, fmt: str = "auto", base_url: str | 
 
 
 def finish(article: Article, *, published: datetime | None, topics: Sequence[str],
-           rules: Sequence[TopicRule]) -> Article:
+           rules: Sequence[TopicRule], outlet_names: Mapping[str, str] | None = None) -> Article:
     """What every article gets whatever its format: a date if it came without one and one was given, the
-    newsroom's topics, and Quick Looks (derived, and flagged so, when the source had none)."""
+    newsroom's name for its outlet and its topics, and Quick Looks (derived, and flagged so, when the source had
+    none). The id was computed by the reader, from the source's own outlet name, so renaming never changes it."""
     if article.published_at is None and published is not None:
         article.published_at = published
+    rename_outlet(article, outlet_names or {})
     if not article.quick_looks:
         paragraphs = [p for section in article.sections for p in section.paragraphs]
         article.quick_looks = derive_quick_looks(article.title, article.summary, paragraphs)
@@ -149,6 +151,7 @@ def expand_sources(sources: Sequence[str]) -> list[_Source]:
 
 def ingest_sources(store: Store, sources: Sequence[str], *, fmt: str = "auto", published: datetime | None = None,
                    topics: Sequence[str] = (), rules: Sequence[TopicRule] = (), feed_timeout: float = 20.0,
+                   outlet_names: Mapping[str, str] | None = None,
                    read_stdin: Callable[[], bytes] | None = None, now: datetime | None = None) -> IngestReport:
     """Ingest every source; a failed one is reported and the others are still stored."""
     if fmt not in FORMATS:
@@ -176,7 +179,8 @@ def ingest_sources(store: Store, sources: Sequence[str], *, fmt: str = "auto", p
                 raise DigestError(f"{spec.name}: no such file or folder")
             report.format = parsed.format
             report.warnings = parsed.warnings
-            articles = _unique([finish(a, published=published, topics=topics, rules=rules)
+            articles = _unique([finish(a, published=published, topics=topics, rules=rules,
+                                       outlet_names=outlet_names)
                                 for a in parsed.articles], report)
             try:
                 _store(store, copy.deepcopy(articles), report, now, keep_topics=parsed.format != "json")

@@ -26,7 +26,7 @@ _ABBREVIATIONS = {
     "jan", "feb", "mar", "apr", "aug", "sept", "sep", "oct", "nov", "dec", "u.s", "u.k", "u.n", "e.g", "i.e",
     "a.m", "p.m", "d.c", "z.b", "bzw", "ca", "nr", "av", "sra", "mme", "mlle", "m",
 }
-_BOUNDARY = re.compile(r"([.!?…]+[\"'”’»)\]]*)\s+(?=[\"'“‘«(\[]?[A-Z0-9À-ÖØ-Þ])")
+_BOUNDARY = re.compile(r"([.!?…]+[\"'”’»“)\]]*)\s+(?=[\"'“‘«„‚(\[]?[A-Z0-9À-ÖØ-Þ])")
 # "ANCHORAGE, Alaska — " or "PORT ALDER – " opening a story: the dateline, not part of the sentence.
 _DATELINE = re.compile(r"^[A-ZÀ-Þ][A-ZÀ-Þ .'’-]+(?:, [A-Z][\w. ]{1,30})?\s+[—–-]{1,2}\s+(?=\S)")
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
@@ -63,7 +63,7 @@ def is_clean_sentence(sentence: str) -> bool:
     words = sentence.split()
     if not MIN_WORDS <= len(words) <= MAX_WORDS or len(sentence) > MAX_CHARS:
         return False
-    first = sentence.lstrip("\"'“‘«(")[:1]
+    first = sentence.lstrip("\"'“‘«„‚(")[:1]
     if not first or not (first.isupper() or first.isdigit()):
         return False
     if sentence.rstrip().endswith((":", ",", ";", "?")) or is_junk_line(sentence):
@@ -126,5 +126,7 @@ def _key(text: str) -> str:
 
 
 def _quotes_balanced(sentence: str) -> bool:
-    # A bullet that opens a quotation it does not close reads as a fragment.
-    return sentence.count("“") == sentence.count("”") and sentence.count('"') % 2 == 0
+    # A bullet that opens a quotation it does not close reads as a fragment. “ opens in English (closed by ”)
+    # and closes in German („…“); French quotes with «…» (German also »…«).
+    return (sentence.count("“") == sentence.count("”") + sentence.count("„")
+            and sentence.count("«") == sentence.count("»") and sentence.count('"') % 2 == 0)

@@ -9,7 +9,7 @@ the ranking's per-topic caps use these names, so the newsroom's names come first
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,24 @@ def parse_rules(raw: Any) -> list[TopicRule]:
             raise ConfigError(f"{where} ({topic!r}) needs at least one of keywords, outlets or categories")
         rules.append(TopicRule(normalize_topic(topic), **lists))
     return rules
+
+
+def parse_outlet_names(raw: Any) -> dict[str, str]:
+    """The ``outlet_names`` setting, keyed case-insensitively; a mistake names the entry."""
+    if not isinstance(raw, dict):
+        raise ConfigError("outlet_names must be a table such as {\"Feed Title\" = \"Outlet\"}")
+    names = {}
+    for source_name, name in raw.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"outlet_names[{source_name!r}] must be a non-empty string")
+        names[normalize_topic(source_name)] = " ".join(name.split())
+    return names
+
+
+def rename_outlet(article: Article, names: Mapping[str, str]) -> None:
+    """Give the article the newsroom's name for its outlet (``outlet_names``), if it has one."""
+    if article.outlet and names:
+        article.outlet = names.get(normalize_topic(article.outlet), article.outlet)
 
 
 def assign_topics(article: Article, *, cli_topics: Iterable[str] = (), rules: Sequence[TopicRule] = ()) -> None:

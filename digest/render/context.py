@@ -7,6 +7,7 @@ and placeholder look-alikes in article text broken so content cannot pull in a r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
@@ -53,6 +54,16 @@ def cut_words(text: str, limit: int | None) -> str:
     if limit is None or len(words) <= limit:
         return text
     return " ".join(words[:limit]).rstrip(",;:-–—") + "…"
+
+
+def _words_key(text: str) -> str:
+    return " " + " ".join(re.findall(r"\w+", text.casefold())) + " "
+
+
+def _repeats(lede: str, bullet: str) -> bool:
+    """Whether ``bullet`` is, word for word, part of ``lede``."""
+    key = _words_key(bullet)
+    return key.strip() != "" and key in _words_key(lede)
 
 
 def cut_chars(text: str, limit: int) -> str:
@@ -127,8 +138,11 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
     hosted = not a.url and has_deep_look and base_url
     url = safe_url(f"{base_url}/articles/{quote(a.id, safe='')}") if hosted else safe_url(a.url)
     link = with_utm(url, utm, campaign_name) if url else None
-    lede = clean(a.summary) or clean(next((p for s in a.sections for p in s.paragraphs if p.strip()), ""))
-    quick_looks = [clean(q) for q in a.quick_looks if q and q.strip()]
+    lede = cut_words(clean(a.summary) or clean(next((p for s in a.sections for p in s.paragraphs if p.strip()), "")),
+                     teaser.lede_words)
+    # A bullet the lede right above already says (derived Quick Looks start with the lede's sentences) is not
+    # printed twice; when nothing else is left the Quick Looks are left out.
+    quick_looks = [q for q in (clean(q) for q in a.quick_looks if q and q.strip()) if not _repeats(lede, q)]
     if teaser.quick_looks is not None:
         quick_looks = quick_looks[: teaser.quick_looks]
     quick_looks = [cut_words(q, teaser.quick_look_words) for q in quick_looks]
@@ -154,13 +168,15 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
         "time": when,
         "byline_parts": byline_parts,
         "byline": " · ".join(byline_parts),
-        "lede": cut_words(lede, teaser.lede_words),
+        "lede": lede,
         "quick_looks_title": clean(a.quick_looks_title) or "Quick Looks",
         "quick_looks": quick_looks,
         "deep_look_url": link if has_deep_look else None,
         "deep_look_title": clean(a.deep_look_title),
         "image_url": image,
-        "image_alt": clean(a.image_alt),
+        # The image links to the article: without alt text of its own (feeds rarely give one), the headline
+        # names the link for screen readers and shows where images are blocked.
+        "image_alt": clean(a.image_alt) or clean(a.title),
         "also_covered": also,
         "topics": list(a.topics),
     }

@@ -25,6 +25,7 @@ from email.headerregistry import Address
 from email.utils import format_datetime
 from urllib.parse import quote, urlsplit
 
+from digest.audience.validate import Invalid, ascii_domain
 from digest.config import Settings
 from digest.render.edition import RenderedEdition
 from digest.render.personalize import (
@@ -97,8 +98,11 @@ def address_header(name: str, display_name: str | None, addr: str) -> str:
         if local.isascii() or not local:
             raise HeaderInjection(f"{name}: {addr!r} is not a usable email address")
         return fold_header(name, Address(display_name=display_name, username=local, domain=domain), utf8=True)
-    return fold_header(name, Address(display_name=display_name, username=local,
-                                     domain=domain.encode("idna").decode("ascii")))
+    try:
+        domain = ascii_domain(domain)
+    except Invalid as exc:
+        raise HeaderInjection(f"{name}: {addr!r}: {exc}") from None
+    return fold_header(name, Address(display_name=display_name, username=local, domain=domain))
 
 
 def _qp(text: str) -> str:

@@ -59,6 +59,7 @@ from digest.send.backends.base import (
     Recipient,
     Schedule,
     TransientError,
+    Unreachable,
 )
 from digest.send.guard import EditionLease
 from digest.send.plan import Planner, SubscriberFilter, content_for
@@ -563,7 +564,7 @@ class _Sender:
             return "retry"
         except TransientError as exc:
             self.summary.requests += 1
-            return self._retry_or_fail(ids, batch_id, str(exc), retries)
+            return self._retry_or_fail(ids, batch_id, str(exc), retries, unreachable=isinstance(exc, Unreachable))
         except InDoubtError as exc:
             self.summary.requests += 1
             return self._in_doubt(ids, batch_id, schedule, str(exc), retries, recipients)
@@ -591,7 +592,14 @@ class _Sender:
         self.progress.advance(sent=len(accepted), failed=len(result.rejected))
         return "sent"
 
-    def _retry_or_fail(self, ids: list[int], batch_id: str, message: str, retries: int) -> str:
+    def _retry_or_fail(self, ids: list[int], batch_id: str, message: str, retries: int, *,
+                       unreachable: bool = False) -> str:
+        if retries >= int(self.settings.send_max_retries) and unreachable:
+            # Nobody answered at all: failing this batch and then every next one would lose the whole edition to
+            # an outage. Stop instead, everything still pending, as a refused login does.
+            self._release(ids, batch_id)
+            raise Unreachable(f"{message} (gave up after {retries} retries; the deliveries not sent stay pending: "
+                              "run the same command again once it is reachable)")
         if retries >= int(self.settings.send_max_retries):
             self._mark(ids, batch_id, "failed", f"{message} (gave up after {retries} retries)")
             self.summary.failed += len(ids)

@@ -9,6 +9,7 @@ Errors a backend raises tell the dispatcher what to do next:
 
 - `RateLimited`: wait until ``retry_at`` then try the same batch again (not counted as a retry);
 - `TransientError`: the provider did not take the batch (5xx, connection refused); retry with backoff;
+  `Unreachable` (no connection at all) stops the send once the retries run out, leaving the rest pending;
 - `InDoubtError`: the request reached the provider but no answer came back (read timeout, dropped
   connection): it may or may not have been accepted, so only a cancel or the in-doubt rule may resend it;
 - `PermanentError`: the provider refused the batch (4xx); fail it with the provider's message, no retry;
@@ -50,6 +51,12 @@ class AuthError(PermanentError):
 
 class TransientError(ProviderError):
     """The provider did not take the batch (5xx, refused connection): safe to retry."""
+
+
+class Unreachable(TransientError):
+    """The provider could not be reached at all (connection refused, unknown host): retried like any transient
+    error, but once the retries run out the send stops with the rest still pending, since every later batch would
+    meet the same wall and fail for good."""
 
 
 class InDoubtError(ProviderError):

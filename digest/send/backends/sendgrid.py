@@ -37,6 +37,7 @@ from digest.send.backends.base import (
     Recipient,
     Schedule,
     TransientError,
+    Unreachable,
 )
 
 # python_http_client logs every request's headers, the API key included, at DEBUG: keep that out of any log,
@@ -107,7 +108,7 @@ class SendGridBackend(Backend):
             raise PermanentError(message) from None
         except urllib.error.URLError as exc:
             # urllib wraps failures of sending the request (connect, write): the provider never had all of it.
-            raise TransientError(f"SendGrid {what}: {exc.reason}") from None
+            raise Unreachable(f"SendGrid {what}: {exc.reason}") from None
         except (TimeoutError, http.client.HTTPException, ConnectionError) as exc:
             # The request went out and the answer did not come back.
             raise InDoubtError(f"SendGrid {what}: no answer ({type(exc).__name__}: {exc})") from None

@@ -16,6 +16,7 @@ from typing import ClassVar, Literal
 
 import dkim
 
+from digest.audience.validate import Invalid, ascii_domain
 from digest.config import Settings
 from digest.errors import ConfigError
 from digest.send.backends.base import (
@@ -28,6 +29,7 @@ from digest.send.backends.base import (
     Recipient,
     Schedule,
     TransientError,
+    Unreachable,
 )
 from digest.send.backends.message import render_message
 
@@ -62,6 +64,17 @@ def _smtp_error(exc: smtplib.SMTPResponseException, what: str) -> Exception:
     if 400 <= exc.smtp_code < 500:
         return TransientError(message)
     return PermanentError(message)
+
+
+def _envelope_address(address: str) -> tuple[str, bool]:
+    """(the address as MAIL FROM / RCPT TO carry it, whether that needs SMTPUTF8): an internationalized domain
+    goes in its ASCII form, which every server takes; a local part that is not ASCII only travels with SMTPUTF8."""
+    local, _, domain = address.rpartition("@")
+    try:
+        domain = ascii_domain(domain)
+    except Invalid as exc:
+        raise PermanentError(f"SMTP: {address}: {exc}") from None
+    return f"{local}@{domain}", not local.isascii()
 
 
 class SmtpBackend(Backend):
@@ -102,7 +115,7 @@ class SmtpBackend(Backend):
         except smtplib.SMTPResponseException as exc:
             raise _smtp_error(exc, f"{s.smtp_host}:{s.smtp_port}") from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise TransientError(f"SMTP {s.smtp_host}:{s.smtp_port}: cannot connect: {exc}") from None
+            raise Unreachable(f"SMTP {s.smtp_host}:{s.smtp_port}: cannot connect: {exc}") from None
         return conn
 
     def open(self) -> None:
@@ -139,16 +152,25 @@ class SmtpBackend(Backend):
         return BatchResult(accepted=[r.delivery_id for r in recipients], provider_message_id=response or None)
 
     def _transmit(self, sender: str, rcpts: list[str], data: bytes) -> str:
+        sender, sender_utf8 = _envelope_address(sender)
+        envelope = [_envelope_address(rcpt) for rcpt in rcpts]
+        rcpts = [rcpt for rcpt, _ in envelope]
+        utf8 = sender_utf8 or any(needs for _, needs in envelope)
         if self._conn is None:
             self._conn = self._connect()
         conn = self._conn
+        if utf8 and not conn.has_extn("smtputf8"):
+            who = ", ".join(a for a, needs in [(sender, sender_utf8), *envelope] if needs)
+            raise PermanentError(f"SMTP {self.settings.smtp_host}: {who}: an address whose part before the @ is "
+                                 "not ASCII needs SMTPUTF8, which the server does not offer")
+        options = ["SMTPUTF8"] if utf8 else []
         try:
             try:
-                code, resp = conn.mail(sender)
+                code, resp = conn.mail(sender, options)
             except smtplib.SMTPServerDisconnected:
                 # The server closed an idle reused connection: nothing was sent yet, so reconnect once.
                 self._conn = conn = self._connect()
-                code, resp = conn.mail(sender)
+                code, resp = conn.mail(sender, options)
             if code != 250:
                 conn.rset()
                 raise _smtp_error(smtplib.SMTPSenderRefused(code, resp, sender), f"MAIL FROM {sender}")

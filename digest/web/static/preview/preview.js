@@ -90,9 +90,15 @@
     button.addEventListener("click", function () { state.width = button.getAttribute("data-width"); apply(); });
   });
   darkButton.addEventListener("click", function () { state.dark = !state.dark; apply(); });
+  // "View as" and "Send test" load a new page: carry the view along in the fragment of the form's action (a
+  // redirect without a fragment of its own keeps the request's), so mobile or dark mode stays on.
+  function keepView(form) { form.action = form.action.split("#")[0] + location.hash; }
+  document.querySelectorAll("form").forEach(function (form) {
+    form.addEventListener("submit", function () { keepView(form); });
+  });
   var picker = document.getElementById("subscriber");
   if (picker) {
-    picker.addEventListener("change", function () { picker.form.submit(); });
+    picker.addEventListener("change", function () { keepView(picker.form); picker.form.submit(); });
   }
 
   function setLive(status, text) {
