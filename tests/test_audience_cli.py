@@ -183,7 +183,8 @@ def test_export_data_and_forget(project: Project) -> None:
     assert json.loads(out.read_text())["email"] == "gone@example.org"
 
     result = project.json("subscribers", "forget", "gone@example.org", "--yes")
-    assert result == {"subscriptions": 2, "audit_rows": 3, "deliveries": 1, "events": 2, "suppressed": True}
+    assert result == {"subscriptions": 2, "audit_rows": 3, "deliveries": 1, "events": 2,
+                      "newly_suppressed": True}
     app = project.app()
     with app.store.session() as session:
         def dump(model: Any) -> str:
@@ -207,7 +208,10 @@ def test_export_data_and_forget(project: Project) -> None:
     report = project.json("subscribers", "import", str(csv_file))
     assert report["new"] == 0 and report["rejected"] == 1
     again = project.json("subscribers", "forget", "gone@example.org", "--yes")
-    assert again == {"subscriptions": 0, "audit_rows": 0, "deliveries": 0, "events": 0, "suppressed": False}
+    # The address stays suppressed; this erasure did not have to add it (the key says which, as `suppress` does).
+    assert again == {"subscriptions": 0, "audit_rows": 0, "deliveries": 0, "events": 0, "newly_suppressed": False}
+    text = project.run("subscribers", "forget", "gone@example.org", "--yes").stdout
+    assert "the address was suppressed already." in text
 
 
 def test_forget_asks_first(project: Project) -> None:
@@ -238,7 +242,7 @@ def test_forget_after_a_bounce_leaves_no_trace_and_keeps_the_address_out(project
     app.close()
 
     result = project.json("subscribers", "forget", "bounced@example.org", "--yes")
-    assert result["subscriptions"] == 1 and result["suppressed"] is False  # it was suppressed already
+    assert result["subscriptions"] == 1 and result["newly_suppressed"] is False  # it was suppressed already
     app = project.app()
     with app.store.session() as session:
         everything = " ".join(

@@ -76,6 +76,9 @@ def test_double_opt_in_from_form_to_active(site: tuple[Project, Any, Web]) -> No
     assert done.status_code == 200 and "You are subscribed" in done.text
     row = subscriber(app, "reader@example.org")
     assert row.status == "active" and row.confirmed_at is not None
+    # The new reader can pick topics and a time zone at once, without waiting for an edition's link.
+    prefs = re.search(r'<a href="(/preferences/[^"]+)">Choose your topics and time zone</a>', done.text)
+    assert prefs is not None and "Your preferences" in web.get(prefs.group(1)).text
     again = web.post(path_of(link))
     assert again.status_code == 200 and "already receives" in again.text
     history = [(a.old_status, a.new_status, a.actor) for a in rows(app, AuditRow)]

@@ -93,3 +93,25 @@ def test_serve_refuses_to_start_without_secret_key(project: Project) -> None:
     result = project.run("serve", "--port", str(free_port()), ok=False, env={"DIGEST_SECRET_KEY": ""})
     assert result.exit_code == 2
     assert "secret_key is not set" in result.stderr
+
+
+def test_serve_warns_when_base_url_points_at_another_local_port(project: Project, tmp_path: Path) -> None:
+    """`digest serve --port P` with the default base_url (port 8040) would mail links nobody answers: it says so."""
+    port = free_port()
+    project.write_config('base_url = "http://127.0.0.1:8040"\n')
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "digest", "serve", "--port", str(port)], cwd=project.root,
+                                env={**os.environ, **project.env}, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while "Ctrl+C" not in log.read_text(errors="replace"):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.1)
+        text = log.read_text(errors="replace")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert f"Listening on http://127.0.0.1:{port}" in text
+    assert "links in emails point at http://127.0.0.1:8040" in text
+    assert f"Warning: base_url http://127.0.0.1:8040 is on this machine but on port 8040, not {port}" in text

@@ -136,5 +136,5 @@ def forget(session: Session, email: str, *, actor: str = "cli",
         session.execute(update(SuppressionRow).where(SuppressionRow.email_hash == email_hash(key))
                         .values(reason=FORGOTTEN, detail="erasure request"))
     return {"subscriptions": len(subs), "audit_rows": audited, "deliveries": int(deliveries or 0),
-            "events": events, "suppressed": newly_suppressed}
+            "events": events, "newly_suppressed": newly_suppressed}
 

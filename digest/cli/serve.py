@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 import click
 
@@ -25,7 +26,16 @@ def serve(host: str, port: int, log_level: str) -> None:
     app = get_app()
     web = create_app(app)  # fails here, before binding, when secret_key is missing
     logging.getLogger("uvicorn.access").addFilter(TokenMaskFilter())
-    click.echo(f"Serving {app.settings.base_url} links on http://{host}:{port} (Ctrl+C stops).", err=True)
+    base_url = str(app.settings.base_url)
+    click.echo(f"Listening on http://{host}:{port} (Ctrl+C stops); links in emails point at {base_url} (base_url).",
+               err=True)
+    base = urlsplit(base_url)
+    base_port = base.port or (443 if base.scheme == "https" else 80)
+    if base.hostname in ("127.0.0.1", "localhost", "::1") and base_port != port:
+        # Local work: every confirmation, unsubscribe and preferences link would go to a port nobody serves.
+        click.echo(f"Warning: base_url {base_url} is on this machine but on port {base_port}, not {port}: links in "
+                   f"emails will not reach this server. Pass --port {base_port}, or set base_url to "
+                   f"http://127.0.0.1:{port}.", err=True)
     # proxy_headers: behind a reverse proxy, rate limits must see the visitor's address, not the proxy's. uvicorn
     # trusts X-Forwarded-For only from FORWARDED_ALLOW_IPS (default 127.0.0.1 and ::1, a proxy on this host).
     uvicorn.run(web, host=host, port=port, log_level=log_level, proxy_headers=True)

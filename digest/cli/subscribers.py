@@ -362,7 +362,7 @@ def forget(email: str, yes: bool, as_json: bool) -> None:
     else:
         click.echo(f"Erased {email}: {result['subscriptions']} subscription(s), {result['audit_rows']} audit "
                    f"entries, {result['deliveries']} deliveries and {result['events']} events scrubbed; the address"
-                   " is suppressed.")
+                   + (" is suppressed." if result["newly_suppressed"] else " was suppressed already."))
 
 
 commands = [subscribers_group]

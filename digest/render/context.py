@@ -45,12 +45,19 @@ TEASER_LEVELS: tuple[Teaser, ...] = (
 )
 
 
+# French spacing: a quote mark or a colon, semicolon, exclamation or question mark stays on the line of the word
+# it belongs to ("« coup sévère »", "Bac : comment"), as a no-break space would keep it; feeds often send plain
+# spaces there.
+_BOUND_SPACE = re.compile(r"(?<=«) | (?=[»:;!?](?:\s|$))")
+_SPACES = re.compile(r"[^\S\u00a0]+")
+
+
 def clean(value: str | None) -> str:
-    return neutralize(" ".join((value or "").split()))
+    return neutralize(_BOUND_SPACE.sub("\u00a0", " ".join((value or "").split())))
 
 
 def cut_words(text: str, limit: int | None) -> str:
-    words = text.split()
+    words = _SPACES.split(text.strip())
     if limit is None or len(words) <= limit:
         return text
     return " ".join(words[:limit]).rstrip(",;:-–—") + "…"

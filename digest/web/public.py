@@ -118,8 +118,12 @@ class _Pages:
         context.setdefault("title", "")
         return HTMLResponse(render(template, context), status_code=status, headers=_SECURITY_HEADERS)
 
-    def message(self, title: str, *paragraphs: str, status: int = 200) -> HTMLResponse:
-        return self.page("message.html", status, title=title, paragraphs=list(paragraphs))
+    def message(self, title: str, *paragraphs: str, status: int = 200, link: tuple[str, str] | None = None
+                ) -> HTMLResponse:
+        """A title and paragraphs, and optionally one link as (href, text)."""
+        href, text = link or ("", "")
+        return self.page("message.html", status, title=title, paragraphs=list(paragraphs), link_href=href,
+                         link_text=text)
 
     def token_error(self, exc: BadToken) -> HTMLResponse:
         if isinstance(exc, GoneSubscriber):
@@ -287,8 +291,11 @@ class _Pages:
             except BadToken as exc:
                 return self.token_error(exc)
             title = self.list_title(resolved.list_row)
+            # A new reader's first chance to pick topics and a time zone, before any edition brings the link.
+            choose = "Choose your topics and time zone" if resolved.list_row.topics else "Choose your time zone"
             if resolved.subscriber.status == "active":
-                return self.message("You are subscribed", f"{resolved.subscriber.email} already receives {title}.")
+                return self.message("You are subscribed", f"{resolved.subscriber.email} already receives {title}.",
+                                    link=(_preferences_link(self, resolved) or "", choose))
             if request.method != "POST":
                 # Showing a button instead of confirming on GET: link scanners in mailboxes open every link.
                 return self.page("confirm.html", title="Confirm your subscription", email=resolved.subscriber.email,
@@ -298,7 +305,8 @@ class _Pages:
                 return self.message("This link is no longer valid",
                                     "The subscription changed after this link was sent. Subscribe again to get a "
                                     "new one.", status=410)
-            return self.message("You are subscribed", f"Thank you: {resolved.subscriber.email} will receive {title}.")
+            return self.message("You are subscribed", f"Thank you: {resolved.subscriber.email} will receive {title}.",
+                                link=(_preferences_link(self, resolved) or "", choose))
 
         return await self.db(work)
 
