@@ -82,7 +82,8 @@ def test_text_part_structure(tmp_path: Path) -> None:
     assert f"1. {article(1).title}" in text
     assert "  - The bridge will cost about 4 million in city funds." in text
     flat = " ".join(text.split())
-    assert "Read the Deep Look (How the vote came together): https://ledger.example.org/news/footbridge-1" in flat
+    assert "Deep Look: How the vote came together (at the link above)" in flat
+    assert flat.count("https://ledger.example.org/news/footbridge-1?") == 1  # the link once, under the headline
     assert f"Unsubscribe: {recipient().unsubscribe_url}" in text
     assert f"Manage your preferences: {recipient().preferences_url}" in text
     assert "&amp;" not in text and "&lt;" not in text
@@ -344,3 +345,11 @@ def test_french_quotes_and_punctuation_stay_with_their_words(tmp_path: Path) -> 
     assert soup.select_one("ul.quick-looks li").get_text(strip=True) == (
         "Le maire l’a dit\u00a0: «\u00a0Nous continuerons\u00a0» à aider.")
     assert "Un «\u00a0coup sévère\u00a0» pour la ville\u00a0?" in rendered.text
+
+
+def test_the_read_on_link_names_a_deep_look_only_where_there_is_one(tmp_path: Path) -> None:
+    chosen = selection(2)
+    chosen.items[1].article.deep_look_title = None  # a feed item: body text, no Deep Look of its own
+    soup = soup_of(render_selection(settings(tmp_path), list_row(), EDITION_DATE, chosen).html)
+    labels = [p.get_text(" ", strip=True) for p in soup.select("p.deep-look")]
+    assert labels == ["Read the Deep Look: How the vote came together", "Read the full story"]
