@@ -9,7 +9,6 @@ linear in the number of profiles, is timed on a sample of profiles and extrapola
 
 from __future__ import annotations
 
-import copy
 import gc
 import itertools
 import random
@@ -19,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from benchmarks.harness import BenchResult, peak_memory, scaled, timed
-from digest.config import KEYS, Settings
+from digest.config import Settings, default_values
 from digest.models import Article
 from digest.rank import dedupe
 from digest.rank.score import RankSettings, norm_topic, score
@@ -64,8 +63,7 @@ def profiles(count: int) -> list[tuple[str, ...]]:
 
 
 def settings() -> RankSettings:
-    values = {k.name: copy.deepcopy(k.default) for k in KEYS}
-    return RankSettings.from_settings(Settings(values, Path(".")))
+    return RankSettings.from_settings(Settings(default_values(), Path(".")))
 
 
 def ours(articles: Sequence[Article], profile_list: Sequence[tuple[str, ...]], rs: RankSettings

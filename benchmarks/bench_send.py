@@ -5,7 +5,7 @@
    (set_content + add_alternative + bytes), timed on a sample.
 2. ``send_*``: one edition sent to N subscribers through the SendGrid stand-in (in its own process): mail/send
    requests made (must be ⌈N / 1,000⌉ for one variant; the naive baseline is one request per reader), wall
-   time, and the Python-heap peak of the send at N and at N/10 (flat: rows are streamed from the store).
+   time at N, and the Python-heap peak of the send at N/10 against N/50 (flat: rows are streamed from the store).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ Keys that hold tables (``theme``, ``topic_rules``, ...) are set in TOML; their e
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tomllib
@@ -145,6 +146,11 @@ KEYS: tuple[Key, ...] = (
 KEYS_BY_NAME: dict[str, Key] = {k.name: k for k in KEYS}
 
 
+def default_values() -> dict[str, Any]:
+    """Every key at its default; tables and lists are fresh copies, so a caller may change them."""
+    return {k.name: copy.deepcopy(k.default) for k in KEYS}
+
+
 @dataclass
 class Settings:
     """Resolved settings. ``project_dir`` is where relative paths (templates, outbox, database) resolve."""
@@ -197,11 +203,12 @@ class Settings:
     def redacted(self) -> dict[str, Any]:
         """Values safe to print: secrets masked."""
         out = dict(self.values)
-        for name in ("secret_key", "smtp_password", "database_url"):
-            if out.get(name) and name != "database_url":
+        for name in ("secret_key", "smtp_password"):
+            if out.get(name):
                 out[name] = "***"
         if out.get("secret_key_fallbacks"):
             out["secret_key_fallbacks"] = ["***"] * len(out["secret_key_fallbacks"])
+        # A database URL stays readable; only its password is masked.
         if "@" in out.get("database_url", "") and ":" in out["database_url"].split("@")[0]:
             scheme, rest = out["database_url"].split("://", 1)
             out["database_url"] = f"{scheme}://***@{rest.split('@', 1)[1]}"
@@ -258,7 +265,7 @@ def load_settings(
 ) -> Settings:
     environ = os.environ if environ is None else environ
     path = find_config(config, cwd)
-    values = {k.name: (k.default.copy() if isinstance(k.default, (list, dict)) else k.default) for k in KEYS}
+    values = default_values()
     project_dir = (cwd or Path.cwd()).resolve()
     data: dict[str, Any] = {}
     if path is not None:

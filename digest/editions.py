@@ -142,7 +142,11 @@ def sent_by_other_editions(session: Session, edition: EditionRow) -> set[str]:
 def candidate_pool(session: Session, edition: EditionRow) -> list[Article]:
     """The edition's candidates: its frozen pool once frozen, else the window's articles; never retracted ones,
     never ones the list sent in another edition. Newest first, then by id."""
-    sent = sent_by_other_editions(session, edition)
+    return _unsent_candidates(session, edition, sent_by_other_editions(session, edition))
+
+
+def _unsent_candidates(session: Session, edition: EditionRow, sent: Collection[str]) -> list[Article]:
+    # ``candidate_pool`` with the sent ids passed in: ``ranker_for`` needs them too, and queries them once.
     if edition.frozen_at is not None:
         ids = list(edition.pool or [])
         articles = list_articles(session, ids=ids) if ids else []
@@ -204,12 +208,13 @@ def ranker_for(session: Session, settings: Any, edition: EditionRow, *, now: dat
     margin = max(timedelta(0), min(end - edition.window_start, NEARBY))
     nearby = list_articles(session, since=edition.window_start - margin, until=end + margin)
     candidates = {a.id: a for a in nearby}
-    for article in candidate_pool(session, edition):
+    sent = sent_by_other_editions(session, edition)
+    for article in _unsent_candidates(session, edition, sent):
         candidates.setdefault(article.id, article)
-    sent = sent_by_other_editions(session, edition) & candidates.keys()
     pool = list(edition.pool or []) if edition.frozen_at is not None else None
     return Ranker(candidates.values(), settings=rank_settings_for(settings, list_row), now=now or end,
-                  window=(edition.window_start, end), pool=pool, already_sent=sent, pinned=pinned)
+                  window=(edition.window_start, end), pool=pool, already_sent=sent & candidates.keys(),
+                  pinned=pinned)
 
 
 def stamp(selection: Selection, list_row: MailingListRow, edition: EditionRow) -> Selection:

@@ -1,4 +1,5 @@
-"""Helpers for the audience tests: the confirmation emails in the outbox, and a sync face over httpx's ASGI client."""
+"""Helpers for the web tests: the confirmation emails in the outbox, a sync face over httpx's ASGI client, and a
+real uvicorn server on loopback."""
 
 from __future__ import annotations
 
@@ -6,11 +7,17 @@ import asyncio
 import email
 import email.policy
 import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 
 BASE = "http://127.0.0.1:8040"
 CONFIRM_LINK = re.compile(r"https?://[^\s\"'<>]+/confirm/[A-Za-z0-9_.\-]+")
@@ -75,3 +82,28 @@ class Web:
     def close(self) -> None:
         self.loop.run_until_complete(self.client.aclose())
         self.loop.close()
+
+
+def loopback_socket() -> socket.socket:
+    """A socket bound to a free 127.0.0.1 port, so the URL is known before the app that needs it is built."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def serve_on_loopback(asgi: Any, sock: socket.socket) -> Iterator[str]:
+    """Run ``asgi`` under uvicorn in a thread on ``sock`` (closed afterwards); yields its base URL once it is up."""
+    server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.started
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

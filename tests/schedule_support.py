@@ -15,9 +15,9 @@ from sqlalchemy import select
 from digest.app import App
 from digest.audience.lifecycle import email_key
 from digest.audience.lists import new_list_row
-from digest.models import Article, Section
-from digest.store.articles import upsert_article
 from digest.store.tables import DeliveryRow, EditionRow, MailingListRow, ScheduleRunRow, SubscriberRow
+
+from . import send_support
 
 _OUTBOX_NAME = re.compile(r"^e(\d+)-s(\d+)-")
 
@@ -48,21 +48,9 @@ def add_reader(app: App, list_name: str, n: int, *, tz: str | None = None, send_
 
 
 def add_articles(app: App, before: datetime, n: int = 4, prefix: str = "sched") -> list[str]:
-    """Fictional articles published in the hours just before ``before``."""
-    ids = []
-    with app.store.session() as s:
-        for i in range(n):
-            art = Article(
-                id=f"{prefix}{i:03d}", title=f"Made-up story {i} on the harbour bridge vote",
-                outlet="The Sample Courier", url=f"https://news.example.org/{prefix}-{i}",
-                published_at=before - timedelta(minutes=30 + 45 * i), topics=["local"],
-                summary=f"An invented summary of story {i}.",
-                quick_looks=[f"First point of story {i}.", f"Second point of story {i}."],
-                sections=[Section(None, [f"Invented paragraph of story {i}. " * 6])],
-            )
-            upsert_article(s, art, now=before)
-            ids.append(art.id)
-    return ids
+    """Fictional articles published in the hours just before ``before`` (the first half an hour before it)."""
+    return send_support.add_articles(app, n, before=before, prefix=prefix, first=timedelta(minutes=30),
+                                     step=timedelta(minutes=45))
 
 
 def outbox_counts(root: Path) -> Counter[int]:

@@ -29,20 +29,23 @@ DAY = date(2024, 5, 6)
 NOW = datetime(2024, 5, 6, 7, 5, tzinfo=UTC)
 
 
-def add_articles(app: App, n: int = 5, *, topics: list[list[str]] | None = None) -> list[str]:
-    """Fictional articles published in the hours before DAY's cut-off."""
+def add_articles(app: App, n: int = 5, *, before: datetime = NOW, prefix: str = "art",
+                 first: timedelta = timedelta(hours=2), step: timedelta = timedelta(hours=1),
+                 topics: list[list[str]] | None = None) -> list[str]:
+    """Fictional articles ``{prefix}000``, ``{prefix}001``…, published ``first``, ``first + step``… before ``before``
+    (by default, DAY's cut-off)."""
     ids = []
     with app.store.session() as s:
         for i in range(n):
             art = Article(
-                id=f"art{i:03d}", title=f"Fictional story number {i} about the town council",
-                outlet="The Example Gazette", url=f"https://news.example.org/story-{i}",
-                published_at=NOW - timedelta(hours=2 + i), topics=(topics[i] if topics else ["local"]),
+                id=f"{prefix}{i:03d}", title=f"Fictional story number {i} about the town council",
+                outlet="The Example Gazette", url=f"https://news.example.org/{prefix}-{i}",
+                published_at=before - first - step * i, topics=(topics[i] if topics else ["local"]),
                 summary=f"A made-up summary of story {i}.",
                 quick_looks=[f"Point one of story {i}.", f"Point two of story {i}."],
                 sections=[Section(None, [f"Body paragraph of story {i}. " * 8])],
             )
-            upsert_article(s, art, now=NOW)
+            upsert_article(s, art, now=before)
             ids.append(art.id)
     return ids
 

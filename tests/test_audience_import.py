@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from digest.store.tables import AuditRow, SubscriberRow
@@ -223,16 +224,13 @@ def test_an_import_that_fails_part_way_leaves_nothing_behind(project: Project) -
                             + "keep@example.org,Changed\n", "many.csv"))
     app = project.app()
     try:
-        try:
-            with app.store.session() as session:
-                report = merge(session, ensure_list(session, app.settings), parsed.records, source="many.csv",
-                               actor="test")
-                assert (report.new, report.updated) == (12000, 1)
-                session.flush()
-                assert session.scalar(select(func.count()).select_from(SubscriberRow)) == 12001
-                raise RuntimeError("the process dies here")
-        except RuntimeError:
-            pass
+        with pytest.raises(RuntimeError), app.store.session() as session:
+            report = merge(session, ensure_list(session, app.settings), parsed.records, source="many.csv",
+                           actor="test")
+            assert (report.new, report.updated) == (12000, 1)
+            session.flush()
+            assert session.scalar(select(func.count()).select_from(SubscriberRow)) == 12001
+            raise RuntimeError("the process dies here")
     finally:
         app.close()
     assert by_email(project) == before

@@ -5,18 +5,15 @@ All articles and addresses here are fictional.
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
 from digest import editions
 from digest.audience.lists import new_list_row
-from digest.config import KEYS, Settings
 from digest.models import Article
 from digest.store.articles import upsert_article
 from digest.store.db import Store
@@ -29,26 +26,10 @@ from digest.store.tables import (
     SubscriberRow,
     VariantRow,
 )
+from tests.rank_support import STORIES, settings
 
 DAY = date(2031, 3, 4)
 CUTOFF = datetime(2031, 3, 4, 7, 0, tzinfo=UTC)
-
-STORIES = [
-    "Harbour council approves new ferry timetable for the winter",
-    "Local orchestra rehearses a forgotten symphony in the old mill",
-    "Regional rail operator orders twelve quieter electric trains",
-    "Volunteers plant three thousand oak saplings along the river",
-    "University chemists unveil a cheaper battery electrolyte",
-    "City library extends opening hours during exam season",
-    "Mountain rescue teams train with thermal imaging drones",
-    "Farmers market moves indoors as frost arrives early",
-]
-
-
-def settings(**changes: Any) -> Settings:
-    base = Settings({k.name: copy.deepcopy(k.default) for k in KEYS}, Path("."))
-    return base.replace(**changes) if changes else base
-
 
 def add_list(store: Store, name: str = "daily", **kw: Any) -> int:
     with store.session() as s:

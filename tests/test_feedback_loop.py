@@ -83,7 +83,7 @@ def test_a_bounce_reported_by_sendgrid_keeps_the_address_out_of_the_next_send(
                                     reason="550 5.1.1 mailbox does not exist"))
     events.append(as_sendgrid_event(clicker, "open"))
     # The link as the email carries it (SendGrid reports the original URL, UTM parameters and all).
-    link = re.search(r'href="(https://news\.example\.org/story-(\d+)[^"]*)"', clicker.rendered())
+    link = re.search(r'href="(https://news\.example\.org/art-(\d+)[^"]*)"', clicker.rendered())
     assert link is not None and "utm_" in link.group(1)
     events.append(as_sendgrid_event(clicker, "click", url=html.unescape(link.group(1))))
     response = post_events(app, signer, events)

@@ -4,8 +4,6 @@ uvicorn server on 127.0.0.1. Anything refused must leave the store exactly as it
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 
 from digest.app import App
@@ -22,6 +19,7 @@ from digest.audience import lifecycle
 from digest.errors import ConfigError
 from digest.feedback import sendgrid
 from digest.web.webhooks import webhook_routes
+from tests.audience_support import loopback_socket, serve_on_loopback
 from tests.feedback_support import (
     Signer,
     World,
@@ -195,21 +193,8 @@ def test_check_timestamp_bounds() -> None:
 def served(tmp_path: Path, signer: Signer) -> Iterator[tuple[str, App]]:
     digest_app = App(settings_for(tmp_path, f"sqlite:///{tmp_path / 'served.db'}",
                                   sendgrid_webhook_public_key=signer.public_b64))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(Starlette(routes=webhook_routes(digest_app)), log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    yield f"http://127.0.0.1:{port}/webhooks/sendgrid", digest_app
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serve_on_loopback(Starlette(routes=webhook_routes(digest_app)), loopback_socket()) as base:
+        yield f"{base}/webhooks/sendgrid", digest_app
     digest_app.close()
 
 

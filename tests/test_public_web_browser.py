@@ -4,14 +4,10 @@ page's button; every page fits a phone screen, hides the honeypot, and has no se
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from digest.app import App
 from digest.audience import tokens
@@ -19,7 +15,7 @@ from digest.web.public import create_app
 from tests.conftest import REPO, Project, require
 from tests.conftest import require_tool as _require_tool
 
-from .audience_support import confirm_links
+from .audience_support import confirm_links, loopback_socket, serve_on_loopback
 
 pytestmark = pytest.mark.browser
 
@@ -31,26 +27,16 @@ AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 
 @pytest.fixture
 def site(sqlite_project: Project) -> Iterator[tuple[Project, App, str]]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = loopback_socket()
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     sqlite_project.write_config(f'outbox_dir = "outbox"\nbase_url = "{base}"\n'
                                 'postal_address = "Fictional Newsroom, 1 Sample Street"\n')
     sqlite_project.run("lists", "create", "daily", "--topics", "politics,sports", "--title", "The Daily Test")
     app = sqlite_project.app()
-    server = uvicorn.Server(uvicorn.Config(create_app(app), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
     try:
-        yield sqlite_project, app, base
+        with serve_on_loopback(create_app(app), sock):
+            yield sqlite_project, app, base
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         app.close()
 
 

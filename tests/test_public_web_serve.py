@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,12 +16,7 @@ import pytest
 
 from .audience_support import confirm_links, path_of
 from .conftest import Project
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from .send_support import free_port
 
 
 @pytest.fixture

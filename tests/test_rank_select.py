@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,42 +9,20 @@ from typing import Any
 
 import pytest
 
-from digest.config import KEYS, Settings
 from digest.errors import ConfigError
 from digest.models import Article
 from digest.rank import dedupe
 from digest.rank.score import RankSettings, score
 from digest.rank.select import Ranker, rank_articles
+from tests.rank_support import STORIES, settings
 
 NOW = datetime(2031, 3, 4, 7, 0, tzinfo=UTC)
-
-
-def settings(**changes: Any) -> Settings:
-    base = Settings({k.name: copy.deepcopy(k.default) for k in KEYS}, Path("."))
-    return base.replace(**changes) if changes else base
 
 
 def art(article_id: str, title: str, *, hours: float = 1.0, topics: list[str] | None = None,
         outlet: str = "Fictional Daily", summary: str | None = None, **kw: Any) -> Article:
     return Article(id=article_id, title=title, outlet=outlet, published_at=NOW - timedelta(hours=hours),
                    topics=topics if topics is not None else ["general"], summary=summary, **kw)
-
-
-# Distinct vocabularies, so no two of these stories look alike to the duplicate check.
-STORIES = [
-    "Harbour council approves new ferry timetable for the winter",
-    "Local orchestra rehearses a forgotten symphony in the old mill",
-    "Regional rail operator orders twelve quieter electric trains",
-    "Volunteers plant three thousand oak saplings along the river",
-    "University chemists unveil a cheaper battery electrolyte",
-    "City library extends opening hours during exam season",
-    "Mountain rescue teams train with thermal imaging drones",
-    "Farmers market moves indoors as frost arrives early",
-    "Museum restores a medieval tapestry stitch by stitch",
-    "Startup tests autonomous snow ploughs on airport runways",
-    "Fishermen report record mackerel catch off the northern cape",
-    "Theatre company stages bilingual comedy about bureaucracy",
-]
 
 
 def test_fresher_article_wins_at_equal_priority() -> None:

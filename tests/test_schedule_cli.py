@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
+from digest.app import App
 from digest.store.tables import DeliveryRow, LeaseRow, MailingListRow
 
 from .conftest import Project
@@ -129,15 +130,21 @@ def test_two_concurrent_due_processes_deliver_each_subscriber_once(project: Proj
         app.close()
 
 
+def live_list(app: App, readers: int) -> list[int]:
+    """A list "live" due ten minutes ago on the real clock, with articles and ``readers`` readers; their ids."""
+    real_now = datetime.now(UTC)
+    send_at = real_now - timedelta(minutes=10)
+    make_list(app, "live", "UTC", send_at.strftime("%H:%M"))
+    ids = [add_reader(app, "live", n, active_since=real_now - timedelta(days=2)) for n in range(readers)]
+    add_articles(app, send_at - timedelta(minutes=1))
+    return ids
+
+
 def test_sigterm_during_run_stops_cleanly_and_the_next_pass_finishes(project: Project) -> None:
     app = project.app()
     try:
-        # A list due right now on the real clock, slowed to 5 messages a second so SIGTERM lands mid-send.
-        real_now = datetime.now(UTC)
-        send_at = real_now - timedelta(minutes=10)
-        make_list(app, "live", "UTC", send_at.strftime("%H:%M"))
-        readers = [add_reader(app, "live", n, active_since=real_now - timedelta(days=2)) for n in range(25)]
-        add_articles(app, send_at - timedelta(minutes=1))
+        # Slowed to 5 messages a second (below) so SIGTERM lands mid-send.
+        readers = live_list(app, 25)
         proc = digest_process(project, "schedule", "run", "--interval", "0.5", env={"DIGEST_SEND_RATE": "5"})
         deadline = time.monotonic() + 60
         sent = 0
@@ -182,11 +189,7 @@ def test_sigterm_while_idle_exits_zero(project: Project) -> None:
 def test_sigkill_of_the_run_process_group_then_an_immediate_pass_delivers_the_rest_once(project: Project) -> None:
     app = project.app()
     try:
-        real_now = datetime.now(UTC)
-        send_at = real_now - timedelta(minutes=10)
-        make_list(app, "live", "UTC", send_at.strftime("%H:%M"))
-        readers = [add_reader(app, "live", n, active_since=real_now - timedelta(days=2)) for n in range(20)]
-        add_articles(app, send_at - timedelta(minutes=1))
+        readers = live_list(app, 20)
         proc = subprocess.Popen([sys.executable, "-m", "digest", "schedule", "run", "--interval", "0.5"],
                                 cwd=project.root, env={**os.environ, **project.env, "DIGEST_SEND_RATE": "5"},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -25,9 +25,11 @@ from .send_support import (
     DAY,
     NOW,
     SmtpServer,
+    SmtpSink,
     add_articles,
     add_subscribers,
     delivery_statuses,
+    free_port,
     sendgrid_env,
 )
 
@@ -195,18 +197,8 @@ def test_stop_leaves_the_rest_pending_and_a_rerun_finishes(project: Any, standin
     add_articles(app, 3)
     add_subscribers(app, 7)
     stop = threading.Event()
-
-    class StopAfterFirst:
-        def start(self, total: int) -> None:
-            pass
-
-        def advance(self, **kw: int) -> None:
-            stop.set()  # what the SIGINT/SIGTERM handler does
-
-        def finish(self) -> None:
-            pass
-
-    first = _send(app, progress=StopAfterFirst(), stop=stop)
+    # After the first batch, what the SIGINT/SIGTERM handler does.
+    first = _send(app, progress=_AfterFirstBatch(stop.set), stop=stop)
     assert first.stopped and first.sent == 2 and first.pending == 5
     assert delivery_statuses(app) == {"sent": 2, "pending": 5}
     second = _send(app)
@@ -301,8 +293,6 @@ def test_an_unreachable_smtp_server_stops_the_send_with_everything_pending(proje
     """A wrong port or a relay that is down must not fail the edition for everyone, batch after batch: the first
     batch is retried, then the send stops (an error naming the server), every delivery still pending, and the same
     command sends them all once the server answers."""
-    from .send_support import free_port
-
     project.env.update({"DIGEST_BACKEND": "smtp", "DIGEST_SMTP_PORT": str(free_port()),
                         "DIGEST_SEND_BACKOFF_SECONDS": "0.01", "DIGEST_SEND_MAX_RETRIES": "2"})
     app = project.app()
@@ -528,8 +518,6 @@ def test_smtp_over_starttls_or_ssl_with_authentication(project: Any, tmp_path: A
 
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult
-
-    from .send_support import SmtpSink, free_port
 
     cert_file, key_file = _loopback_certificate(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # the backend verifies the server like any other

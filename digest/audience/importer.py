@@ -190,14 +190,10 @@ def merge(session: Session, list_row: MailingListRow, records: Iterable[Record],
 
 def _field_changes(old: _Existing, record: Record) -> dict[str, Any]:
     changes: dict[str, Any] = {}
-    if record.name is not None and record.name != (old.name or ""):
-        changes["name"] = record.name
-    if record.topics is not None and record.topics != old.topics:
-        changes["topics"] = record.topics
-    if record.timezone is not None and record.timezone != (old.timezone or ""):
-        changes["timezone"] = record.timezone
-    if record.send_time is not None and record.send_time != (old.send_time or ""):
-        changes["send_time"] = record.send_time
+    for name in FIELDS:
+        value, current = getattr(record, name), getattr(old, name)
+        if value is not None and value != ("" if current is None else current):
+            changes[name] = value
     return changes
 
 

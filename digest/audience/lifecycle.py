@@ -87,10 +87,9 @@ def status_for_reason(reason: str) -> str:
 
 def suppress(session: Session, email: str, reason: str, detail: str | None = None) -> bool:
     """Add an address to the suppression list (all lists). Returns False if it was already there."""
-    digest_ = email_hash(email)
-    if session.scalar(select(SuppressionRow.id).where(SuppressionRow.email_hash == digest_)) is not None:
+    if is_suppressed(session, email):
         return False
-    session.add(SuppressionRow(email_hash=digest_, reason=reason[:40], detail=detail))
+    session.add(SuppressionRow(email_hash=email_hash(email), reason=reason[:40], detail=detail))
     session.flush()
     return True
 

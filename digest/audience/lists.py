@@ -32,10 +32,6 @@ def get_list(session: Session, name: str) -> MailingListRow:
     return row
 
 
-def get_list_by_id(session: Session, list_id: int) -> MailingListRow | None:
-    return session.get(MailingListRow, list_id)
-
-
 def ensure_list(session: Session, settings: Settings, name: str | None = None) -> MailingListRow:
     """The named list, or the default list (``default_list``), created with the config's defaults if missing."""
     name = name or settings.default_list

@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 
 from digest.cli import get_app
-from digest.cli.output import print_json, print_table
+from digest.cli.output import json_option, print_json, print_table
 from digest.config import KEYS
 
 
 @click.command("config")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option
 def config_command(as_json: bool) -> None:
     """Show every setting's value and where it came from (file, environment or default); secrets masked."""
     settings = get_app().settings

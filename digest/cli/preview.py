@@ -46,14 +46,13 @@ def preview_command(host: str, port: int, no_open: bool, poll_interval: float) -
     from digest.web.preview import LOOPBACK_HOSTS, create_preview_app
 
     app = get_app()
-    if not _is_loopback(host):
-        click.echo(f"Warning: listening on {host}: anyone who can reach it can read editions and send tests.",
-                   err=True)
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
     if _is_loopback(host):
         allowed = [*LOOPBACK_HOSTS, host]
     else:
-        allowed = ["*"]  # listening beyond this machine was asked for explicitly (and warned about above)
+        click.echo(f"Warning: listening on {host}: anyone who can reach it can read editions and send tests.",
+                   err=True)
+        allowed = ["*"]  # listening beyond this machine was asked for explicitly (and warned about)
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
     asgi = create_preview_app(app, poll_interval=poll_interval, allowed_hosts=allowed)
     hub = asgi.state.preview.hub
 

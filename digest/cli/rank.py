@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Any
 
 import click
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest import editions
-from digest.audience.lifecycle import email_key
+from digest.audience import subscribers
 from digest.audience.lists import ensure_list
 from digest.cli import get_app
 from digest.cli.output import console, json_option, list_option, print_json, print_table
@@ -19,7 +18,7 @@ from digest.errors import NotFound
 from digest.models import Dropped, RankedItem, Selection
 from digest.rank.score import COMPONENTS
 from digest.store.articles import list_articles
-from digest.store.tables import EditionRow, MailingListRow, SubscriberRow
+from digest.store.tables import EditionRow, MailingListRow
 
 
 def _topics(value: str | None) -> list[str] | None:
@@ -78,8 +77,7 @@ def rank(list_name: str | None, subscriber: str | None, topics: str | None, day:
 def _stored_preferences(session: Session, list_row: MailingListRow, subscriber: str | None) -> list[str]:
     if not subscriber:
         return list(editions.effective_preferences(None, list_row.topics))
-    row = session.scalar(select(SubscriberRow).where(SubscriberRow.list_id == list_row.id,
-                                                     SubscriberRow.email_key == email_key(subscriber)))
+    row = subscribers.find(session, list_row, subscriber)
     if row is None:
         raise NotFound(f"{subscriber}: not a subscriber of list {list_row.name!r}")
     return list(editions.effective_preferences(row.topics, list_row.topics))

@@ -205,19 +205,12 @@ def _login() -> str:
 
 
 def _attach() -> None:
-    """Add our subcommands to the groups other parts own, once those modules exist."""
-    try:
-        from digest.cli.lists import lists_group
-    except ImportError:
-        pass
-    else:
-        lists_group.add_command(lists_schedule_command)
-    try:
-        from digest.cli.editions import editions_group
-    except ImportError:
-        pass
-    else:
-        editions_group.add_command(approve_command)
+    """Add our subcommands to the groups the audience and send parts own."""
+    from digest.cli.editions import editions_group
+    from digest.cli.lists import lists_group
+
+    lists_group.add_command(lists_schedule_command)
+    editions_group.add_command(approve_command)
 
 
 _attach()

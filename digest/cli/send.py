@@ -45,9 +45,10 @@ def print_summary(summary: SendSummary) -> None:
 @click.option("--list", "list_name", metavar="LIST", help="Mailing list (default: default_list).")
 @click.option("--date", "day", metavar="YYYY-MM-DD", help="Edition date (default: today in the list's time zone).")
 @click.option("--via", type=click.Choice(BACKENDS), help="Sending backend (default: the backend setting).")
-@click.option("--dry-run", is_flag=True, help="Plan and render, report what would be sent; store nothing, send nothing.")
+@click.option("--dry-run", is_flag=True, help="Plan and render, report what would be sent; send nothing and store "
+              "no delivery (only the edition itself, as a draft).")
 @click.option("--sandbox", is_flag=True, help="SendGrid sandbox mode: the provider validates every request and "
-              "delivers nothing; nothing is stored.")
+              "delivers nothing; stores only what --dry-run does.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def send_command(list_name: str | None, day: str | None, via: str | None, dry_run: bool, sandbox: bool,

@@ -23,7 +23,7 @@ from digest.audience.lifecycle import last_audit_id, suppress_and_mark
 from digest.audience.lists import ensure_list
 from digest.audience.validate import Invalid, normalize_email
 from digest.cli import get_app
-from digest.cli.output import console, json_option, list_option, print_json, print_table
+from digest.cli.output import console, dumps, json_option, list_option, print_json, print_table
 from digest.errors import DigestError
 from digest.models import SUBSCRIBER_STATUSES
 from digest.store.db import Store
@@ -284,14 +284,14 @@ def unsubscribe(email: str, list_name: str | None, reason: str, as_json: bool) -
                    + ("." if changed else " (no change)."))
 
 
-def _suppression_file(path: Path) -> list[tuple[int | None, str, str | None]]:
-    """Addresses (and optional reasons) from a CSV with an email column, in the import's formats."""
+def _suppression_file(path: Path) -> list[str]:
+    """Addresses from a CSV with an email column, in the import's formats."""
     parsed = read_csv(path)
     if parsed.rejected:
         first = parsed.rejected[0]
         raise DigestError(f"{path}:{first.line}: {first.reason} ({len(parsed.rejected)} bad row(s); nothing "
                           "was suppressed)")
-    return [(r.line, r.email, None) for r in parsed.records]
+    return [r.email for r in parsed.records]
 
 
 @subscribers_group.command("suppress")
@@ -312,7 +312,7 @@ def suppress(emails: tuple[str, ...], file_: Path | None, reason: str, as_json: 
         except Invalid as exc:
             raise DigestError(f"{raw}: {exc}") from None
     if file_ is not None:
-        addresses.extend(email for _, email, _ in _suppression_file(file_))
+        addresses.extend(_suppression_file(file_))
     app = get_app()
     results: list[dict[str, Any]] = []
     with app.store.session() as session:
@@ -333,8 +333,6 @@ def suppress(emails: tuple[str, ...], file_: Path | None, reason: str, as_json: 
               help="Write the JSON to this file instead of standard output.")
 def export_data(email: str, out: Path | None) -> None:
     """Print everything stored about EMAIL across all lists as JSON (GDPR right of access)."""
-    from digest.cli.output import dumps
-
     app = get_app()
     with app.store.session() as session:
         data = gdpr.export_data(session, email)

@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from digest.audience import lifecycle
+from digest.audience.gdpr import FORGOTTEN  # the suppression reason `forget` leaves behind
 from digest.config import Settings
 from digest.feedback.events import SUPPRESSING_REJECTS, EventType, RejectReason, TrackingEvent
 from digest.store.tables import (
@@ -35,8 +36,7 @@ from digest.store.tables import (
 # hide an earlier complaint, and a bounce does not erase the record that someone complained.
 _SEVERITY = {"unsubscribed": 1, "bounced": 2, "complained": 3}
 _HOSTED_ARTICLE = re.compile(r"/articles/([^/]+)/?$")
-# The suppression reason audience's `forget` leaves behind, and the event fields that carry the address.
-FORGOTTEN_REASON = "forgotten"
+# The event fields that carry the address.
 _ADDRESS_FIELDS = frozenset({"email", "smtp-id", "sg_message_id", "ip", "useragent"})
 
 
@@ -59,8 +59,8 @@ def actor_for(provider: str) -> str:
 def apply_events(session: Session, settings: Settings, events: list[TrackingEvent], *,
                  now: datetime | None = None) -> ProcessResult:
     """Record ``events`` and apply them to subscribers, in the order they happened."""
-    applier = _Applier(session, settings, now or datetime.now(UTC))
-    applier.forgotten = _forgotten(session, [e.email for e in events if e.email])
+    applier = _Applier(session, settings, now or datetime.now(UTC),
+                       _forgotten(session, [e.email for e in events if e.email]))
     # Providers batch events out of order; "soft bounces in a row" only means something in time order.
     for event in sorted(events, key=lambda e: e.timestamp):
         applier.apply(event)
@@ -68,7 +68,7 @@ def apply_events(session: Session, settings: Settings, events: list[TrackingEven
 
 
 class _Applier:
-    def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
+    def __init__(self, session: Session, settings: Settings, now: datetime, forgotten: set[str]) -> None:
         self.session = session
         self.limit = max(1, int(settings.soft_bounce_limit))
         self.now = now
@@ -76,7 +76,7 @@ class _Applier:
         self.actor = actor_for("unknown")
         self._editions: dict[int, EditionRow | None] = {}
         self._article_urls: dict[int, dict[str, str]] = {}
-        self.forgotten: set[str] = set()
+        self.forgotten = forgotten  # hashes of addresses erased on request (`forget`)
 
     # --- resolving what an event is about ---------------------------------------------------------------------
 
@@ -132,12 +132,13 @@ class _Applier:
         subscriber = self.subscriber(event, edition)
         email = event.email or (subscriber.email if subscriber is not None else None)
         key = lifecycle.email_key(email) if email else None
-        event_id = self._insert(event, edition, subscriber, key)
+        forgotten = key is not None and lifecycle.email_hash(key) in self.forgotten
+        event_id = self._insert(event, edition, subscriber, None if forgotten else key, forgotten=forgotten)
         if event_id is None:
             self.result.duplicates += 1
             return
         self.result.recorded += 1
-        if key is not None and lifecycle.email_hash(key) in self.forgotten:
+        if forgotten:
             # Erased on request (`forget`): the event was stored without the address (see `_insert`); the
             # suppression already stops every send, and there is no one left to change.
             return
@@ -156,10 +157,9 @@ class _Applier:
             self.unsubscribe(event, edition, subscriber, key, f"{event.esp_event or 'unsubscribe'} at the provider")
 
     def _insert(self, event: TrackingEvent, edition: EditionRow | None, subscriber: SubscriberRow | None,
-                key: str | None) -> int | None:
-        payload = event.raw
-        if key is not None and lifecycle.email_hash(key) in self.forgotten:
-            key, payload = None, {k: v for k, v in event.raw.items() if k not in _ADDRESS_FIELDS}
+                key: str | None, *, forgotten: bool) -> int | None:
+        # A forgotten address is stored nowhere: not as the key (the caller passes None), nor in the payload.
+        payload = {k: v for k, v in event.raw.items() if k not in _ADDRESS_FIELDS} if forgotten else event.raw
         values: dict[str, Any] = {
             "provider": event.provider, "provider_event_id": event.provider_event_id[:200],
             "type": event.type.value, "email_key": key,
@@ -198,10 +198,10 @@ class _Applier:
 
     def soft_failure(self, event: TrackingEvent, event_id: int, edition: EditionRow | None,
                      subscriber: SubscriberRow | None, email: str | None, key: str | None) -> None:
-        rows = self.rows_for(subscriber, key)
         if edition is not None and key is not None and self._already_failed(edition.id, event_id, key):
             # SendGrid reports a deferral on every retry of one message; one edition is one failure in the row.
             return
+        rows = self.rows_for(subscriber, key)
         for row in rows:
             # Incremented in SQL, not in Python: two webhook requests at once must not lose a count.
             row.soft_bounces = SubscriberRow.soft_bounces + 1  # type: ignore[assignment]
@@ -291,7 +291,7 @@ def _forgotten(session: Session, emails: list[str]) -> set[str]:
     if not hashes:
         return set()
     return set(session.scalars(select(SuppressionRow.email_hash).where(
-        SuppressionRow.email_hash.in_(sorted(hashes)), SuppressionRow.reason == FORGOTTEN_REASON)))
+        SuppressionRow.email_hash.in_(sorted(hashes)), SuppressionRow.reason == FORGOTTEN)))
 
 
 def strip_tracking(url: str) -> str:

@@ -30,7 +30,6 @@ from digest.store.articles import upsert_article
 from digest.store.db import Store
 from digest.store.tables import ArticleRow
 
-Format = Literal["auto", "newslooks", "feed", "json"]
 FORMATS: tuple[str, ...] = ("auto", "newslooks", "feed", "json")
 # Files a folder contributes; other files in it (README.md, images) are not articles.
 ARTICLE_SUFFIXES = (".txt", ".json", ".jsonl", ".ndjson", ".rss", ".atom", ".xml", ".rdf")

@@ -1,29 +1,23 @@
-"""`digest build`'s library side: pick the edition's selection and reader, render, write the four files.
-
-The selection comes from the rank part (``digest.editions.select_for``) when it is installed; until then, and
-for projects without it, the newest articles up to the end of the edition's day stand in, unranked.
-"""
+"""`digest build`'s library side: pick the edition's selection and reader, render, write the four files."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.audience.lifecycle import email_key
+from digest import editions
+from digest.audience import subscribers
 from digest.config import Settings
 from digest.errors import NotFound
-from digest.models import RankedItem, Selection
-from digest.render.context import list_zone
+from digest.models import Selection
 from digest.render.edition import RenderedEdition, render_selection
 from digest.render.message import build_message
 from digest.render.personalize import Recipient, personalize, recipient_for, sample_recipient
-from digest.store.articles import list_articles
 from digest.store.tables import MailingListRow, SubscriberRow
 
 
@@ -49,8 +43,7 @@ class BuildResult:
 def pick_subscriber(session: Session, list_row: MailingListRow, email: str | None) -> SubscriberRow | None:
     """The subscriber asked for (NotFound if not on the list), else the list's first active one, else None."""
     if email:
-        row = session.scalar(select(SubscriberRow).where(
-            SubscriberRow.list_id == list_row.id, SubscriberRow.email_key == email_key(email)))
+        row = subscribers.find(session, list_row, email)
         if row is None:
             raise NotFound(f"{email}: not a subscriber of list {list_row.name!r} (see `digest subscribers ls`)")
         return row
@@ -58,30 +51,11 @@ def pick_subscriber(session: Session, list_row: MailingListRow, email: str | Non
         SubscriberRow.list_id == list_row.id, SubscriberRow.status == "active").order_by(SubscriberRow.id).limit(1))
 
 
-def _rank_part() -> Any | None:
-    try:
-        module = importlib.import_module("digest.editions")
-    except ImportError:
-        return None
-    ready = all(hasattr(module, n) for n in ("get_or_create_edition", "select_for"))
-    return module if ready else None
-
-
 def selection_for(session: Session, settings: Settings, list_row: MailingListRow, edition_date: date,
                   topics: list[str] | None = None) -> Selection:
-    editions = _rank_part()
-    if editions is not None:
-        edition = editions.get_or_create_edition(session, settings, list_row, edition_date)
-        if hasattr(editions, "effective_preferences"):  # the reader's topics, else the list's
-            topics = list(editions.effective_preferences(topics, list_row.topics))
-        selection: Selection = editions.select_for(session, settings, edition, topics or [])
-        return selection
-    zone = list_zone(list_row)
-    end = datetime.combine(edition_date + timedelta(days=1), time(0), tzinfo=zone)
-    limit = list_row.max_articles or int(settings.max_articles)
-    articles = list_articles(session, until=end)[:limit]
-    return Selection(items=[RankedItem(a, 0.0) for a in articles], list_name=list_row.name,
-                     edition_date=edition_date)
+    """The edition's selection for a reader with ``topics`` (none: the list's topics)."""
+    edition = editions.get_or_create_edition(session, settings, list_row, edition_date)
+    return editions.select_for(session, settings, edition, editions.effective_preferences(topics, list_row.topics))
 
 
 def build_edition(session: Session, settings: Settings, list_row: MailingListRow, edition_date: date, *,

@@ -52,12 +52,6 @@ _linted: set[str] = set()
 _lock = threading.Lock()
 
 
-def clear_cache() -> None:
-    with _lock:
-        _cache.clear()
-        _linted.clear()
-
-
 def cache_key(settings: Settings, list_row: MailingListRow, edition_date: date, selection: Selection,
               template_fingerprint: str) -> str:
     data = {

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
 from digest.schedule.cron import Schedule, ScheduleError, parse_schedule, parse_time, zone
@@ -142,14 +142,14 @@ def plan_due(
     for lst in sorted(lists, key=lambda x: x.name):
         base = list_schedule(lst)
         groups: dict[date, list[DueSubscriber]] = {}
-        # Readers share a handful of (zone, time) pairs: resolve each pair once, not once per reader.
-        hits: dict[tuple[str, time], tuple[date, datetime] | None] = {}
+        # Readers share a handful of (zone, time) settings: resolve each once, not once per reader.
+        hits: dict[tuple[str | None, str | None], tuple[Resolved, tuple[date, datetime] | None]] = {}
         for sub in by_list.get(lst.id, []):
-            own = subscriber_schedule(base, sub)
-            key = (own.tz_name, own.schedule.at)
+            key = (sub.timezone, sub.send_time)
             if key not in hits:
-                hits[key] = own.schedule.latest_between(earliest, now, own.tz)
-            hit = hits[key]
+                own = subscriber_schedule(base, sub)
+                hits[key] = own, own.schedule.latest_between(earliest, now, own.tz)
+            own, hit = hits[key]
             if hit is None:
                 continue
             day, at = hit
@@ -252,13 +252,13 @@ def upcoming(now: datetime, lists: Iterable[ListInfo], subscribers: Iterable[Sub
             continue
         nxt = base.schedule.next_after(now, base.tz)
         counts: dict[tuple[datetime, date, str], int] = {}
-        nexts: dict[tuple[str, time], tuple[date, datetime] | None] = {}
+        nexts: dict[tuple[str | None, str | None], tuple[Resolved, tuple[date, datetime] | None]] = {}
         for sub in by_list.get(lst.id, []):
-            own = subscriber_schedule(base, sub)
-            pair = (own.tz_name, own.schedule.at)
-            if pair not in nexts:
-                nexts[pair] = own.schedule.next_after(now, own.tz)
-            hit = nexts[pair]
+            key = (sub.timezone, sub.send_time)
+            if key not in nexts:
+                own = subscriber_schedule(base, sub)
+                nexts[key] = own, own.schedule.next_after(now, own.tz)
+            own, hit = nexts[key]
             state = editions.get((lst.id, hit[0])) if editions is not None and hit is not None else None
             if state is not None and (state.closed or sub.id in state.done):
                 continue

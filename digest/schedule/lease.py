@@ -54,14 +54,14 @@ def try_acquire(store: Store, name: str, holder: str, ttl: timedelta, now: datet
         # A holder on this machine whose process is gone (killed with SIGKILL) will never renew: take its lease
         # over now rather than after it expires, so a scheduler restarted at once resumes the list at once.
         current = conn.execute(select(LeaseRow.holder).where(LeaseRow.name == name)).scalar()
-        if current is None or not _dead_here(current):
+        if current is None or not dead_here(current):
             return False
         conn.execute(delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == current))
         log.info("lease %s: its holder %s is no longer running; taken over", name, current)
         return conn.execute(upsert).scalar() == holder
 
 
-def _dead_here(holder: str) -> bool:
+def dead_here(holder: str) -> bool:
     """True only for a holder on this host whose process no longer exists (never for this process itself)."""
     host, _, rest = holder.partition(":")
     pid_text = rest.split(":", 1)[0]

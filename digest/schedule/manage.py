@@ -47,15 +47,18 @@ def set_list_schedule(session: Session, list_row: MailingListRow, schedule: str 
 
 def record_run(session: Session, list_id: int, day: Any, outcome: str, detail: str | None, now: datetime) -> None:
     """Write (or update) what the scheduler decided for a list's day; one row per (list, date)."""
-    row = session.scalar(select(ScheduleRunRow).where(ScheduleRunRow.list_id == list_id, ScheduleRunRow.date == day))
+    def existing() -> ScheduleRunRow | None:
+        return session.scalar(select(ScheduleRunRow).where(ScheduleRunRow.list_id == list_id,
+                                                           ScheduleRunRow.date == day))
+
+    row = existing()
     if row is None:
         try:
             with session.begin_nested():
                 session.add(ScheduleRunRow(list_id=list_id, date=day, outcome=outcome, detail=detail, at=now))
             return
         except IntegrityError:  # written meanwhile by another process: update theirs
-            row = session.scalar(select(ScheduleRunRow).where(ScheduleRunRow.list_id == list_id,
-                                                              ScheduleRunRow.date == day))
+            row = existing()
             if row is None:
                 raise
     row.outcome, row.detail, row.at = outcome, detail, now

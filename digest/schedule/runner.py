@@ -27,7 +27,7 @@ from digest.schedule import due as due_mod
 from digest.schedule.due import DueEdition, EditionState, ListInfo, SubscriberInfo
 from digest.schedule.lease import Lease
 from digest.schedule.manage import AWAITING_APPROVAL, SENT, SKIPPED_UNAPPROVED, record_run
-from digest.send.dispatch import stop_on_signals
+from digest.send.dispatch import EmptyEdition, empty_message, send_edition, stop_on_signals
 from digest.store.tables import DeliveryRow, EditionRow, MailingListRow, ScheduleRunRow, SubscriberRow
 
 log = logging.getLogger("digest.schedule")
@@ -137,15 +137,16 @@ def catch_up_of(app: App) -> timedelta:
     return timedelta(hours=float(app.settings.catch_up_hours))
 
 
+def _plan_list(session: Session, lst: ListInfo, now: datetime, catch_up: timedelta) -> list[DueEdition]:
+    return due_mod.plan_due(now, [lst], load_subscribers(session, lst.id),
+                            load_states(session, lst.id, now, catch_up), catch_up)
+
+
 def plan(app: App, now: datetime) -> list[DueEdition]:
     """What is due at ``now`` across all lists, without leases or side effects (for --dry-run and `ls`)."""
     catch_up = catch_up_of(app)
-    out: list[DueEdition] = []
     with app.store.session() as session:
-        for lst in load_lists(session):
-            out.extend(due_mod.plan_due(now, [lst], load_subscribers(session, lst.id),
-                                        load_states(session, lst.id, now, catch_up), catch_up))
-    return out
+        return [item for lst in load_lists(session) for item in _plan_list(session, lst, now, catch_up)]
 
 
 def run_due(app: App, now: datetime | None = None, *, dry_run: bool = False,
@@ -180,11 +181,9 @@ def run_due(app: App, now: datetime | None = None, *, dry_run: bool = False,
 
 
 def _run_list(app: App, lst: ListInfo, now: datetime, report: DueReport, stop: threading.Event | None) -> None:
-    catch_up = catch_up_of(app)
     # State is read only now, under the lease: what another scheduler sent a moment ago is already counted.
     with app.store.session() as session:
-        items = due_mod.plan_due(now, [lst], load_subscribers(session, lst.id),
-                                 load_states(session, lst.id, now, catch_up), catch_up)
+        items = _plan_list(session, lst, now, catch_up_of(app))
     for item in items:
         if stop is not None and stop.is_set():
             report.stopped = True
@@ -204,8 +203,6 @@ def _run_list(app: App, lst: ListInfo, now: datetime, report: DueReport, stop: t
 
 
 def _send(app: App, item: DueEdition, now: datetime, result: PassItem, stop: threading.Event | None) -> None:
-    from digest.send.dispatch import EmptyEdition
-
     try:
         summary = send_to(app, item.list_name, item.date, item.subscriber_ids, now=now, stop=stop)
     except EmptyEdition as exc:
@@ -240,8 +237,6 @@ def _send(app: App, item: DueEdition, now: datetime, result: PassItem, stop: thr
 
 def _build(app: App, item: DueEdition, now: datetime, result: PassItem) -> None:
     """Create and freeze the edition so the editor approves exactly what will go out."""
-    from digest.send.dispatch import empty_message
-
     empty = None
     with app.store.session() as session:
         list_row = session.get(MailingListRow, item.list_id)
@@ -315,8 +310,6 @@ def send_to(app: App, list_name: str, day: date, subscriber_ids: list[int], *, n
     ``stop`` is handed on: a SIGTERM during the send ends it after the batch in flight, rows not yet sent stay
     ``pending``, and the next pass hands those subscribers (still due, their delivery unfinished) back to it.
     """
-    from digest.send.dispatch import send_edition
-
     wanted = frozenset(subscriber_ids)
     summary = send_edition(app, list_name, day, progress=False, now=now, stop=stop,
                            subscriber_filter=lambda row: row.id in wanted)

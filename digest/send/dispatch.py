@@ -44,7 +44,7 @@ from sqlalchemy import select
 from digest import editions
 from digest.app import App
 from digest.audience.lists import ensure_list
-from digest.errors import NotFound, SendError
+from digest.errors import SendError
 from digest.render.personalize import recipient_for
 from digest.send import outbox
 from digest.send.backends import get_backend
@@ -65,7 +65,7 @@ from digest.send.guard import EditionLease
 from digest.send.plan import Planner, SubscriberFilter, content_for
 from digest.send.rate import RateLimiter, backoff_delay, sleep_until
 from digest.store.db import Store
-from digest.store.tables import EditionRow, MailingListRow, SubscriberRow
+from digest.store.tables import DeliveryRow, EditionRow, MailingListRow, SubscriberRow, VariantRow
 
 # A scheduled SendGrid request is only cancelled (and resent) while its send_at is at least this far ahead.
 CANCEL_MARGIN_SECONDS = 5
@@ -300,14 +300,13 @@ def _rehearse(store: Store, settings: Any, edition_id: int, summary: SendSummary
                 session.rollback()
                 return summary
             after = 0
-            list_row = session.get(MailingListRow, edition.list_id)
-            assert list_row is not None
+            contents: dict[int, Content] = {}  # each variant rendered once, not once per chunk
             while True:
                 chunk = planner.plan_chunk(session, after, write=False)
                 summary.recipients += len(chunk.pending)
                 summary.skipped += len(chunk.skipped)
                 if backend is not None and chunk.pending:
-                    _sandbox_chunk(settings, backend, edition_id, list_row, session, chunk.pending, summary)
+                    _sandbox_chunk(settings, backend, edition, session, chunk.pending, summary, contents)
                 after = chunk.last_id
                 if chunk.done:
                     break
@@ -322,15 +321,18 @@ def _rehearse(store: Store, settings: Any, edition_id: int, summary: SendSummary
     return summary
 
 
-def _sandbox_chunk(settings: Any, backend: Backend, edition_id: int, list_row: MailingListRow, session: Any,
-                   pending: list[tuple[SubscriberRow, int]], summary: SendSummary) -> None:
+def _sandbox_chunk(settings: Any, backend: Backend, edition: EditionRow, session: Any,
+                   pending: list[tuple[SubscriberRow, int]], summary: SendSummary,
+                   contents: dict[int, Content]) -> None:
     by_variant: dict[int, list[SubscriberRow]] = {}
     for sub, variant_id in pending:
         by_variant.setdefault(variant_id, []).append(sub)
     for variant_id, subs in by_variant.items():
-        content = content_for(session, edition_id, variant_id)
+        if variant_id not in contents:
+            contents[variant_id] = content_for(session, edition.id, variant_id)
+        content = contents[variant_id]
         for start in range(0, len(subs), backend.max_batch_size):
-            batch = [Recipient(0, recipient_for(settings, list_row.id, s.id, s.email, _clean_name(s.name)))
+            batch = [Recipient(0, recipient_for(settings, edition.list_id, s.id, s.email, _clean_name(s.name)))
                      for s in subs[start:start + backend.max_batch_size]]
             backend.send_batch(content, batch)
             summary.requests += 1
@@ -357,8 +359,6 @@ def _finish(store: Store, edition_id: int, summary: SendSummary, *, stopped: boo
 
 
 def _variants_used(session: Any, edition_id: int) -> list[int]:
-    from digest.store.tables import DeliveryRow
-
     return [v for v in session.scalars(select(DeliveryRow.variant_id).where(DeliveryRow.edition_id == edition_id)
                                        .group_by(DeliveryRow.variant_id)) if v is not None]
 
@@ -392,7 +392,6 @@ class _Sender:
         self.recorded_variants: set[int] = set()
         self.schedule: Schedule | None = None
         self.delay = int(settings.sendgrid_send_at_delay) if backend.supports_schedule else 0
-        self.list_id: int = 0
 
     # --- recovery -----------------------------------------------------------------------------------------
 
@@ -451,9 +450,6 @@ class _Sender:
         with self.store.session() as s:
             total = outbox.counts(s, self.edition_id).get("pending", 0)
             variants = [v for v in outbox.pending_variants(s, self.edition_id) if v is not None]
-            edition = s.get(EditionRow, self.edition_id)
-            assert edition is not None
-            self.list_id = edition.list_id
         self.progress.start(total)
         done: set[int] = set()
         try:
@@ -661,8 +657,6 @@ class _Sender:
             self._record_articles(session, deferred.variant_id)
 
     def _record_articles(self, session: Any, variant_id: int) -> None:
-        from digest.store.tables import VariantRow
-
         edition = session.get(EditionRow, self.edition_id)
         variant = session.get(VariantRow, variant_id)
         if edition is not None and variant is not None:
@@ -674,12 +668,3 @@ class _Sender:
             with self.store.session() as s:
                 self._apply_deferred(s)
 
-
-def find_edition(session: Any, edition_id: int) -> EditionRow:
-    edition = session.get(EditionRow, edition_id)
-    if edition is None:
-        raise NotFound(f"no edition with id {edition_id} (see `digest editions ls`)")
-    return edition
-
-
-ProgressFactory = Callable[[], Progress]

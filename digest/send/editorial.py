@@ -72,11 +72,10 @@ def show_edition(app: App, edition_id: int, *, limit: int = 200) -> dict[str, An
             preview = {"article_ids": article_ids, "thin": selection.thin,
                        "render": f"digest build --list {list_row.name if list_row else ''} --date {edition.date}"}
         sent_ids = set(s.scalars(select(EditionArticleRow.article_id).where(EditionArticleRow.edition_id == edition_id)))
-        titles = dict(s.execute(select(ArticleRow.id, ArticleRow.title).where(ArticleRow.id.in_(article_ids))).all()) \
-            if article_ids else {}
-        retracted = set(s.scalars(select(ArticleRow.id).where(ArticleRow.id.in_(article_ids),
-                                                               ArticleRow.retracted_at.is_not(None)))) \
-            if article_ids else set()
+        found = s.execute(select(ArticleRow.id, ArticleRow.title, ArticleRow.retracted_at)
+                          .where(ArticleRow.id.in_(article_ids))).all() if article_ids else []
+        titles = {aid: title for aid, title, _ in found}
+        retracted = {aid for aid, _, retracted_at in found if retracted_at is not None}
 
         def rows(status: str) -> list[dict[str, Any]]:
             q = (select(DeliveryRow).where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == status)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, update
@@ -17,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.errors import SendError
+from digest.schedule.lease import dead_here, new_holder
 from digest.store.db import Store
 from digest.store.tables import LeaseRow
 
@@ -28,20 +28,8 @@ class EditionBusy(SendError):
 
 
 def _holder_alive(holder: str) -> bool:
-    host, _, rest = holder.partition(":")
-    pid_text = rest.split(":", 1)[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True  # another machine's process: only the expiry can tell
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False  # a lease of ours from an earlier, finished run in this process
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    # A lease of ours from an earlier, finished run in this process is as good as dead.
+    return holder.split(":")[:2] != [socket.gethostname(), str(os.getpid())] and not dead_here(holder)
 
 
 class EditionLease:
@@ -50,7 +38,7 @@ class EditionLease:
         self.name = f"send:edition:{edition_id}"
         self.edition_id = edition_id
         self.seconds = seconds
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.holder = new_holder()
 
     def acquire(self, now: datetime | None = None) -> None:
         now = now or datetime.now(UTC)

@@ -18,9 +18,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from digest.audience.lifecycle import email_hash
+from digest.audience.lifecycle import email_hash, suppressed_hashes
 from digest.send.backends.base import Schedule
-from digest.store.tables import DeliveryRow, SubscriberRow, SuppressionRow
+from digest.store.tables import DeliveryRow, SubscriberRow
 
 SENDABLE_STATUS = "active"
 
@@ -53,15 +53,13 @@ def insert_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     return count if count is not None and count >= 0 else len(rows)
 
 
-def pending_batch(session: Session, edition_id: int, variant_id: int | None, after_id: int,
+def pending_batch(session: Session, edition_id: int, variant_id: int, after_id: int,
                   limit: int) -> list[tuple[int, SubscriberRow]]:
     """The next ``limit`` pending deliveries of a variant after ``after_id``, with their subscribers."""
-    variant_clause = (DeliveryRow.variant_id.is_(None) if variant_id is None
-                      else DeliveryRow.variant_id == variant_id)
     query = (select(DeliveryRow.id, SubscriberRow)
              .join(SubscriberRow, SubscriberRow.id == DeliveryRow.subscriber_id)
-             .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == "pending", variant_clause,
-                    DeliveryRow.id > after_id)
+             .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == "pending",
+                    DeliveryRow.variant_id == variant_id, DeliveryRow.id > after_id)
              .order_by(DeliveryRow.id).limit(limit))
     return [(row[0], row[1]) for row in session.execute(query)]
 
@@ -69,10 +67,7 @@ def pending_batch(session: Session, edition_id: int, variant_id: int | None, aft
 def suppressed_emails(session: Session, emails: Iterable[str]) -> set[str]:
     """Which of ``emails`` are on the suppression list (compared by hash, as it is stored)."""
     by_hash = {email_hash(e): e for e in emails}
-    if not by_hash:
-        return set()
-    found = session.scalars(select(SuppressionRow.email_hash).where(SuppressionRow.email_hash.in_(list(by_hash))))
-    return {by_hash[h] for h in found}
+    return {by_hash[h] for h in suppressed_hashes(session, by_hash)}
 
 
 def why_not_sendable(subscriber: SubscriberRow, suppressed: set[str]) -> str | None:
@@ -87,8 +82,7 @@ def why_not_sendable(subscriber: SubscriberRow, suppressed: set[str]) -> str | N
 
 def set_status(session: Session, ids: Sequence[int], status: str, now: datetime, *,
                expect: str | None = None, batch_id: str | None = None, error: str | None = None,
-               provider_message_id: str | None = None, bump_attempt: bool = False,
-               keep_batch: bool = False) -> int:
+               provider_message_id: str | None = None, keep_batch: bool = False) -> int:
     if not ids:
         return 0
     values: dict[str, Any] = {"status": status, "updated_at": now}
@@ -100,8 +94,6 @@ def set_status(session: Session, ids: Sequence[int], status: str, now: datetime,
         values["provider_message_id"] = provider_message_id
     if status == "sent":
         values["sent_at"] = now
-    if bump_attempt:
-        values["attempt"] = DeliveryRow.attempt + 1
     stmt = update(DeliveryRow).where(DeliveryRow.id.in_(list(ids)))
     if expect is not None:
         stmt = stmt.where(DeliveryRow.status == expect)

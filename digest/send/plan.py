@@ -136,19 +136,18 @@ class Planner:
         suppressed = outbox.suppressed_emails(session, [s.email for s in subscribers])
         rows: list[dict[str, Any]] = []
         for sub in subscribers:
-            reason = "address is suppressed" if sub.email in suppressed else None
-            variant = None
-            if reason is None:
+            if sub.email in suppressed:
+                variant, reason = None, "address is suppressed"
+            else:
                 variant = self._variant(session, edition, list_row,
                                         editions.effective_preferences(sub.topics, list_row.topics))
-                if variant is None:
-                    reason = "no article for this subscriber's selection"
-            if variant is not None and reason is None:
+                reason = "no article for this subscriber's selection"
+            if variant is not None:
                 variant.subscribers += 1
                 out.pending.append((sub, variant.variant_id))
                 rows.append(self._row(sub, variant.variant_id, "pending", None))
             else:
-                out.skipped.append((sub, reason or "skipped"))
+                out.skipped.append((sub, reason))
                 rows.append(self._row(sub, None, "skipped", reason))
         if write:
             outbox.insert_deliveries(session, rows)

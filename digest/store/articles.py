@@ -28,13 +28,9 @@ def row_to_article(row: ArticleRow) -> Article:
     )
 
 
-def upsert_article(session: Session, article: Article, *, now: datetime | None = None,
-                   keep_first_seen_date: bool = True) -> UpsertOutcome:
-    """Insert or update by id. An article that came without a date keeps the time it was first seen.
-
-    ``keep_first_seen_date``: when true and the stored row exists, a missing ``published_at`` on the new
-    version keeps the stored one (re-ingesting an undated Newslooks file must not move it to "now").
-    """
+def upsert_article(session: Session, article: Article, *, now: datetime | None = None) -> UpsertOutcome:
+    """Insert or update by id. An article that came without a date keeps the time it was first seen, so
+    re-ingesting an undated Newslooks file does not move it to "now"."""
     now = now or datetime.now(UTC)
     row = session.get(ArticleRow, article.id)
     if row is None:
@@ -45,7 +41,7 @@ def upsert_article(session: Session, article: Article, *, now: datetime | None =
             **_fields(article),
         ))
         return "new"
-    if article.published_at is None and keep_first_seen_date:
+    if article.published_at is None:
         article.published_at = row.published_at
     digest_hash = article.content_hash()
     if digest_hash == row.content_hash:

@@ -104,7 +104,3 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def open_store(url: str, *, upgrade: bool = True) -> Store:
-    return Store(url, upgrade=upgrade)

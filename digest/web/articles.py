@@ -29,10 +29,6 @@ _HEADERS = {
 }
 
 
-def article_path(article_id: str) -> str:
-    return f"/articles/{article_id}"
-
-
 def article_routes(app: App) -> list[BaseRoute]:
     def load(article_id: str) -> dict[str, Any] | None:
         with app.store.session() as session:

@@ -45,6 +45,7 @@ from starlette.staticfiles import StaticFiles
 
 import digest
 from digest.app import App
+from digest.audience import subscribers
 from digest.audience.lists import get_list
 from digest.config import Settings, load_settings
 from digest.errors import DigestError, NotFound
@@ -211,7 +212,7 @@ def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.
             list_row = get_list(session, list_name)
             choices = editions.subscriber_choices(session, list_row)
             if subscriber:
-                row = editions.find_subscriber(session, list_row, subscriber)
+                row = subscribers.find(session, list_row, subscriber)
                 if row is None:
                     raise NotFound(f"subscriber: {subscriber!r} is not on the list {list_name!r}")
                 if all(email.lower() != row.email.lower() for email, _ in choices):
@@ -306,8 +307,7 @@ def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.
             edition = await build(request)
         except DigestError as exc:
             return error_response(request, exc)
-        message = message_from_bytes(edition.eml, policy=default_policy)
-        headers = [(name, str(value)) for name, value in message.items()]
+        headers = [(name, str(value)) for name, value in edition.headers.items()]
         return _page(pages, "headers.html", headers=headers, edition=edition)
 
     async def checks_data(request: Request) -> tuple[editions.PreviewEdition, list[Any]]:

@@ -12,19 +12,21 @@ from datetime import date, datetime
 from email import message_from_bytes
 from email.message import Message
 from email.policy import default as default_policy
+from functools import cached_property
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.audience.lifecycle import email_key
+from digest import editions as pipeline
+from digest.audience import subscribers
 from digest.audience.lists import ensure_list, get_list
 from digest.config import Settings
-from digest.editions import upcoming_date
 from digest.errors import NotFound
+from digest.render import personalize as pz
+from digest.render.edition import render_selection
+from digest.render.message import build_message
 from digest.store.db import Store
 from digest.store.tables import EditionRow, MailingListRow, SubscriberRow
-
-# Editions in these states have gone (or will never go) out: the next one is the upcoming edition.
 
 
 @dataclass
@@ -55,18 +57,13 @@ def overview(session: Session, settings: Settings, now: datetime | None = None) 
     rows = sorted(rows, key=lambda r: (r.name != default, r.name))
     result: list[ListOverview] = []
     for row in rows:
-        upcoming = upcoming_date(session, settings, row, now)
+        upcoming = pipeline.upcoming_date(session, settings, row, now)
         editions = session.scalars(select(EditionRow).where(EditionRow.list_id == row.id)
                                    .order_by(EditionRow.date.desc())).all()
         status = next((e.status for e in editions if e.date == upcoming), None)
         past = [PastEdition(e.date, e.status) for e in editions if e.date != upcoming]
         result.append(ListOverview(row.name, row.title, upcoming, status, past))
     return result
-
-
-def find_subscriber(session: Session, list_row: MailingListRow, email: str) -> SubscriberRow | None:
-    return session.scalar(select(SubscriberRow).where(SubscriberRow.list_id == list_row.id,
-                                                      SubscriberRow.email_key == email_key(email)))
 
 
 def subscriber_choices(session: Session, list_row: MailingListRow, limit: int = 200) -> list[tuple[str, str]]:
@@ -103,7 +100,7 @@ class PreviewEdition:
     subscriber_id: int | None
     notes: list[str] = field(default_factory=list)
 
-    @property
+    @cached_property
     def headers(self) -> Message:
         return message_from_bytes(self.eml, policy=default_policy)
 
@@ -129,14 +126,9 @@ def build_edition(settings: Settings, store: Store, list_name: str, day: date, *
     ``to`` readdresses the message (a test send) while keeping the links of the sample reader, so a test
     recipient who clicks "unsubscribe" never unsubscribes the subscriber whose variant is being looked at.
     """
-    from digest import editions as pipeline
-    from digest.render import personalize as pz
-    from digest.render.edition import render_selection
-    from digest.render.message import build_message
-
     with store.session() as session:
         list_row = get_list(session, list_name)
-        row = find_subscriber(session, list_row, subscriber) if subscriber else None
+        row = subscribers.find(session, list_row, subscriber) if subscriber else None
         if subscriber and row is None:
             raise NotFound(f"subscriber: {subscriber!r} is not on the list {list_name!r}")
         edition = pipeline.get_or_create_edition(session, settings, list_row, day)

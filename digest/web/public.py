@@ -45,6 +45,7 @@ T = TypeVar("T")
 
 CSRF_COOKIE = "digest_csrf"
 MAX_FORM_BYTES = 64 * 1024
+CSRF_MAX_AGE = 86400  # seconds a subscribe form (its cookie and signed field) stays usable
 ONE_CLICK = "One-Click"
 _SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
@@ -74,7 +75,7 @@ class BodyLimit:
     bodies against ``webhook_max_body_bytes`` and are left alone here.
     """
 
-    def __init__(self, app: ASGIApp, limit: int = 64 * 1024, skip_prefix: str = "/webhooks/") -> None:
+    def __init__(self, app: ASGIApp, limit: int = MAX_FORM_BYTES, skip_prefix: str = "/webhooks/") -> None:
         self.app, self.limit, self.skip_prefix = app, limit, skip_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -153,7 +154,7 @@ class _Pages:
         if not cookie or not field:
             return False
         try:
-            nonce = serializer(self.settings, "csrf").loads(field, max_age=86400)
+            nonce = serializer(self.settings, "csrf").loads(field, max_age=CSRF_MAX_AGE)
         except BadSignature:
             return False
         return isinstance(nonce, str) and hmac.compare_digest(nonce, cookie)
@@ -165,7 +166,7 @@ class _Pages:
                              list_title=info["title"], action=request.url.path, csrf_token=token, error=error,
                              email=email, name=name, topics=info["topics"], chosen=chosen or [],
                              double_opt_in=info["double_opt_in"])
-        response.set_cookie(CSRF_COOKIE, nonce, max_age=86400, httponly=True, samesite="strict",
+        response.set_cookie(CSRF_COOKIE, nonce, max_age=CSRF_MAX_AGE, httponly=True, samesite="strict",
                             secure=self.secure_cookie, path="/")
         return response
 
