@@ -20,7 +20,7 @@ import pytest
 from digest.send.dispatch import send_edition
 from digest.send.standin import StandinServer
 
-from .conftest import REPO, SHARED, require
+from .conftest import REPO, SHARED, Project, require
 from .send_support import DAY, NOW, add_articles, add_subscribers, free_port, sendgrid_env, wait_for
 
 
@@ -215,3 +215,8 @@ def test_a_list_requiring_approval_sends_only_an_approved_edition(project: Any) 
     assert dry["recipients"] == 2 and project.json("editions", "show", str(edition_id))["counts"] == {}
     project.run("editions", "approve", str(edition_id), "--by", "desk")
     assert project.json("send", "--date", DAY.isoformat())["sent"] == 2
+
+
+def test_retry_failed_refuses_to_go_with_a_rehearsal(sqlite_project: Project) -> None:
+    result = sqlite_project.run("send", "--retry-failed", "--dry-run", ok=False)
+    assert result.exit_code == 2 and "--retry-failed" in result.output

@@ -163,6 +163,13 @@ def test_400_fails_the_batch_without_retrying(project: Any, standin: StandinServ
         failed = list(s.scalars(select(DeliveryRow).where(DeliveryRow.status == "failed")))
     assert len(failed) == 2 and all("400" in (d.error or "") for d in failed)
 
+    # A plain resume never repeats a refused request; --retry-failed sends to exactly those two, once.
+    again = _send(app)
+    assert again.sent == 0 and standin.state.stats["mail_send_requests"] == 2
+    retried = _send(app, retry_failed=True)
+    assert retried.retried_failed == 2 and retried.sent == 2 and retried.failed == 0
+    assert standin.state.count_by_email() == {f"reader{i}@example.com": 1 for i in range(4)}
+
 
 def test_subscriber_unsubscribed_after_planning_is_skipped(project: Any, standin: StandinServer,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,6 +25,8 @@ def print_summary(summary: SendSummary) -> None:
             click.echo(f"  provider validated {summary.sent} message(s) in {summary.requests} request(s), "
                        "delivered none")
         return
+    if summary.retried_failed:
+        click.echo(f"  {summary.retried_failed} failed deliveries put back to pending (--retry-failed)")
     click.echo(f"  this run: sent {summary.sent}, failed {summary.failed}, skipped {summary.skipped}, "
                f"in doubt {len(summary.in_doubt_found)}, {summary.requests} request(s), "
                f"{summary.retries} retr(y/ies), {summary.rate_limited} rate-limited")
@@ -49,10 +51,13 @@ def print_summary(summary: SendSummary) -> None:
               "no delivery (only the edition itself, as a draft).")
 @click.option("--sandbox", is_flag=True, help="SendGrid sandbox mode: the provider validates every request and "
               "delivers nothing; stores only what --dry-run does.")
+@click.option("--retry-failed", is_flag=True, help="First put the edition's failed deliveries (refused by the "
+              "provider, so never delivered) back to pending, e.g. after fixing a bad from address. Without it a "
+              "resume never repeats a refused request.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def send_command(list_name: str | None, day: str | None, via: str | None, dry_run: bool, sandbox: bool,
-                 no_progress: bool, as_json: bool) -> None:
+                 retry_failed: bool, no_progress: bool, as_json: bool) -> None:
     """Send the edition of LIST for DATE to every active subscriber, exactly once.
 
     Creates the edition or resumes it: running the same command again after a crash, a stop (Ctrl-C) or
@@ -60,8 +65,10 @@ def send_command(list_name: str | None, day: str | None, via: str | None, dry_ru
     in doubt and handled by the in_doubt_rule setting. Exits 1 when some deliveries failed or are left pending.
     """
     app = get_app()
+    if retry_failed and (dry_run or sandbox):
+        raise click.UsageError("--retry-failed changes deliveries; it cannot go with --dry-run or --sandbox")
     summary = send_edition(app, list_name=list_name, date=day, via=via, dry_run=dry_run, sandbox=sandbox,
-                           progress=not no_progress and sys.stderr.isatty())
+                           progress=not no_progress and sys.stderr.isatty(), retry_failed=retry_failed)
     if as_json:
         print_json(summary.to_json())
     else:

@@ -104,6 +104,7 @@ class SendSummary:
     retries: int = 0
     rate_limited: int = 0
     requeued: int = 0  # in-doubt rows recovered by cancelling a scheduled request
+    retried_failed: int = 0  # failed rows put back to pending by --retry-failed
     stopped: bool = False
     in_doubt_found: list[InDoubt] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -176,8 +177,12 @@ def _clean_name(name: str | None) -> str | None:
 def send_edition(app: App, list_name: str | None = None, date: date | str | None = None, via: str | None = None,
                  dry_run: bool = False, sandbox: bool = False, progress: bool | Progress = True,
                  subscriber_filter: SubscriberFilter | None = None, now: datetime | None = None,
-                 stop: threading.Event | None = None) -> SendSummary:
+                 stop: threading.Event | None = None, retry_failed: bool = False) -> SendSummary:
     """Send (or resume) the list's edition for ``date`` (default: today in the list's time zone).
+
+    ``retry_failed`` first puts the edition's ``failed`` deliveries (refused by the provider: nothing was
+    delivered) back to ``pending``, for a second attempt once the cause is fixed; a plain resume never retries
+    them, so a permanent refusal is not repeated on every run.
 
     ``subscriber_filter`` limits which subscribers this run adds to the edition (the scheduler's slices);
     rows already planned are sent regardless. ``dry_run`` plans and renders in a transaction that is rolled
@@ -223,6 +228,9 @@ def send_edition(app: App, list_name: str | None = None, date: date | str | None
     lease = EditionLease(store, edition_id)
     lease.acquire(now)
     try:
+        if retry_failed:
+            with store.session() as s:
+                summary.retried_failed = outbox.retry_failed(s, edition_id, now)
         with stop_on_signals(stop), backend:
             sender = _Sender(store, settings, backend, edition_id, summary, lease, stop, reporter)
             sender.recover(time.time())

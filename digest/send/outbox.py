@@ -119,6 +119,16 @@ def claim(session: Session, ids: Sequence[int], variant_id: int, batch_id: str, 
                                                             DeliveryRow.batch_id == batch_id)))
 
 
+def retry_failed(session: Session, edition_id: int, now: datetime) -> int:
+    """Every ``failed`` row of the edition goes back to ``pending``. Safe: ``failed`` means the provider refused
+    the request (or the recipient), so nothing was delivered; in-doubt rows are never touched here."""
+    result = session.execute(update(DeliveryRow)
+                             .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == "failed")
+                             .values(status="pending", batch_id=None, updated_at=now)
+                             .execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def cancel_pending(session: Session, edition_id: int, now: datetime) -> int:
     """Every ``pending`` row of a cancelled edition becomes ``cancelled``."""
     result = session.execute(update(DeliveryRow)
