@@ -21,6 +21,7 @@ from digest.store.tables import (
     ThrottleRow,
 )
 
+from .audience_support import Web, confirm_links, path_of
 from .conftest import Project
 
 
@@ -111,6 +112,30 @@ def test_add_pending_sends_a_confirmation(project: Project) -> None:
     out = project.json("subscribers", "add", "p@example.org", "--status", "pending", "--name", "Pat")
     assert out["status"] == "pending"
     assert len(list((project.root / "outbox").rglob("*.eml"))) == 1
+
+
+def test_confirm_again_sends_a_working_link_only_to_a_pending_subscriber(project: Project) -> None:
+    project.run("subscribers", "add", "p@example.org", "--status", "pending")
+    project.run("subscribers", "add", "a@example.org")
+    out = project.json("subscribers", "confirm-again", "P@Example.org")
+    assert out == {"email": "p@example.org", "list": "daily", "status": "pending", "confirmation_sent": True}
+    links = confirm_links(project.root)
+    assert [email for email, _ in links] == ["p@example.org", "p@example.org"]
+    refused = project.run("subscribers", "confirm-again", "a@example.org", ok=False)
+    assert refused.exit_code == 1 and "a@example.org is active" in refused.output
+    assert len(confirm_links(project.root)) == 2  # nothing sent to an active subscriber
+    # The newest link confirms through the public app.
+    from digest.web.public import create_app
+
+    app = project.app()
+    web = Web(create_app(app))
+    try:
+        path = path_of(links[-1][1])
+        assert web.post(path).status_code == 200
+        assert project.json("subscribers", "show", "p@example.org")["status"] == "active"
+    finally:
+        web.close()
+        app.close()
 
 
 def test_suppress_marks_every_list_and_blocks_imports(project: Project) -> None:

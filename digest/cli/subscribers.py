@@ -19,7 +19,7 @@ from digest.audience.confirmation import send_confirmation
 from digest.audience.csv import read_csv, write_csv
 from digest.audience.importer import ImportReport, merge
 from digest.audience.importer import Progress as ProgressFn
-from digest.audience.lifecycle import last_audit_id, suppress_and_mark
+from digest.audience.lifecycle import is_suppressed, last_audit_id, suppress_and_mark
 from digest.audience.lists import ensure_list
 from digest.audience.validate import Invalid, normalize_email
 from digest.cli import get_app
@@ -282,6 +282,31 @@ def unsubscribe(email: str, list_name: str | None, reason: str, as_json: bool) -
     else:
         click.echo(f"{data['email']} is {data['status']} on list {data['list']!r}"
                    + ("." if changed else " (no change)."))
+
+
+@subscribers_group.command("confirm-again")
+@click.argument("email")
+@list_option
+@json_option
+def confirm_again(email: str, list_name: str | None, as_json: bool) -> None:
+    """Send a pending subscriber a fresh confirmation email (say, the first one was lost or has expired)."""
+    app = get_app()
+    with app.store.session() as session:
+        list_row = ensure_list(session, app.settings, list_name)
+        row = subs.get(session, list_row, email)
+        if row.status != "pending":
+            raise DigestError(f"{row.email} is {row.status} on list {list_row.name!r}, not pending: "
+                              "only a pending subscriber is asked to confirm")
+        if is_suppressed(session, row.email):
+            raise DigestError(f"{row.email} is on the suppression list: no confirmation is sent")
+        # The token carries the last audit id: a link sent before any later status change stays void.
+        subscriber_id, address, name = row.id, row.email, row.name
+        version = last_audit_id(session, row.id)
+    send_confirmation(app.settings, list_row, subscriber_id, address, name, version=version)
+    if as_json:
+        print_json({"email": address, "list": list_row.name, "status": "pending", "confirmation_sent": True})
+    else:
+        click.echo(f"Sent a new confirmation email to {address} (list {list_row.name!r}).")
 
 
 def _suppression_file(path: Path) -> list[str]:
