@@ -200,10 +200,8 @@ def test_empty_selection_renders_a_short_edition(tmp_path: Path) -> None:
 def test_render_is_cached_by_content_and_template_mtime(tmp_path: Path) -> None:
     s = settings(tmp_path)
     first = render_selection(s, list_row(), EDITION_DATE, selection(3))
-    start = time.perf_counter()
     again = render_selection(s, list_row(), EDITION_DATE, selection(3))
-    assert time.perf_counter() - start < 0.05
-    assert again.key == first.key and again.html == first.html
+    assert again.html is first.html  # served from the cache (a fresh render would build a new string)
     changed = render_selection(s, list_row(), EDITION_DATE, selection(3, summary="A different lede."))
     assert changed.key != first.key and "A different lede." in changed.html
     # A newsroom template edit invalidates the cache.
