@@ -15,7 +15,7 @@ def dev_group() -> None:
 @dev_group.command("sendgrid")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (keep it local).")
 @click.option("--port", default=3030, show_default=True, type=int, help="Port to listen on.")
-@click.option("--api-key", envvar="SENDGRID_API_KEY", default="SG.standin-key", show_default=True,
+@click.option("--api-key", envvar="SENDGRID_API_KEY", default="SG.standin-key", show_default=False,
               help="Bearer key the stand-in accepts (default: $SENDGRID_API_KEY, else SG.standin-key).")
 @click.option("--jsonl", type=click.Path(dir_okay=False, path_type=Path),
               help="Also append every accepted request (without its content) to this JSON Lines file.")

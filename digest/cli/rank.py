@@ -43,7 +43,8 @@ def rank(list_name: str | None, subscriber: str | None, topics: str | None, day:
     """Rank the candidate articles of a list's edition: freshness, editorial priority, quality and topic
     affinity, one story once (others listed as "also covered by"), at most max_per_topic per topic.
 
-    Preferences come from --topics, else --subscriber's stored topics, else the list's topics. Without --list
+    Preferences come from --topics or from --subscriber's stored topics (one or the other), else the list's
+    topics; --variants ranks for every subscriber and takes neither, nor --limit. Without --list
     the default list is used (created on first use). Creates the edition as a draft if it does not exist yet;
     nothing else is written.
     """
