@@ -17,7 +17,6 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -29,19 +28,12 @@ from digest.rank.score import RankSettings, norm_topic
 from digest.rank.select import Ranker
 from digest.store.articles import list_articles
 from digest.store.tables import EditionArticleRow, EditionRow, MailingListRow, SubscriberRow, VariantRow
-from digest.timeutil import resolve_local
+from digest.timeutil import list_zone, resolve_local
 
 # How far either side of the window `digest rank` looks for articles to name as "outside the window".
 NEARBY = timedelta(hours=24)
 # Statuses of an edition that did not go out, even if it froze: it does not end the next edition's window.
 NOT_SENT_STATUSES = ("skipped", "cancelled")
-
-
-def list_zone(list_row: MailingListRow) -> ZoneInfo:
-    try:
-        return ZoneInfo(list_row.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"list {list_row.name!r}: unknown timezone {list_row.timezone!r}") from None
 
 
 def parse_send_time(list_row: MailingListRow) -> time:

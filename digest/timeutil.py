@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.errors import ConfigError
 
 
 def resolve_local(day: date, at: time, tz: tzinfo) -> datetime:
@@ -29,3 +33,17 @@ def resolve_local(day: date, at: time, tz: tzinfo) -> datetime:
         else:
             lo = mid + 1
     return low + timedelta(minutes=lo)
+
+
+class _Zoned(Protocol):
+    name: str
+    timezone: str
+
+
+def list_zone(list_row: _Zoned) -> ZoneInfo:
+    """A list's time zone. Zones are checked when a list is created or scheduled, so an unknown one means the
+    stored list was edited by hand: fail naming it, rather than silently send at UTC times."""
+    try:
+        return ZoneInfo(list_row.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"list {list_row.name!r}: unknown timezone {list_row.timezone!r}") from None

@@ -53,3 +53,14 @@ def test_an_article_without_a_url_is_readable_on_serve_and_escaped(project: Proj
     finally:
         web.close()
         app.close()
+
+
+def test_hosted_links_round_trip_any_id() -> None:
+    from digest.hosted import article_id_from, article_url
+
+    for article_id in ("0123456789abcdef", "desk/2026 budget", "é?#&"):
+        url = article_url("https://news.example.org/", article_id)
+        assert url.startswith("https://news.example.org/articles/") and " " not in url
+        assert article_id_from(url + "?utm_source=digest") == article_id
+    assert article_id_from("https://news.example.org/unsubscribe/abc") is None
+    assert article_id_from("https://news.example.org/articles/") is None

@@ -8,11 +8,10 @@ requests carrying the same event at once are serialized by that constraint, neve
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -21,6 +20,7 @@ from digest.audience import lifecycle
 from digest.audience.gdpr import FORGOTTEN  # the suppression reason `forget` leaves behind
 from digest.config import Settings
 from digest.feedback.events import SUPPRESSING_REJECTS, EventType, RejectReason, TrackingEvent
+from digest.hosted import article_id_from
 from digest.store.tables import (
     ArticleRow,
     DeliveryRow,
@@ -35,7 +35,6 @@ from digest.store.tables import (
 # How bad a status is: an event only ever moves a subscriber up this scale, so a late "unsubscribe" cannot
 # hide an earlier complaint, and a bounce does not erase the record that someone complained.
 _SEVERITY = {"unsubscribed": 1, "bounced": 2, "complained": 3}
-_HOSTED_ARTICLE = re.compile(r"/articles/([^/]+)/?$")
 # The event fields that carry the address.
 _ADDRESS_FIELDS = frozenset({"email", "smtp-id", "sg_message_id", "ip", "useragent"})
 
@@ -76,6 +75,7 @@ class _Applier:
         self.actor = actor_for("unknown")
         self._editions: dict[int, EditionRow | None] = {}
         self._article_urls: dict[int, dict[str, str]] = {}
+        self._article_ids: dict[int, set[str]] = {}
         self.forgotten = forgotten  # hashes of addresses erased on request (`forget`)
 
     # --- resolving what an event is about ---------------------------------------------------------------------
@@ -110,18 +110,20 @@ class _Applier:
                 ids.update(str(a) for a in article_ids or [])
             ids.update(self.session.scalars(select(EditionArticleRow.article_id)
                                             .where(EditionArticleRow.edition_id == edition.id)))
-            # Articles without a page of their own are linked to `digest serve`'s /articles/<id>.
-            urls: dict[str, str] = {f"hosted:{article_id}": article_id for article_id in ids}
+            urls: dict[str, str] = {}
             if ids:
                 for article_id, article_url in self.session.execute(
                         select(ArticleRow.id, ArticleRow.url).where(ArticleRow.id.in_(sorted(ids)))):
                     if article_url:
                         urls[strip_tracking(article_url)] = article_id
             self._article_urls[edition.id] = urls
-        urls = self._article_urls[edition.id]
-        found = urls.get(strip_tracking(url))
-        hosted = _HOSTED_ARTICLE.search(urlsplit(url).path) if found is None else None
-        return urls.get(f"hosted:{unquote(hosted.group(1))}") if hosted else found
+            self._article_ids[edition.id] = ids
+        found = self._article_urls[edition.id].get(strip_tracking(url))
+        if found is not None:
+            return found
+        # Articles without a page of their own are linked to `digest serve`'s hosted page (digest.hosted).
+        hosted = article_id_from(url)
+        return hosted if hosted in self._article_ids[edition.id] else None
 
     # --- recording and applying -------------------------------------------------------------------------------
 

@@ -12,14 +12,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from digest.config import Settings
+from digest.hosted import article_url as hosted_article_url
 from digest.models import RankedItem
 from digest.render.personalize import TOKEN_PATTERN, Context, neutralize, template_values
 from digest.render.templates import render_string
 from digest.store.tables import MailingListRow
+from digest.timeutil import list_zone
 
 SUBJECT_MAX = 78
 PREHEADER_MAX = 140
@@ -112,13 +113,6 @@ def with_utm(url: str, utm: Mapping[str, Any], campaign: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
-def list_zone(list_row: MailingListRow) -> tzinfo:
-    try:
-        return ZoneInfo(list_row.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def time_label(published: datetime | None, zone: tzinfo, edition_date: date) -> str:
     if published is None:
         return ""
@@ -143,7 +137,7 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
     has_deep_look = bool(a.deep_look_title or a.sections)
     # An article with no page of its own (Newslooks text) is read on `digest serve`'s hosted Deep Look page.
     hosted = not a.url and has_deep_look and base_url
-    url = safe_url(f"{base_url}/articles/{quote(a.id, safe='')}") if hosted else safe_url(a.url)
+    url = safe_url(hosted_article_url(base_url, a.id)) if hosted else safe_url(a.url)
     link = with_utm(url, utm, campaign_name) if url else None
     lede = cut_words(clean(a.summary) or clean(next((p for s in a.sections for p in s.paragraphs if p.strip()), "")),
                      teaser.lede_words)

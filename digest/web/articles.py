@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from digest.app import App
 from digest.audience.pages import render
+from digest.hosted import ARTICLE_ROUTE
 from digest.store.articles import row_to_article
 from digest.store.tables import ArticleRow
 
@@ -51,4 +52,4 @@ def article_routes(app: App) -> list[BaseRoute]:
         html = render("article.html", {**context, "title": article.title, "article": article})
         return HTMLResponse(html, headers={**_HEADERS, "Cache-Control": "public, max-age=300"})
 
-    return [Route("/articles/{article_id}", show, methods=["GET"])]
+    return [Route(ARTICLE_ROUTE, show, methods=["GET"])]
