@@ -112,6 +112,8 @@ KEYS: tuple[Key, ...] = (
     _k("skip_thin_days", bool, False, "Skip an edition with fewer than min_articles instead of sending it thin.",
        "ranking"),
     _k("first_edition_lookback_hours", int, 24, "How far back a list's first edition looks.", "ranking"),
+    _k("story_memory_days", int, 3, "Days an edition remembers the stories its list sent: an article telling one "
+       "of them again is left out (0: off).", "ranking"),
     # ingest
     _k("topic_rules", list, [], "Mapping rules to the newsroom's topics: a list of tables such as "
        "{topic = \"politics\", keywords = [\"senate\"], outlets = [], categories = [\"Politik\"]}.", "ingest"),

@@ -131,6 +131,20 @@ def sent_by_other_editions(session: Session, edition: EditionRow) -> set[str]:
         .where(EditionArticleRow.list_id == edition.list_id, EditionArticleRow.edition_id != edition.id)))
 
 
+def remembered_stories(session: Session, edition: EditionRow, days: int) -> list[Article]:
+    """Articles the list delivered in its editions of the ``days`` dates before this one: the stories a reader
+    of this edition has already been told. Only earlier dates count, so an edition's memory does not grow while a
+    later one goes out."""
+    if days <= 0:
+        return []
+    ids = set(session.scalars(
+        select(EditionArticleRow.article_id)
+        .join(EditionRow, EditionRow.id == EditionArticleRow.edition_id)
+        .where(EditionArticleRow.list_id == edition.list_id, EditionRow.id != edition.id,
+               EditionRow.date >= edition.date - timedelta(days=days), EditionRow.date < edition.date)))
+    return list_articles(session, ids=sorted(ids)) if ids else []
+
+
 def candidate_pool(session: Session, edition: EditionRow) -> list[Article]:
     """The edition's candidates: its frozen pool once frozen, else the window's articles; never retracted ones,
     never ones the list sent in another edition. Newest first, then by id."""
@@ -204,9 +218,11 @@ def ranker_for(session: Session, settings: Any, edition: EditionRow, *, now: dat
     for article in _unsent_candidates(session, edition, sent):
         candidates.setdefault(article.id, article)
     pool = list(edition.pool or []) if edition.frozen_at is not None else None
-    return Ranker(candidates.values(), settings=rank_settings_for(settings, list_row), now=now or end,
+    rank_settings = rank_settings_for(settings, list_row)
+    return Ranker(candidates.values(), settings=rank_settings, now=now or end,
                   window=(edition.window_start, end), pool=pool, already_sent=sent & candidates.keys(),
-                  pinned=pinned)
+                  pinned=pinned,
+                  remembered=remembered_stories(session, edition, rank_settings.story_memory_days))
 
 
 def stamp(selection: Selection, list_row: MailingListRow, edition: EditionRow) -> Selection:

@@ -106,7 +106,8 @@ class RankedItem:
 @dataclass
 class Dropped:
     id: str
-    reason: str  # "duplicate of <id>", "outside the window", "already sent", "topic cap", "below the limit"
+    reason: str  # "duplicate of <id>", "already sent as <id>", "outside the window", "already sent", "topic cap",
+    #              "below the limit"
 
 
 @dataclass

@@ -298,3 +298,34 @@ def test_engagement_from_past_clicks_reorders_when_weighted(store: Store) -> Non
         weighted = editions.select_for(s, settings(weight_engagement=2.0), edition, None)
         assert weighted.article_ids == ["arts", "biz"]
         assert weighted.items[0].components["engagement"] == 2.0
+
+
+def test_an_edition_remembers_the_stories_of_its_lists_last_days(store: Store) -> None:
+    list_id = add_list(store)
+    other_list = add_list(store, "weekly")
+    ferry = "Harbour council approves new ferry timetable for the winter, with two late weekday ferries"
+    add_article(store, "told", CUTOFF - timedelta(days=3, hours=2), title=ferry)
+    add_article(store, "retold", CUTOFF - timedelta(hours=2), title=ferry.replace("the winter", "winter"))
+    add_article(store, "fresh", CUTOFF - timedelta(hours=3), title=STORIES[1])
+    add_article(store, "next-day", CUTOFF + timedelta(hours=20), title=ferry)
+    with store.session() as s:
+        # Sent three days ago by this list; another list's sends are not this list's memory.
+        editions.record_sent_articles(s, edition_for(s, list_id, DAY - timedelta(days=3)), ["told"])
+        editions.record_sent_articles(s, edition_for(s, other_list, DAY - timedelta(days=1)), ["fresh"])
+        edition = edition_for(s, list_id)
+        selection = editions.select_for(s, settings(), edition, None)
+        assert selection.article_ids == ["fresh"]
+        assert {d.id: d.reason for d in selection.dropped}["retold"] == "already sent as told"
+        # A shorter memory has forgotten it; 0 turns the memory off.
+        for days in (2, 0):
+            assert editions.select_for(s, settings(story_memory_days=days), edition, None).article_ids == [
+                "retold", "fresh"]
+        # A later edition is not memory: only earlier dates count.
+        later = edition_for(s, list_id, DAY + timedelta(days=1))
+        assert [a.id for a in editions.remembered_stories(s, later, 3)] == []
+        editions.record_sent_articles(s, later, ["next-day"])
+        assert [a.id for a in editions.remembered_stories(s, edition, 3)] == ["told"]
+        # A retracted story is forgotten, so its correction can go out.
+        s.get(ArticleRow, "told").retracted_at = CUTOFF  # type: ignore[union-attr]
+        s.flush()
+        assert editions.select_for(s, settings(), edition, None).article_ids == ["retold", "fresh"]

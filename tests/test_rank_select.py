@@ -87,6 +87,47 @@ def test_near_duplicates_from_different_outlets_collapse_and_name_each_other() -
     assert [(d.id, d.reason) for d in selection.dropped] == [("courier", "duplicate of gazette")]
 
 
+FERRY_SUMMARY = ("The harbour council voted on Tuesday to add two late ferries on weekdays and a new stop at the "
+                 "island school, starting in November.")
+
+
+def test_a_story_the_list_already_sent_is_not_told_again_by_another_outlet() -> None:
+    yesterday = art("gazette-mon", "Harbour council approves new ferry timetable for the winter", hours=26,
+                    outlet="Fictional Gazette", summary=FERRY_SUMMARY)
+    retold = art("courier-tue", "Harbour council approves new ferry timetable for winter", hours=2,
+                 outlet="Fictional Courier", summary=FERRY_SUMMARY.replace("on Tuesday ", ""))
+    # Only like ``retold``, not like yesterday's article: the same story through the retelling.
+    echo = art("echo-tue", "Harbour council approves new ferry timetable for winter, riders react", hours=1,
+               outlet="Fictional Echo", summary=FERRY_SUMMARY.replace("on Tuesday ", "")
+               .replace("starting in November", "from November, to mixed reactions from island riders and commuters alike"))
+    assert dedupe.jaccard(*(dedupe.shingles(dedupe.shingle_text(a)) for a in (echo, yesterday))) < 0.5
+    fresh = art("fresh", STORIES[1], hours=3)
+    without_memory = rank_articles([retold, echo, fresh], settings=settings(), now=NOW)
+    assert without_memory.article_ids == ["echo-tue", "fresh"]
+    selection = rank_articles([fresh, echo, retold], settings=settings(), now=NOW, remembered=[yesterday])
+    assert selection.article_ids == ["fresh"]
+    assert {d.id: d.reason for d in selection.dropped} == {"courier-tue": "already sent as gazette-mon",
+                                                           "echo-tue": "already sent as gazette-mon"}
+    # The editor's pin wins over the memory.
+    pinned = rank_articles([fresh, retold], settings=settings(), now=NOW, remembered=[yesterday],
+                           pinned={"courier-tue"})
+    assert pinned.article_ids == ["courier-tue", "fresh"]
+
+
+def test_remembered_stories_name_the_smallest_id_whatever_the_order() -> None:
+    candidate = art("c", "Regional rail operator orders twelve quieter electric trains for the coastal line")
+    memories = [art(m, candidate.title + suffix, hours=30) for m, suffix in (("m2", " today"), ("m1", ""))]
+    for order in (memories, memories[::-1]):
+        assert dedupe.retold([candidate], order, 0.5) == {"c": "m1"}
+    assert dedupe.retold([candidate], [art("m3", STORIES[4], hours=30)], 0.5) == {}
+    assert dedupe.retold([], memories, 0.5) == {} and dedupe.retold([candidate], [], 0.5) == {}
+
+
+def test_story_memory_days_must_not_be_negative() -> None:
+    with pytest.raises(ConfigError, match="story_memory_days"):
+        RankSettings.from_settings(settings(story_memory_days=-1))
+
+
 def test_reader_score_decides_which_duplicate_is_kept() -> None:
     text = "Regional rail operator orders twelve quieter electric trains for the coastal line"
     a = art("a", text, hours=1, topics=["business"])

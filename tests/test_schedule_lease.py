@@ -63,9 +63,9 @@ def test_racing_acquirers_get_exactly_one_lease(store: Store) -> None:
 
 
 def test_lease_context_renews_while_held_and_releases_at_the_end(store: Store) -> None:
-    with Lease(store, "long", ttl=timedelta(seconds=0.6)) as lease:
+    with Lease(store, "long", ttl=timedelta(seconds=1.5)) as lease:
         assert lease.held
-        time.sleep(1.5)  # well past the ttl: the heartbeat kept it
+        time.sleep(3.5)  # well past the ttl: the heartbeat kept it
         with Lease(store, "long", ttl=MINUTE) as other:
             assert not other.held
         assert holder_of(store, "long") == lease.holder

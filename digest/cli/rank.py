@@ -147,7 +147,7 @@ def _print_selection(selection: Selection, data: dict[str, Any], explain: bool, 
                     title="Score components (each already multiplied by its weight)")
     if not selection.items:
         click.echo("No candidate articles in this edition's window.")
-    reasons = Counter(d.reason if not d.reason.startswith("duplicate of") else "duplicate" for d in selection.dropped)
+    reasons = Counter(d.reason.split(" of ")[0].split(" as ")[0] for d in selection.dropped)
     if reasons:
         click.echo("Left out: " + ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())))
     if explain and selection.dropped:

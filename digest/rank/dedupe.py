@@ -68,6 +68,24 @@ def cluster_labels(articles: Sequence[Article], threshold: float) -> list[int]:
     return [find(i) for i in range(len(articles))]
 
 
+def retold(candidates: Sequence[Article], remembered: Sequence[Article], threshold: float) -> dict[str, str]:
+    """Candidates that tell a story the list already sent: candidate id -> the remembered article it retells.
+
+    Stories are grouped as in ``cluster_labels`` over both sets together, so a candidate joined to a remembered
+    article only through another candidate is the same story too. The remembered article named is the one with
+    the smallest id in the group, so the answer does not depend on input order.
+    """
+    if not candidates or not remembered:
+        return {}
+    remembered = sorted(remembered, key=lambda a: a.id)
+    labels = cluster_labels([*candidates, *remembered], threshold)
+    first_remembered: dict[int, str] = {}
+    for index, article in enumerate(remembered, start=len(candidates)):
+        first_remembered.setdefault(labels[index], article.id)
+    return {article.id: first_remembered[labels[i]] for i, article in enumerate(candidates)
+            if labels[i] in first_remembered}
+
+
 def similar_pairs(sets: Sequence[frozenset[str]], threshold: float) -> list[tuple[int, int]]:
     """Pairs (i < j) whose exact Jaccard similarity reaches ``threshold``, found through MinHash LSH."""
     return [(i, j) for i, j in candidate_pairs(sets, threshold) if jaccard(sets[i], sets[j]) >= threshold]

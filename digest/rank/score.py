@@ -53,6 +53,7 @@ class RankSettings:
     max_articles: int
     max_per_topic: int
     skip_thin_days: bool
+    story_memory_days: int = 3
 
     @classmethod
     def from_settings(cls, settings: Any) -> RankSettings:
@@ -73,6 +74,9 @@ class RankSettings:
         max_per_topic = int(settings.max_per_topic)
         if max_per_topic < 0:
             raise ConfigError(f"max_per_topic must be 0 (no cap) or more, not {max_per_topic}")
+        story_memory_days = int(settings.story_memory_days)
+        if story_memory_days < 0:
+            raise ConfigError(f"story_memory_days must be 0 (off) or more, not {story_memory_days}")
         return cls(
             half_life_hours=half_life,
             weight_freshness=_number(settings.weight_freshness, "weight_freshness"),
@@ -87,6 +91,7 @@ class RankSettings:
             max_articles=max_articles,
             max_per_topic=max_per_topic,
             skip_thin_days=bool(settings.skip_thin_days),
+            story_memory_days=story_memory_days,
         )
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from digest.models import AlsoCovered, Article, Dropped, RankedItem, Selection
 from digest.rank import score as sc
-from digest.rank.dedupe import cluster_labels
+from digest.rank.dedupe import cluster_labels, retold
 
 ALREADY_SENT = "already sent"
 OUTSIDE_WINDOW = "outside the window"
@@ -32,17 +32,25 @@ def duplicate_of(article_id: str) -> str:
     return f"duplicate of {article_id}"
 
 
+def already_sent_as(article_id: str) -> str:
+    """The reason for a candidate that retells a story the list sent in a recent edition as ``article_id``."""
+    return f"already sent as {article_id}"
+
+
 class Ranker:
     """Candidates prepared once (filtered, base-scored, grouped into stories); ``select`` ranks one reader.
 
     ``window`` is [start, end): articles published outside it are dropped, unless ``pool`` is given, in which
-    case the pool (the ids an edition froze) alone decides. ``already_sent`` ids are dropped first. ``pinned``
-    adds to the articles' own ``pinned`` flag. ``now`` is the reference time of freshness (an edition's cut-off).
+    case the pool (the ids an edition froze) alone decides. ``already_sent`` ids are dropped first.
+    ``remembered`` are articles the list sent in recent editions: a candidate telling one of their stories again
+    (another outlet's version, a rewrite) is dropped as ``already sent as <id>``. ``pinned`` adds to the
+    articles' own ``pinned`` flag. ``now`` is the reference time of freshness (an edition's cut-off).
     """
 
     def __init__(self, candidates: Iterable[Article], *, settings: Any, now: datetime,
                  window: tuple[datetime, datetime] | None = None, pool: Collection[str] | None = None,
-                 already_sent: Collection[str] = (), pinned: Collection[str] = ()) -> None:
+                 already_sent: Collection[str] = (), pinned: Collection[str] = (),
+                 remembered: Iterable[Article] = ()) -> None:
         self.rs = settings if isinstance(settings, sc.RankSettings) else sc.RankSettings.from_settings(settings)
         self.now = now
         unique: dict[str, Article] = {}
@@ -60,9 +68,16 @@ class Ranker:
                 self.excluded.append(Dropped(article_id, OUTSIDE_WINDOW))
             else:
                 articles.append(article)
+        # A pinned article is the editor's explicit choice: it is shown even if it retells an earlier story.
+        pinned_ids = set(pinned)
+        recent = {a.id: a for a in remembered if a.id not in unique}
+        retelling = retold([a for a in articles if not (a.pinned or a.id in pinned_ids)], list(recent.values()),
+                           self.rs.duplicate_threshold) if recent else {}
+        if retelling:
+            self.excluded += [Dropped(a.id, already_sent_as(retelling[a.id])) for a in articles if a.id in retelling]
+            articles = [a for a in articles if a.id not in retelling]
         self.articles = articles
         n = len(articles)
-        pinned_ids = set(pinned)
         self.topics = [frozenset(sc.norm_topic(t) for t in a.topics) for a in articles]
         self.pinned = np.array([a.pinned or a.id in pinned_ids for a in articles], dtype=bool)
         self.base_parts = [sc.base_components(a, t, now, self.rs) for a, t in zip(articles, self.topics)]
@@ -150,14 +165,14 @@ def rank_articles(candidates: Iterable[Article], *, settings: Any, now: datetime
                   topics: Iterable[str] | None = None, limit: int | None = None,
                   pinned: Collection[str] = (), engagement: Mapping[str, float] | None = None,
                   window: tuple[datetime, datetime] | None = None, pool: Collection[str] | None = None,
-                  already_sent: Collection[str] = ()) -> Selection:
+                  already_sent: Collection[str] = (), remembered: Iterable[Article] = ()) -> Selection:
     """Rank ``candidates`` for a reader with ``topics`` preferences: ordered items and why the rest were left out.
 
     ``settings`` is a ``digest.config.Settings`` (or ``score.RankSettings``); ``engagement`` maps topic to
     clicks normalized 0..1 and is weighted by ``weight_engagement``.
     """
     ranker = Ranker(candidates, settings=settings, now=now, window=window, pool=pool,
-                    already_sent=already_sent, pinned=pinned)
+                    already_sent=already_sent, pinned=pinned, remembered=remembered)
     return ranker.select(topics, limit=limit, engagement=engagement)
 
 
