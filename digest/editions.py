@@ -131,18 +131,34 @@ def sent_by_other_editions(session: Session, edition: EditionRow) -> set[str]:
         .where(EditionArticleRow.list_id == edition.list_id, EditionArticleRow.edition_id != edition.id)))
 
 
-def remembered_stories(session: Session, edition: EditionRow, days: int) -> list[Article]:
-    """Articles the list delivered in its editions of the ``days`` dates before this one: the stories a reader
-    of this edition has already been told. Only earlier dates count, so an edition's memory does not grow while a
-    later one goes out."""
+@dataclass(frozen=True)
+class StoryMemory:
+    """What a list's recent editions told: ``told`` the articles they delivered, ``context`` the rest of their
+    frozen pools (among them the other outlets' versions of a told story, left out then as its duplicates)."""
+
+    told: list[Article]
+    context: list[Article]
+
+
+def remembered_stories(session: Session, edition: EditionRow, days: int) -> StoryMemory:
+    """The stories a reader of this edition has already been told: what the list delivered in its editions of
+    the ``days`` dates before this one. Only earlier dates count, so a later edition going out first (an
+    eastern time zone is already on tomorrow) does not change this one."""
     if days <= 0:
-        return []
-    ids = set(session.scalars(
-        select(EditionArticleRow.article_id)
-        .join(EditionRow, EditionRow.id == EditionArticleRow.edition_id)
-        .where(EditionArticleRow.list_id == edition.list_id, EditionRow.id != edition.id,
-               EditionRow.date >= edition.date - timedelta(days=days), EditionRow.date < edition.date)))
-    return list_articles(session, ids=sorted(ids)) if ids else []
+        return StoryMemory([], [])
+    recent = session.scalars(select(EditionRow).where(
+        EditionRow.list_id == edition.list_id, EditionRow.id != edition.id,
+        EditionRow.date >= edition.date - timedelta(days=days), EditionRow.date < edition.date)).all()
+    if not recent:
+        return StoryMemory([], [])
+    told_ids = set(session.scalars(select(EditionArticleRow.article_id).where(
+        EditionArticleRow.edition_id.in_([e.id for e in recent]))))
+    if not told_ids:
+        return StoryMemory([], [])
+    pooled = {str(article_id) for e in recent for article_id in (e.pool or [])} - told_ids
+    told = list_articles(session, ids=sorted(told_ids))
+    context = list_articles(session, ids=sorted(pooled)) if pooled else []
+    return StoryMemory(told, context)
 
 
 def candidate_pool(session: Session, edition: EditionRow) -> list[Article]:
@@ -219,10 +235,11 @@ def ranker_for(session: Session, settings: Any, edition: EditionRow, *, now: dat
         candidates.setdefault(article.id, article)
     pool = list(edition.pool or []) if edition.frozen_at is not None else None
     rank_settings = rank_settings_for(settings, list_row)
+    memory = remembered_stories(session, edition, rank_settings.story_memory_days)
     return Ranker(candidates.values(), settings=rank_settings, now=now or end,
                   window=(edition.window_start, end), pool=pool, already_sent=sent & candidates.keys(),
                   pinned=pinned,
-                  remembered=remembered_stories(session, edition, rank_settings.story_memory_days))
+                  remembered=memory.told, remembered_context=memory.context)
 
 
 def stamp(selection: Selection, list_row: MailingListRow, edition: EditionRow) -> Selection:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from digest import editions
 from digest.audience.lists import new_list_row
 from digest.models import Article
+from digest.rank.dedupe import jaccard, shingles
 from digest.store.articles import upsert_article
 from digest.store.db import Store
 from digest.store.tables import (
@@ -322,10 +323,41 @@ def test_an_edition_remembers_the_stories_of_its_lists_last_days(store: Store) -
                 "retold", "fresh"]
         # A later edition is not memory: only earlier dates count.
         later = edition_for(s, list_id, DAY + timedelta(days=1))
-        assert [a.id for a in editions.remembered_stories(s, later, 3)] == []
+        assert editions.remembered_stories(s, later, 3).told == []
         editions.record_sent_articles(s, later, ["next-day"])
-        assert [a.id for a in editions.remembered_stories(s, edition, 3)] == ["told"]
+        assert [a.id for a in editions.remembered_stories(s, edition, 3).told] == ["told"]
         # A retracted story is forgotten, so its correction can go out.
         s.get(ArticleRow, "told").retracted_at = CUTOFF  # type: ignore[union-attr]
         s.flush()
         assert editions.select_for(s, settings(), edition, None).article_ids == ["retold", "fresh"]
+
+
+def test_yesterdays_story_is_recognized_through_the_version_it_was_grouped_with(store: Store) -> None:
+    """Yesterday the list sent the Gazette's version and left the Courier's out as its duplicate; today a third
+    outlet copies the Courier's wording, which the Gazette's alone does not match. It is still the same story."""
+    list_id = add_list(store)
+    yesterday = CUTOFF - timedelta(days=1)
+    gazette = "Harbour council approves new ferry timetable for winter, adding late ferries"
+    courier = "Harbour council approves new ferry timetable for winter, adding two late ferries on weekdays"
+    copy = "Ferry timetable for winter, adding two late ferries on weekdays from November"
+    similarity = {pair: jaccard(shingles(pair[0]), shingles(pair[1]))
+                  for pair in ((gazette, courier), (courier, copy), (gazette, copy))}
+    assert [value >= settings().duplicate_threshold for value in similarity.values()] == [True, True, False]
+    add_article(store, "gazette", yesterday - timedelta(hours=2), title=gazette)
+    add_article(store, "courier", yesterday - timedelta(hours=3), title=courier)
+    add_article(store, "below-limit", yesterday - timedelta(hours=4), title=STORIES[2])
+    add_article(store, "copy", CUTOFF - timedelta(hours=2), title=copy)
+    add_article(store, "follow-up", CUTOFF - timedelta(hours=3), title=STORIES[2] + " in the spring")
+    add_article(store, "fresh", CUTOFF - timedelta(hours=4), title=STORIES[1])
+    with store.session() as s:
+        monday = edition_for(s, list_id, DAY - timedelta(days=1))
+        editions.freeze(s, monday, yesterday)
+        assert sorted(monday.pool or []) == ["below-limit", "courier", "gazette"]
+        editions.record_sent_articles(s, monday, ["gazette"])
+        memory = editions.remembered_stories(s, edition_for(s, list_id), 3)
+        assert [a.id for a in memory.told] == ["gazette"]
+        assert sorted(a.id for a in memory.context) == ["below-limit", "courier"]
+        selection = editions.select_for(s, settings(), edition_for(s, list_id), None)
+        # A story left below the limit yesterday was never told: its follow-up is news.
+        assert selection.article_ids == ["follow-up", "fresh"]
+        assert {d.id: d.reason for d in selection.dropped}["copy"] == "already sent as gazette"

@@ -68,22 +68,24 @@ def cluster_labels(articles: Sequence[Article], threshold: float) -> list[int]:
     return [find(i) for i in range(len(articles))]
 
 
-def retold(candidates: Sequence[Article], remembered: Sequence[Article], threshold: float) -> dict[str, str]:
-    """Candidates that tell a story the list already sent: candidate id -> the remembered article it retells.
+def retold(candidates: Sequence[Article], told: Sequence[Article], threshold: float,
+           context: Sequence[Article] = ()) -> dict[str, str]:
+    """Candidates that tell a story the list already sent: candidate id -> the told article it retells.
 
-    Stories are grouped as in ``cluster_labels`` over both sets together, so a candidate joined to a remembered
-    article only through another candidate is the same story too. The remembered article named is the one with
-    the smallest id in the group, so the answer does not depend on input order.
+    Stories are grouped as in ``cluster_labels`` over all the sets together, so a candidate joined to a told
+    article only through another article is the same story too. ``context`` are articles that were not told
+    but stood beside the told ones (an earlier edition's other candidates): the versions a told story was
+    grouped with then, through which today's version of it is recognized. The told article named is the one
+    with the smallest id in the group, so the answer does not depend on input order.
     """
-    if not candidates or not remembered:
+    if not candidates or not told:
         return {}
-    remembered = sorted(remembered, key=lambda a: a.id)
-    labels = cluster_labels([*candidates, *remembered], threshold)
-    first_remembered: dict[int, str] = {}
-    for index, article in enumerate(remembered, start=len(candidates)):
-        first_remembered.setdefault(labels[index], article.id)
-    return {article.id: first_remembered[labels[i]] for i, article in enumerate(candidates)
-            if labels[i] in first_remembered}
+    told = sorted(told, key=lambda a: a.id)
+    labels = cluster_labels([*candidates, *told, *context], threshold)
+    first_told: dict[int, str] = {}
+    for index, article in enumerate(told, start=len(candidates)):
+        first_told.setdefault(labels[index], article.id)
+    return {article.id: first_told[labels[i]] for i, article in enumerate(candidates) if labels[i] in first_told}
 
 
 def similar_pairs(sets: Sequence[frozenset[str]], threshold: float) -> list[tuple[int, int]]:

@@ -43,14 +43,15 @@ class Ranker:
     ``window`` is [start, end): articles published outside it are dropped, unless ``pool`` is given, in which
     case the pool (the ids an edition froze) alone decides. ``already_sent`` ids are dropped first.
     ``remembered`` are articles the list sent in recent editions: a candidate telling one of their stories again
-    (another outlet's version, a rewrite) is dropped as ``already sent as <id>``. ``pinned`` adds to the
-    articles' own ``pinned`` flag. ``now`` is the reference time of freshness (an edition's cut-off).
+    (another outlet's version, a rewrite) is dropped as ``already sent as <id>``. ``remembered_context`` are the
+    other articles of those editions, which link today's version of a story to the one sent when it resembles
+    a version that was left out as a duplicate then. ``pinned`` adds to the articles' own ``pinned`` flag. ``now`` is the reference time of freshness (an edition's cut-off).
     """
 
     def __init__(self, candidates: Iterable[Article], *, settings: Any, now: datetime,
                  window: tuple[datetime, datetime] | None = None, pool: Collection[str] | None = None,
                  already_sent: Collection[str] = (), pinned: Collection[str] = (),
-                 remembered: Iterable[Article] = ()) -> None:
+                 remembered: Iterable[Article] = (), remembered_context: Iterable[Article] = ()) -> None:
         self.rs = settings if isinstance(settings, sc.RankSettings) else sc.RankSettings.from_settings(settings)
         self.now = now
         unique: dict[str, Article] = {}
@@ -70,9 +71,13 @@ class Ranker:
                 articles.append(article)
         # A pinned article is the editor's explicit choice: it is shown even if it retells an earlier story.
         pinned_ids = set(pinned)
-        recent = {a.id: a for a in remembered if a.id not in unique}
-        retelling = retold([a for a in articles if not (a.pinned or a.id in pinned_ids)], list(recent.values()),
-                           self.rs.duplicate_threshold) if recent else {}
+        # Matched against the articles still in the running: a told article is usually among the candidates as
+        # well (yesterday's, just outside the window, or already sent), but only as one already left out.
+        in_running = {a.id for a in articles}
+        told = {a.id: a for a in remembered if a.id not in in_running}
+        context = {a.id: a for a in remembered_context if a.id not in in_running and a.id not in told}
+        retelling = retold([a for a in articles if not (a.pinned or a.id in pinned_ids)], list(told.values()),
+                           self.rs.duplicate_threshold, list(context.values())) if told else {}
         if retelling:
             self.excluded += [Dropped(a.id, already_sent_as(retelling[a.id])) for a in articles if a.id in retelling]
             articles = [a for a in articles if a.id not in retelling]
@@ -165,14 +170,16 @@ def rank_articles(candidates: Iterable[Article], *, settings: Any, now: datetime
                   topics: Iterable[str] | None = None, limit: int | None = None,
                   pinned: Collection[str] = (), engagement: Mapping[str, float] | None = None,
                   window: tuple[datetime, datetime] | None = None, pool: Collection[str] | None = None,
-                  already_sent: Collection[str] = (), remembered: Iterable[Article] = ()) -> Selection:
+                  already_sent: Collection[str] = (), remembered: Iterable[Article] = (),
+                  remembered_context: Iterable[Article] = ()) -> Selection:
     """Rank ``candidates`` for a reader with ``topics`` preferences: ordered items and why the rest were left out.
 
     ``settings`` is a ``digest.config.Settings`` (or ``score.RankSettings``); ``engagement`` maps topic to
     clicks normalized 0..1 and is weighted by ``weight_engagement``.
     """
     ranker = Ranker(candidates, settings=settings, now=now, window=window, pool=pool,
-                    already_sent=already_sent, pinned=pinned, remembered=remembered)
+                    already_sent=already_sent, pinned=pinned, remembered=remembered,
+                    remembered_context=remembered_context)
     return ranker.select(topics, limit=limit, engagement=engagement)
 
 
