@@ -45,7 +45,8 @@ class Ranker:
     ``remembered`` are articles the list sent in recent editions: a candidate telling one of their stories again
     (another outlet's version, a rewrite) is dropped as ``already sent as <id>``. ``remembered_context`` are the
     other articles of those editions, which link today's version of a story to the one sent when it resembles
-    a version that was left out as a duplicate then. ``pinned`` adds to the articles' own ``pinned`` flag. ``now`` is the reference time of freshness (an edition's cut-off).
+    a version that was left out as a duplicate then. ``pinned`` adds to the articles' own ``pinned`` flag.
+    ``now`` is the reference time of freshness (an edition's cut-off).
     """
 
     def __init__(self, candidates: Iterable[Article], *, settings: Any, now: datetime,
