@@ -41,7 +41,10 @@ def add_articles(app: App, n: int = 5, *, before: datetime = NOW, prefix: str = 
                 id=f"{prefix}{i:03d}", title=f"Fictional story number {i} about the town council",
                 outlet="The Example Gazette", url=f"https://news.example.org/{prefix}-{i}",
                 published_at=before - first - step * i, topics=(topics[i] if topics else ["local"]),
-                summary=f"A made-up summary of story {i}.",
+                # The prefix's own words make each call's articles other stories than another call's (another
+                # day's), which an edition's story memory would otherwise leave out as retellings.
+                summary=f"A made-up summary of story {i}, filed by the {prefix} desk: "
+                        + " ".join(f"{prefix}-note{k}" for k in range(8)) + ".",
                 quick_looks=[f"Point one of story {i}.", f"Point two of story {i}."],
                 sections=[Section(None, [f"Body paragraph of story {i}. " * 8])],
             )

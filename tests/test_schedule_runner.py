@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
 from digest.schedule.runner import run_due
+from digest.store.articles import list_articles, upsert_article
 from digest.store.tables import EditionRow, LeaseRow, VariantRow
 
 from .conftest import Project
@@ -181,6 +183,28 @@ def test_an_empty_edition_waits_while_its_window_is_open_then_is_skipped_once(pr
         assert runs(app) == {("quiet", D): "skipped"}
         assert run_due(app, utc(2026, 3, 10, 11, 1)).items == []
         assert deliveries(app) == []
+    finally:
+        app.close()
+
+
+def test_a_day_of_only_retold_stories_is_skipped_and_says_why(project: Project) -> None:
+    app = project.app()
+    make_list(app, "desk", "Europe/Paris", "07:00")
+    reader = add_reader(app, "desk", 1, active_since=JOINED)
+    told = add_articles(app, utc(2026, 3, 10, 6, 0))
+    try:
+        assert [i.action for i in run_due(app, utc(2026, 3, 10, 6, 0)).items] == ["send"]
+        # The next morning brings only another paper's copies of the stories the list sent yesterday.
+        with app.store.session() as s:
+            for article in list_articles(s, ids=told):
+                upsert_article(s, replace(article, id=f"copy-{article.id}", outlet="The Other Example Paper",
+                                          url=f"https://other.example.org/{article.id}",
+                                          published_at=article.published_at + timedelta(days=1)))
+        report = run_due(app, utc(2026, 3, 11, 6, 0))
+        assert [i.action for i in report.items] == ["skipped"] and report.errors == []
+        assert f"the {len(told)} article(s) in its window all retell stories the list already sent" in (
+            report.items[0].detail or "")
+        assert deliveries(app) == [("desk", D, reader, "sent")]
     finally:
         app.close()
 

@@ -32,9 +32,12 @@ def duplicate_of(article_id: str) -> str:
     return f"duplicate of {article_id}"
 
 
+ALREADY_SENT_AS = "already sent as "
+
+
 def already_sent_as(article_id: str) -> str:
     """The reason for a candidate that retells a story the list sent in a recent edition as ``article_id``."""
-    return f"already sent as {article_id}"
+    return ALREADY_SENT_AS + article_id
 
 
 class Ranker:

@@ -245,13 +245,14 @@ def _build(app: App, item: DueEdition, now: datetime, result: PassItem) -> None:
         result.edition_id = edition.id
         savepoint = session.begin_nested()
         editions.freeze(session, edition, now)
-        if editions.select_for(session, app.settings, edition, None).items:
+        selection = editions.select_for(session, app.settings, edition, None)
+        if selection.items:
             savepoint.commit()
         else:
             # Nothing to approve: freezing an empty pool would shut out articles that may still arrive before
             # the cut-off, so the edition stays open and `_empty` decides (wait, or skip once closed).
             savepoint.rollback()
-            empty = empty_message(edition, list_row.name)  # of the edition as it is again: not frozen
+            empty = empty_message(edition, list_row.name, selection)  # of the edition as it is again: not frozen
         if empty is None:
             record_run(session, item.list_id, item.date, AWAITING_APPROVAL,
                        f"edition {edition.id} built; waiting for approval", now)

@@ -45,6 +45,8 @@ from digest import editions
 from digest.app import App
 from digest.audience.lists import ensure_list
 from digest.errors import SendError
+from digest.models import Selection
+from digest.rank.select import ALREADY_SENT_AS
 from digest.render.personalize import recipient_for
 from digest.send import outbox
 from digest.send.backends import get_backend
@@ -249,7 +251,7 @@ def _skip_thin(session: Any, settings: Any, edition: EditionRow, summary: SendSu
     rs = editions.rank_settings_for(settings, list_row)
     selection = editions.select_for(session, settings, edition, None)
     if not selection.items:
-        raise EmptyEdition(empty_message(edition, list_row.name))
+        raise EmptyEdition(empty_message(edition, list_row.name, selection))
     if selection.thin and rs.skip_thin_days:
         edition.status = "skipped"
         edition.note = f"skipped: only {len(selection.items)} article(s), fewer than min_articles"
@@ -259,8 +261,13 @@ def _skip_thin(session: Any, settings: Any, edition: EditionRow, summary: SendSu
     return False
 
 
-def empty_message(edition: EditionRow, list_name: str) -> str:
-    """Why an edition has nothing to send, naming its window (or its frozen pool)."""
+def empty_message(edition: EditionRow, list_name: str, selection: Selection | None = None) -> str:
+    """Why an edition has nothing to send, naming its window (or its frozen pool). With the empty ``selection``,
+    articles that were there but only retold stories the list already sent are named as such."""
+    retold = sum(1 for d in (selection.dropped if selection else ()) if d.reason.startswith(ALREADY_SENT_AS))
+    if retold:
+        return (f"edition {edition.id} ({list_name} {edition.date}) has no article to send: the {retold} "
+                f"article(s) in its window all retell stories the list already sent (story_memory_days)")
     if edition.frozen_at is not None:
         return (f"edition {edition.id} ({list_name} {edition.date}) has no article to send: its articles were "
                 f"frozen at {edition.frozen_at:%Y-%m-%d %H:%M} UTC and none was published between "
