@@ -87,6 +87,27 @@ def test_near_duplicates_from_different_outlets_collapse_and_name_each_other() -
     assert [(d.id, d.reason) for d in selection.dropped] == [("courier", "duplicate of gazette")]
 
 
+def test_the_feed_version_of_a_story_matches_the_newslooks_one_with_its_own_quick_looks() -> None:
+    lede = ("The harbour council voted on Tuesday to add two late ferries on weekdays and a new stop at the island "
+            "school, starting in November.")
+    newslooks = art("newslooks", "Harbour council approves new ferry timetable for the winter", summary=lede,
+                    outlet="Fictional Gazette", quick_looks=[
+                        "Two late ferries will run on weekdays from November.",
+                        "A new stop serves the island school for the first time.",
+                        "Councillors debated the cost of extra crews for three hours.",
+                        "Residents asked for a Sunday service, which was put off.",
+                        "The timetable will be reviewed again after the first winter."])
+    feed = art("feed", "Harbour council approves new ferry timetable for the winter", summary=lede, hours=2,
+               outlet="Fictional Courier")
+    other = art("other", STORIES[1], hours=3)
+    selection = rank_articles([feed, other, newslooks], settings=settings(), now=NOW)
+    assert selection.article_ids == ["newslooks", "other"]
+    assert [d.reason for d in selection.dropped] == ["duplicate of newslooks"]
+    # Without a lede, an article's Quick Looks stand in for it.
+    bullets_only = art("bullets", newslooks.title, quick_looks=[lede])
+    assert dedupe.shingle_text(bullets_only) == dedupe.shingle_text(feed)
+
+
 FERRY_SUMMARY = ("The harbour council voted on Tuesday to add two late ferries on weekdays and a new stop at the "
                  "island school, starting in November.")
 

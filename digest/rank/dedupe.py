@@ -1,7 +1,7 @@
 """One story once: group articles that tell the same story, in well under quadratic time.
 
-Each article becomes a set of word shingles (runs of ``SHINGLE_WORDS`` words) of its title, summary and Quick
-Looks. MinHash signatures go into an LSH index (datasketch), which proposes candidate pairs in about linear
+Each article becomes a set of word shingles (runs of ``SHINGLE_WORDS`` words) of its headline and lede (its
+summary; its Quick Looks only when it has no summary). MinHash signatures go into an LSH index (datasketch), which proposes candidate pairs in about linear
 time; each proposed pair is then checked with the exact Jaccard similarity of the two shingle sets, so the
 final decision is exact and deterministic and LSH only decides which pairs are worth checking. Pairs at or
 above ``duplicate_threshold`` are joined (union-find): a story is a connected group of such pairs.
@@ -33,7 +33,10 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def shingle_text(article: Article) -> str:
-    return " ".join([article.title or "", article.summary or "", *article.quick_looks])
+    # Headline and lede are what every format carries. Quick Looks are not compared when there is a lede: a
+    # Newslooks article brings five bullets of its own that the feed version of the same story lacks, and those
+    # extra shingles alone would pull the pair under the threshold.
+    return " ".join([article.title or "", article.summary or " ".join(article.quick_looks)])
 
 
 def shingles(text: str, k: int = SHINGLE_WORDS) -> frozenset[str]:
