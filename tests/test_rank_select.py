@@ -87,9 +87,12 @@ def test_near_duplicates_from_different_outlets_collapse_and_name_each_other() -
     assert [(d.id, d.reason) for d in selection.dropped] == [("courier", "duplicate of gazette")]
 
 
+FERRY_SUMMARY = ("The harbour council voted on Tuesday to add two late ferries on weekdays and a new stop at the "
+                 "island school, starting in November.")
+
+
 def test_the_feed_version_of_a_story_matches_the_newslooks_one_with_its_own_quick_looks() -> None:
-    lede = ("The harbour council voted on Tuesday to add two late ferries on weekdays and a new stop at the island "
-            "school, starting in November.")
+    lede = FERRY_SUMMARY
     newslooks = art("newslooks", "Harbour council approves new ferry timetable for the winter", summary=lede,
                     outlet="Fictional Gazette", quick_looks=[
                         "Two late ferries will run on weekdays from November.",
@@ -106,10 +109,6 @@ def test_the_feed_version_of_a_story_matches_the_newslooks_one_with_its_own_quic
     # Without a lede, an article's Quick Looks stand in for it.
     bullets_only = art("bullets", newslooks.title, quick_looks=[lede])
     assert dedupe.shingle_text(bullets_only) == dedupe.shingle_text(feed)
-
-
-FERRY_SUMMARY = ("The harbour council voted on Tuesday to add two late ferries on weekdays and a new stop at the "
-                 "island school, starting in November.")
 
 
 def test_a_story_the_list_already_sent_is_not_told_again_by_another_outlet() -> None:
