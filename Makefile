@@ -38,5 +38,7 @@ preview: $(STAMP)
 	DIGEST_SECRET_KEY=$${DIGEST_SECRET_KEY:-preview-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(16))')} \
 	$(BIN)/digest preview
 
+# Only what the build and the demo made: subscribers/digest.db (the store) and outbox/ (the file backend's
+# mail) are the newsroom's own and stay.
 clean:
-	rm -rf $(VENV) build dist *.egg-info demo-out outbox subscribers/*.db*
+	rm -rf $(VENV) build dist *.egg-info demo-out subscribers/demo.db*

@@ -45,7 +45,8 @@ KEYS: tuple[Key, ...] = (
        "send; `digest init` writes a random one. Never commit a real one."),
     _k("secret_key_fallbacks", list, [], "Old secret keys still accepted for verifying tokens after a rotation."),
     _k("default_list", str, "daily", "List used when a command is given no --list; created on first use."),
-    _k("timezone", str, "UTC", "Default time zone of new lists."),
+    _k("timezone", str, "UTC",
+       "Default time zone of new lists, and of times given without a zone (--published, --since)."),
     _k("send_time", str, "07:00", "Default local send time (HH:MM) of new lists."),
     # sending
     _k("backend", str, "file", "Sending backend: file, smtp or sendgrid.", "sending"),
@@ -77,7 +78,7 @@ KEYS: tuple[Key, ...] = (
        "sending"),
     _k("send_batch_size", int, 1000, "Recipients per provider request (SendGrid allows at most 1,000).",
        "sending"),
-    _k("send_max_retries", int, 5, "Retries of a batch after a 5xx answer or a timeout.", "sending"),
+    _k("send_max_retries", int, 5, "Retries of a batch after a 5xx answer or a failed connection.", "sending"),
     _k("send_backoff_seconds", float, 1.0, "First retry delay; doubles each retry, with jitter.", "sending"),
     _k("sendgrid_send_at_delay", int, 60, "Seconds ahead a SendGrid request is scheduled (send_at with a "
        "batch_id), so a request whose fate a crash left unknown can be cancelled and resent. 0: off.", "sending"),
@@ -90,7 +91,7 @@ KEYS: tuple[Key, ...] = (
     _k("preferences_max_age_days", int, 90, "Days a preferences link stays valid (unsubscribe links never expire).",
        "audience"),
     _k("subscribe_rate_per_ip", int, 10, "Subscribe requests allowed per IP per hour.", "audience"),
-    _k("subscribe_rate_per_address", int, 3, "Confirmation emails sent to one address per day at most.",
+    _k("subscribe_rate_per_address", int, 3, "Subscribe requests for one address per day at most (web form and API).",
        "audience"),
     _k("postal_address", str, "Example Newsroom, 1 Sample Street, Springfield",
        "Postal address printed in every email's footer (CAN-SPAM).", "audience"),
@@ -119,7 +120,8 @@ KEYS: tuple[Key, ...] = (
        "{topic = \"politics\", keywords = [\"senate\"], outlets = [], categories = [\"Politik\"]}.", "ingest"),
     _k("outlet_names", dict, {}, "The newsroom's name for an outlet, by the name its source gives (matched "
        "case-insensitively), e.g. {\"heise developer neueste Meldungen\" = \"heise developer\"}: a feed's title "
-       "is often a slogan. Bylines, topic_rules and outlet_weights then use the new name.", "ingest"),
+       "is often a slogan. Bylines, topic_rules and outlet_weights then use the new name (at most 200 "
+       "characters).", "ingest"),
     _k("feed_timeout", float, 20.0, "Seconds before fetching a feed URL times out.", "ingest"),
     # rendering
     _k("templates_dir", str, "templates", "Folder of the MJML/Jinja templates (falls back to the built-in ones).",
@@ -139,7 +141,7 @@ KEYS: tuple[Key, ...] = (
     # feedback
     _k("webhook_tolerance_seconds", int, 600, "Oldest signed-webhook timestamp accepted.", "feedback"),
     _k("webhook_max_body_bytes", int, 5_000_000, "Largest webhook body accepted.", "feedback"),
-    _k("soft_bounce_limit", int, 3, "Soft bounces or deferrals in a row before an address is suppressed.",
+    _k("soft_bounce_limit", int, 3, "Editions in a row with a soft bounce or deferral before an address is suppressed.",
        "feedback"),
     _k("retention_days", int, 400, "Events and delivery rows older than this are pruned by `digest db prune`.",
        "feedback"),
@@ -309,6 +311,18 @@ def _validate(values: dict[str, Any], path: Path | None, overrides: Mapping[str,
                           f"not {values['in_doubt_rule']!r}")
     if not 1 <= values["send_batch_size"] <= 1000:
         raise ConfigError(f"{where('send_batch_size')}: send_batch_size must be between 1 and 1000")
+    # Checked here, once, so every list made from these defaults (the default list included) and every command
+    # that reads them (--published, --since) can rely on them.
+    from digest.audience.validate import Invalid, check_send_time, check_timezone, normalize_email
+
+    checks = [("timezone", check_timezone), ("send_time", check_send_time), ("from_email", normalize_email)]
+    # An address checked here fails at start-up, not in the middle of a send with a batch already claimed.
+    checks += [(name, normalize_email) for name in ("reply_to", "unsubscribe_mailto") if values[name]]
+    for name, check in checks:
+        try:
+            values[name] = check(values[name])
+        except Invalid as exc:
+            raise ConfigError(f"{where(name)}: {name}: {exc}") from None
 
 
 def render_toml_template() -> str:

@@ -22,7 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from digest.audience.subscribers import receives_editions
 from digest.errors import ConfigError
+from digest.feedback.stats import clicks_per_topic
 from digest.models import Article, Selection
 from digest.rank.score import RankSettings, norm_topic
 from digest.rank.select import Ranker
@@ -212,18 +214,13 @@ def engagement_for(session: Session, settings: Any, edition: EditionRow) -> Mapp
     """Clicks per topic (0..1) from the feedback part, only when ``weight_engagement`` uses them."""
     if not settings.weight_engagement:
         return None
-    try:
-        from digest.feedback.stats import clicks_per_topic
-    except ImportError:
-        return None
     return clicks_per_topic(session, edition.list_id) or None
 
 
-def ranker_for(session: Session, settings: Any, edition: EditionRow, *, now: datetime | None = None,
-               pinned: Collection[str] = ()) -> Ranker:
+def ranker_for(session: Session, settings: Any, edition: EditionRow) -> Ranker:
     """A ``Ranker`` over the edition's candidates plus the articles just around its window, so a selection can
-    say which were left out as outside the window or already sent. ``now`` is freshness's reference time
-    (default: the end of the window, so every variant of an edition scores alike whenever it is selected)."""
+    say which were left out as outside the window or already sent. Freshness is measured from the end of the
+    window, never the clock, so every variant of an edition scores alike whenever it is selected."""
     list_row = session.get(MailingListRow, edition.list_id)
     assert list_row is not None
     end = window_end(edition)
@@ -236,9 +233,8 @@ def ranker_for(session: Session, settings: Any, edition: EditionRow, *, now: dat
     pool = list(edition.pool or []) if edition.frozen_at is not None else None
     rank_settings = rank_settings_for(settings, list_row)
     memory = remembered_stories(session, edition, rank_settings.story_memory_days)
-    return Ranker(candidates.values(), settings=rank_settings, now=now or end,
+    return Ranker(candidates.values(), settings=rank_settings, now=end,
                   window=(edition.window_start, end), pool=pool, already_sent=sent & candidates.keys(),
-                  pinned=pinned,
                   remembered=memory.told, remembered_context=memory.context)
 
 
@@ -251,14 +247,18 @@ def stamp(selection: Selection, list_row: MailingListRow, edition: EditionRow) -
 
 
 def select_for(session: Session, settings: Any, edition: EditionRow, topics: Iterable[str] | None, *,
-               now: datetime | None = None, limit: int | None = None,
-               engagement: Mapping[str, float] | None = None) -> Selection:
-    """The edition's selection for a reader with ``topics`` preferences (None or empty: unpersonalized)."""
+               limit: int | None = None) -> Selection:
+    """The edition's selection for a reader with ``topics`` preferences; None or empty means the list's topics,
+    exactly what a subscriber who chose none gets (``effective_preferences``, which is idempotent, so passing
+    effective preferences already is harmless)."""
     list_row = session.get(MailingListRow, edition.list_id)
     assert list_row is not None
-    ranker = ranker_for(session, settings, edition, now=now)
-    clicks = engagement if engagement is not None else engagement_for(session, settings, edition)
-    return stamp(ranker.select(topics, limit=limit, engagement=clicks), list_row, edition)
+    # Applied here rather than by each caller: an editor's preview, the approval build and the thin-day check
+    # must judge the selection a reader actually gets, not an unpersonalized one nobody is sent.
+    preferences = effective_preferences(topics, list_row.topics)
+    ranker = ranker_for(session, settings, edition)
+    clicks = engagement_for(session, settings, edition)
+    return stamp(ranker.select(preferences, limit=limit, engagement=clicks), list_row, edition)
 
 
 def get_or_create_variant(session: Session, edition: EditionRow, selection: Selection) -> VariantRow:
@@ -323,8 +323,7 @@ class VariantGroup:
         return self.selection.key
 
 
-def variants_for_list(session: Session, settings: Any, edition: EditionRow, *, now: datetime | None = None,
-                      engagement: Mapping[str, float] | None = None) -> list[VariantGroup]:
+def variants_for_list(session: Session, settings: Any, edition: EditionRow) -> list[VariantGroup]:
     """Group the list's active, unpaused subscribers by the selection their preferences give.
 
     Each distinct preference profile is ranked once; profiles whose selections come out identical share one
@@ -334,16 +333,15 @@ def variants_for_list(session: Session, settings: Any, edition: EditionRow, *, n
     assert list_row is not None
     subscribers = session.execute(
         select(SubscriberRow.id, SubscriberRow.topics)
-        .where(SubscriberRow.list_id == list_row.id, SubscriberRow.status == "active",
-               SubscriberRow.paused.is_(False))
+        .where(SubscriberRow.list_id == list_row.id, receives_editions())
         .order_by(SubscriberRow.id)).all()
     profiles: dict[tuple[str, ...], list[int]] = {}
     for subscriber_id, topics in subscribers:
         profiles.setdefault(effective_preferences(topics, list_row.topics), []).append(subscriber_id)
     if not profiles:
         return []
-    ranker = ranker_for(session, settings, edition, now=now)
-    clicks = engagement if engagement is not None else engagement_for(session, settings, edition)
+    ranker = ranker_for(session, settings, edition)
+    clicks = engagement_for(session, settings, edition)
     groups: dict[str, VariantGroup] = {}
     for profile in sorted(profiles):
         selection = stamp(ranker.select(profile, engagement=clicks, with_dropped=False), list_row, edition)

@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
-DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "in_doubt", "cancelled", "skipped")
-EDITION_STATUSES = ("draft", "approved", "sending", "sent", "cancelled", "skipped")
+# The longest value of each bounded Article field, which every reader enforces (Newslooks and JSON reject, feeds
+# cut). All but the title are the String(n) sizes of store.tables.ArticleRow, which a test keeps in step; the
+# title's column is unbounded, and 300 is a headline's sensible length.
+ARTICLE_LIMITS = {"id": 64, "title": 300, "outlet": 200, "author": 300, "dateline": 200, "edition": 200}
 
 
 @dataclass
@@ -49,22 +51,11 @@ class Article:
         return "\n\n".join(p for s in self.sections for p in s.paragraphs)
 
     def to_json(self) -> dict[str, Any]:
-        """The shape `digest articles --json` prints and `digest ingest --format json` reads."""
+        """The shape `digest articles --json` prints and `digest ingest --format json` reads back
+        (through ``digest.ingest.jsonl``, which checks every field)."""
         data = asdict(self)
         data["published_at"] = self.published_at.astimezone(UTC).isoformat() if self.published_at else None
         return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Article:
-        data = dict(data)
-        published = data.get("published_at")
-        if isinstance(published, str):
-            parsed = datetime.fromisoformat(published)
-            data["published_at"] = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        data["sections"] = [s if isinstance(s, Section) else Section(s.get("heading"), list(s.get("paragraphs") or []))
-                            for s in data.get("sections") or []]
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
 
     def content_hash(self) -> str:
         """Hash of what the article says, to tell `updated` from `unchanged` on re-ingest."""

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from digest.send.standin import StandinServer
 from digest.store.db import Store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -183,3 +184,10 @@ def sqlite_project(tmp_path: Path) -> Project:
     root = tmp_path / "newsroom"
     root.mkdir()
     return Project(root, f"sqlite:///{tmp_path / 'digest.db'}")
+
+
+@pytest.fixture
+def standin() -> Iterator[StandinServer]:
+    """digest's SendGrid stand-in on a free loopback port, for the tests that send through it."""
+    with StandinServer() as server:
+        yield server

@@ -20,6 +20,7 @@ from digest.app import App
 from digest.audience.lifecycle import email_key
 from digest.audience.lists import ensure_list
 from digest.models import Article, Section
+from digest.send.dispatch import send_edition
 from digest.store.articles import upsert_article
 from digest.store.tables import DeliveryRow, MailingListRow, SubscriberRow
 
@@ -152,3 +153,28 @@ def sendgrid_env(project: Any, standin: Any, monkeypatch: Any, **settings: Any) 
     project.env.update({f"DIGEST_{k.upper()}": str(v) for k, v in settings.items()})
     app: App = project.app()
     return app
+
+
+def send_on_day(app: App, **kw: Any) -> Any:
+    """``send_edition`` for DAY's edition at NOW, without a progress bar, unless the test says otherwise."""
+    kw.setdefault("date", DAY)
+    kw.setdefault("now", NOW)
+    kw.setdefault("progress", False)
+    return send_edition(app, **kw)
+
+
+def use_dkim_smtp(project: Any, smtp_port: int, selector: str = "sel1", **env: str) -> bytes:
+    """Point the project at the SMTP sink with a fresh RSA DKIM key (dkim.pem); the DNS TXT record to verify with."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (project.root / "dkim.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+    public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    project.env.update({"DIGEST_BACKEND": "smtp", "DIGEST_SMTP_PORT": str(smtp_port),
+                        "DIGEST_DKIM_PRIVATE_KEY_FILE": "dkim.pem", "DIGEST_DKIM_SELECTOR": selector, **env})
+    return b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)

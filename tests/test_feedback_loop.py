@@ -27,12 +27,6 @@ from tests.send_support import DAY, NOW, add_articles, add_subscribers
 
 
 @pytest.fixture
-def standin() -> Iterator[StandinServer]:
-    with StandinServer() as server:
-        yield server
-
-
-@pytest.fixture
 def signer() -> Signer:
     return Signer()
 

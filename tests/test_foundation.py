@@ -57,6 +57,22 @@ def test_config_errors_name_the_file_and_key(tmp_path: Path) -> None:
         load_settings(cwd=tmp_path, environ={})
 
 
+def test_default_zone_and_send_time_are_checked_when_settings_load(tmp_path: Path) -> None:
+    """The default list is made from them without a command to check them, so loading settings does."""
+    with pytest.raises(ConfigError, match="^DIGEST_TIMEZONE: timezone: unknown time zone 'Mars/Base'"):
+        load_settings(cwd=tmp_path, environ={"DIGEST_TIMEZONE": "Mars/Base"})
+    (tmp_path / "digest.toml").write_text('send_time = "7am"\n')
+    with pytest.raises(ConfigError, match=r"digest.toml: send_time: invalid send time '7am'"):
+        load_settings(cwd=tmp_path, environ={})
+    (tmp_path / "digest.toml").write_text('send_time = "7:05"\ntimezone = " Europe/Paris "\n')
+    settings = load_settings(cwd=tmp_path, environ={})
+    assert (settings.send_time, settings.timezone) == ("07:05", "Europe/Paris")
+    with pytest.raises(ConfigError, match="^DIGEST_FROM_EMAIL: from_email: "):
+        load_settings(cwd=tmp_path, environ={"DIGEST_FROM_EMAIL": "not an address"})
+    with pytest.raises(ConfigError, match="^DIGEST_REPLY_TO: reply_to: "):
+        load_settings(cwd=tmp_path, environ={"DIGEST_REPLY_TO": "desk@"})
+
+
 def test_init_template_lists_every_key() -> None:
     text = render_toml_template()
     for key in KEYS:

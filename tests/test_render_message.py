@@ -114,3 +114,12 @@ def test_prepared_message_is_reused_and_matches_a_full_build(tmp_path: Path) -> 
         assert f"https://news.example.org/unsubscribe/t{n}" in body(msg, "html")
         assert body(msg, "plain") == personalize(rendered, reader)[2]
     assert len(ids) == 50 and all(i.endswith("@ledger.example.org>") for i in ids)
+
+
+def test_reply_to_is_the_lists_own_and_not_the_reply_to_setting(tmp_path: Path) -> None:
+    """The reply_to setting is copied into new lists; a list without a Reply-To sends without one."""
+    s = settings(tmp_path, reply_to="fallback@ledger.example.org")
+    rendered = render_selection(s, list_row(reply_to=None), EDITION_DATE, selection(2))
+    assert parse(build_message(s, list_row(reply_to=None), rendered, recipient()))["Reply-To"] is None
+    own = parse(build_message(s, list_row(), rendered, recipient()))
+    assert own["Reply-To"] == "desk@ledger.example.org"

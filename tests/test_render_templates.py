@@ -117,3 +117,18 @@ def test_autoescape_on_for_mjml_off_for_text(tmp_path: Path) -> None:
 def test_theme_values_are_validated(tmp_path: Path, theme: dict[str, str], key: str) -> None:
     with pytest.raises(ConfigError, match=key):
         render_selection(settings(tmp_path, theme=theme), list_row(), EDITION_DATE, selection(1))
+
+
+def test_text_part_labels_the_read_on_link_as_the_html_part_does(tmp_path: Path) -> None:
+    # The link itself is the headline's, printed under it: the text part says what it leads to, in the HTML
+    # part's words, and says nothing where the HTML part offers no read-on link.
+    chosen = selection(3)
+    chosen.items[1].article.deep_look_title = None  # body text (sections), no Deep Look of its own
+    chosen.items[2].article.deep_look_title = None
+    chosen.items[2].article.sections = []  # nothing beyond what the email shows
+    rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, chosen)
+    blocks = [" ".join(b.split()) for b in rendered.text.split("-" * 72)]
+    first, second, third = blocks[1:4]
+    assert "Read the Deep Look: How the vote came together (at the link above)" in first
+    assert "Read the full story at the link above." in second
+    assert "Read the" not in third

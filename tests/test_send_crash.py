@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,12 +25,6 @@ from .send_support import (
     sendgrid_env,
     wait_for,
 )
-
-
-@pytest.fixture
-def standin() -> Iterator[StandinServer]:
-    with StandinServer() as server:
-        yield server
 
 
 def _spawn_send(project: Any, *args: str) -> subprocess.Popen[bytes]:

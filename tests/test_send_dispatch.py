@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes, policy
 from typing import Any
@@ -16,7 +15,6 @@ from sqlalchemy import select
 
 from digest.audience.lifecycle import change_status, suppress
 from digest.errors import SendError
-from digest.send.dispatch import send_edition
 from digest.send.guard import EditionBusy, EditionLease
 from digest.send.standin import Behaviour, StandinServer
 from digest.store.tables import DeliveryRow, LeaseRow, SubscriberRow
@@ -31,20 +29,9 @@ from .send_support import (
     delivery_statuses,
     free_port,
     sendgrid_env,
+    use_dkim_smtp,
 )
-
-
-@pytest.fixture
-def standin() -> Iterator[StandinServer]:
-    with StandinServer() as server:
-        yield server
-
-
-def _send(app: Any, **kw: Any) -> Any:
-    kw.setdefault("date", DAY)
-    kw.setdefault("now", NOW)
-    kw.setdefault("progress", False)
-    return send_edition(app, **kw)
+from .send_support import send_on_day as _send
 
 
 def test_file_backend_sends_once_to_active_unsuppressed_subscribers(project: Any) -> None:
@@ -368,20 +355,9 @@ def _edition_id(session: Any) -> int:
 
 def test_smtp_messages_are_dkim_signed(project: Any) -> None:
     import dkim
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (project.root / "dkim.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
-    public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    import base64
-
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
     with SmtpServer() as smtp:
-        project.env.update({"DIGEST_BACKEND": "smtp", "DIGEST_SMTP_PORT": str(smtp.port),
-                            "DIGEST_DKIM_PRIVATE_KEY_FILE": "dkim.pem", "DIGEST_DKIM_SELECTOR": "digest2024"})
+        record = use_dkim_smtp(project, smtp.port, selector="digest2024")
         app = project.app()
         add_articles(app, 3)
         add_subscribers(app, 2)

@@ -37,7 +37,6 @@ _ALIASES = {"e-mail": "email", "email address": "email", "email_address": "email
             "time zone": "timezone", "time_zone": "timezone", "tz": "timezone", "send time": "send_time",
             "sendtime": "send_time", "full name": "name", "full_name": "name"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-MAX_NAME = 300
 
 
 @dataclass
@@ -146,12 +145,8 @@ def _parse_row(parsed: ParsedCsv, line: int, cells: list[str], offered: list[str
         if name in COLUMNS:
             values[name] = unneutralize(cell.strip())
     try:
-        email = normalize_email(values.get("email", ""))
-        name_ = clean_name(values.get("name"))
-        if name_ is not None and len(name_) > MAX_NAME:
-            raise Invalid(f"name longer than {MAX_NAME} characters")
         record = Record(
-            line=line, email=email, name=name_,
+            line=line, email=normalize_email(values.get("email", "")), name=clean_name(values.get("name")),
             topics=_topics(values.get("topics"), offered),
             timezone=_field("timezone", check_timezone, values.get("timezone")),
             send_time=_field("send_time", check_send_time, values.get("send_time")),

@@ -66,7 +66,7 @@ class ImportReport:
     unchanged: int = 0
     rejected: list[Issue] = field(default_factory=list)
     held: list[Issue] = field(default_factory=list)  # kept unsubscribed/bounced/complained (no --resubscribe)
-    to_confirm: list[tuple[int, str]] = field(default_factory=list)  # (subscriber id, email) awaiting a confirmation
+    to_confirm: list[int] = field(default_factory=list)  # ids of subscribers this import made pending
     confirmations_sent: int = 0
     confirmations_planned: int = 0  # how many the import makes pending (what a dry run would send)
 
@@ -83,7 +83,6 @@ class ImportReport:
 @dataclass
 class _Existing:
     id: int
-    email: str
     name: str | None
     status: str
     topics: list[str]
@@ -93,14 +92,9 @@ class _Existing:
 
 def _load_existing(session: Session, list_id: int) -> dict[str, _Existing]:
     t = SubscriberRow
-    rows = session.execute(select(t.email_key, t.id, t.email, t.name, t.status, t.topics, t.timezone, t.send_time)
+    rows = session.execute(select(t.email_key, t.id, t.name, t.status, t.topics, t.timezone, t.send_time)
                            .where(t.list_id == list_id))
-    return {r[0]: _Existing(r[1], r[2], r[3], r[4], list(r[5] or []), r[6], r[7]) for r in rows}
-
-
-def _target_status(record: Record, default_status: str) -> tuple[str, bool]:
-    """(status this record asks for, whether it came from the default rather than the file)."""
-    return (record.status, False) if record.status else (default_status, True)
+    return {r[0]: _Existing(r[1], r[2], r[3], list(r[4] or []), r[5], r[6]) for r in rows}
 
 
 def merge(session: Session, list_row: MailingListRow, records: Iterable[Record], *, source: str,
@@ -135,7 +129,7 @@ def merge(session: Session, list_row: MailingListRow, records: Iterable[Record],
             report.rejected.append(Issue(record.line, record.email,
                                          "address is on the suppression list; it is never imported"))
             continue
-        status, defaulted = _target_status(record, default_status)
+        status = record.status or default_status
         old = existing.get(key)
         if old is None:
             report.new += 1
@@ -149,7 +143,7 @@ def merge(session: Session, list_row: MailingListRow, records: Iterable[Record],
             })
             continue
         changes = _field_changes(old, record)
-        new_status = _status_decision(old.status, status, defaulted, resubscribe)
+        new_status = _status_decision(old.status, status, resubscribe)
         if new_status == "held":
             report.held.append(Issue(record.line, record.email,
                                      f"kept {old.status} (pass --resubscribe to make it {status})"))
@@ -181,10 +175,8 @@ def merge(session: Session, list_row: MailingListRow, records: Iterable[Record],
         for group in groups.values():
             session.execute(update(SubscriberRow), group)
     _apply_status_changes(session, status_changes, actor=actor, now=now)
-    report.to_confirm.extend((sid, email) for email, sid, status in new_ids if status == "pending")
-    emails_by_id = {e.id: e.email for e in existing.values()}
-    report.to_confirm.extend((sid, emails_by_id[sid])
-                             for sid, (status, _) in status_changes.items() if status == "pending")
+    report.to_confirm.extend(sid for _, sid, status in new_ids if status == "pending")
+    report.to_confirm.extend(sid for sid, (status, _) in status_changes.items() if status == "pending")
     return report
 
 
@@ -197,7 +189,7 @@ def _field_changes(old: _Existing, record: Record) -> dict[str, Any]:
     return changes
 
 
-def _status_decision(current: str, target: str, defaulted: bool, resubscribe: bool) -> str | None:
+def _status_decision(current: str, target: str, resubscribe: bool) -> str | None:
     """The status to move to, None for no change, or "held" when only --resubscribe may leave a never-send status."""
     if current == target:
         return None
@@ -207,9 +199,7 @@ def _status_decision(current: str, target: str, defaulted: bool, resubscribe: bo
         return target if resubscribe else "held"
     if target == "pending":
         return None  # never demote an active subscriber to pending
-    if defaulted and current == "pending" and target == "active":
-        return "active"  # the import vouches that they opted in elsewhere
-    return target
+    return target  # pending → active included: the import vouches that they opted in elsewhere
 
 
 def _insert_new(session: Session, list_row: MailingListRow, inserts: list[dict[str, Any]], *, actor: str,

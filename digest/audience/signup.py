@@ -118,8 +118,7 @@ def unsubscribe_via_link(session: Session, resolved: Resolved, *, one_click: boo
     return changed
 
 
-def update_preferences(session: Session, resolved: Resolved, *, topics: list[str], timezone_: str,
-                       paused: bool) -> None:
+def update_preferences(resolved: Resolved, *, topics: list[str], timezone_: str, paused: bool) -> None:
     """Save the preference centre's form; raises Invalid naming the field that is wrong."""
     list_row, row = resolved.list_row, resolved.subscriber
     try:

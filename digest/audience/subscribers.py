@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from digest.audience.importer import ImportReport, Record, merge
@@ -104,11 +104,16 @@ def list_subscribers(session: Session, list_row: MailingListRow, *, status: str 
     return list(session.scalars(q))
 
 
+def receives_editions() -> ColumnElement[bool]:
+    """The one rule of who gets editions: active and not paused. Planning, grouping into variants and
+    scheduling all filter with it, whatever columns they select."""
+    return and_(SubscriberRow.status == "active", SubscriberRow.paused.is_(False))
+
+
 def recipients(list_row: MailingListRow) -> Select[Any]:
-    """Who an edition goes to: active and not paused."""
+    """Who an edition of ``list_row`` goes to, in id order."""
     return (select(SubscriberRow)
-            .where(SubscriberRow.list_id == list_row.id, SubscriberRow.status == "active",
-                   SubscriberRow.paused.is_(False))
+            .where(SubscriberRow.list_id == list_row.id, receives_editions())
             .order_by(SubscriberRow.id))
 
 

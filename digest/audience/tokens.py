@@ -11,19 +11,20 @@ Unsubscribe tokens never expire (CAN-SPAM wants them to work long after the send
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from digest.audience.lifecycle import email_hash
 from digest.config import Settings
 from digest.errors import ConfigError, DigestError
 
+# "csrf" signs the subscribe form's nonce; web.public checks it, with its own lifetime, and never reads it here.
 PURPOSES = ("unsubscribe", "confirm", "preferences", "csrf")
 _SALT_PREFIX = "digest.audience."
-_NOUNS = {"confirm": "confirmation", "csrf": "form"}  # how error pages name a purpose
+_NOUNS = {"confirm": "confirmation"}  # how error pages name a purpose
 
 
 class BadToken(DigestError):
@@ -45,7 +46,7 @@ class TokenData:
 
 def email_check(email: str) -> str:
     """A short, non-reversible tag of the address (enough to tell two subscribers apart, not to identify one)."""
-    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()[:12]
+    return email_hash(email)[:12]
 
 
 def serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
@@ -72,8 +73,6 @@ def _max_age(settings: Settings, purpose: str) -> int | None:
         return int(settings.confirm_max_age_hours) * 3600
     if purpose == "preferences":
         return int(settings.preferences_max_age_days) * 86400
-    if purpose == "csrf":
-        return 86400
     return None  # unsubscribe: never expires
 
 

@@ -11,6 +11,7 @@ import idna
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH, LOCAL_PART_MAX_LENGTH
 
+from digest.ingest.topics import normalize_topic
 from digest.models import SUBSCRIBER_STATUSES
 
 
@@ -21,6 +22,9 @@ class Invalid(ValueError):
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _TOPIC_SPLIT = re.compile(r"[,;|]")
 _LIST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# SubscriberRow.name is String(300): a longer name would fail PostgreSQL's insert, and an export holding one
+# (SQLite stores it) would not import back.
+MAX_NAME = 300
 
 
 def normalize_email(raw: str) -> str:
@@ -72,12 +76,16 @@ def clean_name(raw: str | None) -> str | None:
     """A name as one line: control characters (line breaks, tabs) become spaces and runs of spaces one space.
 
     Names end up in greetings and in the To header; a line break in one is never meant, whether it came from a
-    form or a quoted CSV cell. None (or nothing left) means "no name".
+    form or a quoted CSV cell. None (or nothing left) means "no name". A name longer than ``MAX_NAME`` raises
+    Invalid, wherever it comes from (file, command line, web form): cutting it would store a name nobody typed.
     """
     value = raw or ""
     if not value.isprintable():
         value = "".join(c if c.isprintable() else " " for c in value)
-    return " ".join(value.split()) or None
+    name = " ".join(value.split()) or None
+    if name is not None and len(name) > MAX_NAME:
+        raise Invalid(f"a name may have at most {MAX_NAME} characters (this one has {len(name)})")
+    return name
 
 
 def check_timezone(value: str) -> str:
@@ -98,8 +106,10 @@ def _known_zone(value: str) -> bool:
     return True
 
 
-def all_timezones() -> list[str]:
-    return sorted(available_timezones())
+@lru_cache(maxsize=1)
+def all_timezones() -> tuple[str, ...]:
+    """Every IANA zone name, sorted (a tuple: the one cached copy is shared by every preferences page)."""
+    return tuple(sorted(available_timezones()))
 
 
 def check_send_time(value: str) -> str:
@@ -110,14 +120,17 @@ def check_send_time(value: str) -> str:
 
 
 def parse_topics(value: str | Iterable[str] | None, offered: Iterable[str] | None = None) -> list[str]:
-    """Topics as a clean, de-duplicated list; with ``offered`` (a list's topics, if it has any), only those."""
+    """Topics as a clean, de-duplicated list; with ``offered`` (a list's topics, if it has any), only those.
+
+    Normalized as ingest names articles' topics (``normalize_topic``), so a subscriber's choice matches them.
+    """
     parts = _TOPIC_SPLIT.split(value) if isinstance(value, str) else list(value or [])
     topics: list[str] = []
     for part in parts:
-        topic = str(part).strip().lower()
+        topic = normalize_topic(str(part))
         if topic and topic not in topics:
             topics.append(topic)
-    allowed = [t.lower() for t in offered or []]
+    allowed = [normalize_topic(str(t)) for t in offered or []]
     if allowed:
         unknown = [t for t in topics if t not in allowed]
         if unknown:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from digest.audience.lists import get_list
 from digest.cli import get_app
 from digest.cli.output import json_option, print_json, print_table
 from digest.send.editorial import cancel_edition, list_editions, retract_article, show_edition
@@ -20,7 +21,12 @@ def editions_group() -> None:
 @json_option
 def ls_command(list_name: str | None, limit: int, as_json: bool) -> None:
     """List editions, newest first, with their delivery counts."""
-    rows = list_editions(get_app(), list_name, limit)
+    app = get_app()
+    if list_name:
+        # A misspelt name would otherwise print an empty table and exit 0, as if the list had no editions.
+        with app.store.session() as session:
+            get_list(session, list_name)
+    rows = list_editions(app, list_name, limit)
     if as_json:
         print_json(rows)
         return

@@ -1,6 +1,8 @@
-"""`digest lists`: create, show and remove mailing lists."""
+"""`digest lists`: create, show, change and remove mailing lists."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -8,10 +10,20 @@ from digest.audience import lists as lists_lib
 from digest.cli import get_app
 from digest.cli.output import json_option, print_json, print_table
 
+min_articles_option = click.option(
+    "--min-articles", type=int, metavar="N",
+    help="Fewest articles in this list's editions, fewer is a thin day (overrides the setting min_articles).")
+max_articles_option = click.option(
+    "--max-articles", type=int, metavar="N",
+    help="Most articles in this list's editions, at least 1 (overrides the setting max_articles).")
+thin_days_option = click.option(
+    "--skip-thin-days/--send-thin-days", "skip_thin_days", default=None,
+    help="Skip a thin day's edition, or send it thin (overrides the setting skip_thin_days).")
+
 
 @click.group("lists")
 def lists_group() -> None:
-    """Manage mailing lists (from address, topics offered, send time, time zone, opt-in mode)."""
+    """Manage mailing lists (from address, topics offered, send time, time zone, opt-in mode, article limits)."""
 
 
 @lists_group.command("create")
@@ -26,23 +38,74 @@ def lists_group() -> None:
 @click.option("--topics", metavar="A,B", help="Comma-separated topics subscribers may choose from.")
 @click.option("--single-opt-in", is_flag=True, help="Subscribers from the public form are active at once, "
               "without a confirmation email (default: config double_opt_in).")
+@min_articles_option
+@max_articles_option
+@thin_days_option
 @json_option
 def create(name: str, title: str | None, from_email: str | None, from_name: str | None, reply_to: str | None,
            timezone_: str | None, send_time: str | None, topics: str | None, single_opt_in: bool,
+           min_articles: int | None, max_articles: int | None, skip_thin_days: bool | None,
            as_json: bool) -> None:
-    """Create the mailing list NAME."""
+    """Create the mailing list NAME.
+
+    --min-articles, --max-articles and --skip-thin-days/--send-thin-days override the settings for this list;
+    left out, the list follows the settings (change them later with `digest lists set`).
+    """
     app = get_app()
     with app.store.session() as session:
         row = lists_lib.create_list(session, app.settings, name, from_email=from_email, from_name=from_name,
                                     reply_to=reply_to, timezone=timezone_, send_time=send_time, topics=topics,
-                                    double_opt_in=False if single_opt_in else None, title=title)
-        data = lists_lib.list_to_json(row)
+                                    double_opt_in=False if single_opt_in else None, title=title,
+                                    min_articles=min_articles, max_articles=max_articles,
+                                    skip_thin_days=skip_thin_days)
+        data = lists_lib.list_to_json(row, settings=app.settings)
     if as_json:
         print_json(data)
     else:
         click.echo(f"Created list {data['name']!r} (from {data['from_name']} <{data['from_email']}>, "
                    f"{data['send_time']} {data['timezone']}, "
-                   f"{'double' if data['double_opt_in'] else 'single'} opt-in).")
+                   f"{'double' if data['double_opt_in'] else 'single'} opt-in; {_limits_text(data)}).")
+
+
+@lists_group.command("set")
+@click.argument("name")
+@min_articles_option
+@max_articles_option
+@thin_days_option
+@click.option("--clear-limits", is_flag=True, help="Follow the settings' min_articles, max_articles and "
+              "skip_thin_days again; any of the options above given too is then set.")
+@json_option
+def set_limits(name: str, min_articles: int | None, max_articles: int | None, skip_thin_days: bool | None,
+               clear_limits: bool, as_json: bool) -> None:
+    """Set the list NAME's own article limits: min_articles, max_articles and skip_thin_days.
+
+    A value set here overrides the setting of that name for this list's editions; only the options given
+    change (without any, it only prints them). A value that does not fit (max below 1, min below 0 or above
+    max, taking the list's or the settings' value for the one not given) is refused, naming the option, and
+    nothing changes. Prints the list's own values (null: follows the settings) and the ones in force.
+    """
+    app = get_app()
+    with app.store.session() as session:
+        row = lists_lib.set_list_limits(session, app.settings, lists_lib.get_list(session, name),
+                                        min_articles=min_articles, max_articles=max_articles,
+                                        skip_thin_days=skip_thin_days, clear=clear_limits)
+        data = lists_lib.list_to_json(row, settings=app.settings)
+    if as_json:
+        print_json(data)
+    else:
+        click.echo(f"{data['name']}: {_limits_text(data)}")
+
+
+def _limits_text(data: dict[str, Any]) -> str:
+    """e.g. "min_articles 2 (own), max_articles 8 (settings), thin days sent (settings)"."""
+    def origin(key: str) -> str:
+        return "settings" if data[key] is None else "own"
+
+    effective = data["effective"]
+    thin = "skipped" if effective["skip_thin_days"] else "sent"
+    return (f"min_articles {effective['min_articles']} ({origin('min_articles')}), "
+            f"max_articles {effective['max_articles']} ({origin('max_articles')}), "
+            f"thin days {thin} ({origin('skip_thin_days')})")
 
 
 @lists_group.command("ls")
@@ -52,7 +115,8 @@ def ls(as_json: bool) -> None:
     app = get_app()
     with app.store.session() as session:
         counts = lists_lib.subscriber_counts(session)
-        data = [lists_lib.list_to_json(row, counts.get(row.id, {})) for row in lists_lib.all_lists(session)]
+        data = [lists_lib.list_to_json(row, counts.get(row.id, {}), app.settings)
+                for row in lists_lib.all_lists(session)]
     if as_json:
         print_json(data)
         return
@@ -66,11 +130,16 @@ def ls(as_json: bool) -> None:
 @click.argument("name")
 @json_option
 def show(name: str, as_json: bool) -> None:
-    """Show one mailing list's settings and subscriber counts."""
+    """Show one mailing list's settings and subscriber counts.
+
+    min_articles, max_articles and skip_thin_days are the list's own (- / null: it follows the settings);
+    "effective" shows the values its editions use.
+    """
     app = get_app()
     with app.store.session() as session:
         row = lists_lib.get_list(session, name)
-        data = lists_lib.list_to_json(row, lists_lib.subscriber_counts(session, row.id).get(row.id, {}))
+        data = lists_lib.list_to_json(row, lists_lib.subscriber_counts(session, row.id).get(row.id, {}),
+                                      app.settings)
     if as_json:
         print_json(data)
         return

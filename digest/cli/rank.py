@@ -17,6 +17,7 @@ from digest.cli.output import console, json_option, list_option, print_json, pri
 from digest.errors import NotFound
 from digest.models import Dropped, RankedItem, Selection
 from digest.rank.score import COMPONENTS
+from digest.rank.select import reason_kind
 from digest.store.articles import list_articles
 from digest.store.tables import EditionRow, MailingListRow
 
@@ -62,10 +63,12 @@ def rank(list_name: str | None, subscriber: str | None, topics: str | None, day:
             groups = editions.variants_for_list(session, app.settings, edition)
             _show_variants(list_row, edition, groups, as_json)
             return
-        preferences = _topics(topics)
-        if preferences is None:
-            preferences = _stored_preferences(session, list_row, subscriber)
-        selection = editions.select_for(session, app.settings, edition, preferences, limit=limit)
+        own = _topics(topics)
+        if own is None:
+            own = _subscriber_topics(session, list_row, subscriber)
+        selection = editions.select_for(session, app.settings, edition, own, limit=limit)
+        # Shown as what select_for ranked with: the reader's own topics, else the list's.
+        preferences = list(editions.effective_preferences(own, list_row.topics))
         skip = editions.rank_settings_for(app.settings, list_row).skip_thin_days
         titles = _titles(session, selection.dropped)
         data = _selection_json(selection, edition, preferences, explain, titles, skip)
@@ -75,13 +78,13 @@ def rank(list_name: str | None, subscriber: str | None, topics: str | None, day:
     _print_selection(selection, data, explain, titles)
 
 
-def _stored_preferences(session: Session, list_row: MailingListRow, subscriber: str | None) -> list[str]:
+def _subscriber_topics(session: Session, list_row: MailingListRow, subscriber: str | None) -> list[str] | None:
     if not subscriber:
-        return list(editions.effective_preferences(None, list_row.topics))
+        return None
     row = subscribers.find(session, list_row, subscriber)
     if row is None:
         raise NotFound(f"{subscriber}: not a subscriber of list {list_row.name!r}")
-    return list(editions.effective_preferences(row.topics, list_row.topics))
+    return list(row.topics or [])
 
 
 def _titles(session: Session, dropped: list[Dropped]) -> dict[str, str]:
@@ -147,7 +150,7 @@ def _print_selection(selection: Selection, data: dict[str, Any], explain: bool, 
                     title="Score components (each already multiplied by its weight)")
     if not selection.items:
         click.echo("No candidate articles in this edition's window.")
-    reasons = Counter(d.reason.split(" of ")[0].split(" as ")[0] for d in selection.dropped)
+    reasons = Counter(reason_kind(d.reason) for d in selection.dropped)
     if reasons:
         click.echo("Left out: " + ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())))
     if explain and selection.dropped:

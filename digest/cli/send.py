@@ -50,7 +50,7 @@ def print_summary(summary: SendSummary) -> None:
 @click.option("--dry-run", is_flag=True, help="Plan and render, report what would be sent; send nothing and store "
               "no delivery (only the edition itself, as a draft).")
 @click.option("--sandbox", is_flag=True, help="SendGrid sandbox mode: the provider validates every request and "
-              "delivers nothing; stores only what --dry-run does.")
+              "delivers nothing; stores only what --dry-run does (not together with --dry-run).")
 @click.option("--retry-failed", is_flag=True, help="First put the edition's failed deliveries (refused by the "
               "provider, so never delivered) back to pending, e.g. after fixing a bad from address. Without it a "
               "resume never repeats a refused request.")
@@ -67,6 +67,10 @@ def send_command(list_name: str | None, day: str | None, via: str | None, dry_ru
     app = get_app()
     if retry_failed and (dry_run or sandbox):
         raise click.UsageError("--retry-failed changes deliveries; it cannot go with --dry-run or --sandbox")
+    if dry_run and sandbox:
+        # A dry run calls no provider, so --sandbox would be silently ignored; each is a rehearsal on its own.
+        raise click.UsageError("--dry-run and --sandbox cannot go together: --sandbox already stores nothing "
+                               "and also has SendGrid validate every request; --dry-run calls no provider")
     summary = send_edition(app, list_name=list_name, date=day, via=via, dry_run=dry_run, sandbox=sandbox,
                            progress=not no_progress and sys.stderr.isatty(), retry_failed=retry_failed)
     if as_json:

@@ -30,7 +30,8 @@ def stats(list_name: str | None, edition_id: int | None, last: int, top: int, as
     """Per-edition statistics: sent, delivered, bounced, complained, unsubscribed, unique opens and clicks, their
     rates, and the most-clicked articles; for a list, the trend over its last editions.
 
-    Counts come from the provider's event webhook (SendGrid); an SMTP or file send has only `sent`.
+    Counts come from the provider's event webhook (SendGrid), and unsubscribes through digest's own link from
+    digest itself; an SMTP or file send has only `sent` and those `unsubscribed`.
     """
     app = get_app()
     with app.store.session() as session:
@@ -64,7 +65,7 @@ def _print_edition(e: EditionStats) -> None:
                "unsubscribed": "unsubscribe_rate", "opened": "open_rate", "clicked": "click_rate"}
     rows: list[tuple[str, str, str]] = [
         (name, str(e.counts[name]), _pct(rates[rate_of[name]]) if name in rate_of else "")
-            for name in ("sent", "delivered", "bounced", "complained", "unsubscribed", "opened", "clicked")]
+            for name in COUNT_NAMES]
     rows.append(("click-to-open", "", _pct(rates["click_to_open_rate"])))
     print_table(["", "count", "rate"], rows,
                 title=f"Edition {e.edition_id}: {e.list_name} {e.date.isoformat()} ({e.status})")

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.app import App
@@ -19,9 +20,9 @@ from digest.audience.confirmation import send_confirmation
 from digest.audience.csv import read_csv, write_csv
 from digest.audience.importer import ImportReport, merge
 from digest.audience.importer import Progress as ProgressFn
-from digest.audience.lifecycle import is_suppressed, last_audit_id, suppress_and_mark
+from digest.audience.lifecycle import is_suppressed, last_audit_id, last_audit_ids, suppress_and_mark
 from digest.audience.lists import ensure_list
-from digest.audience.validate import Invalid, normalize_email
+from digest.audience.validate import MAX_NAME, Invalid, normalize_email
 from digest.cli import get_app
 from digest.cli.output import console, dumps, json_option, list_option, print_json, print_table
 from digest.errors import DigestError
@@ -60,13 +61,19 @@ def _report_lines(report: ImportReport) -> None:
 def _send_confirmations(app: App, list_name: str, report: ImportReport) -> None:
     if not report.to_confirm:
         return
+    # Read after the import's commit, in a few queries however many there are: only those still pending get
+    # one, each with the version (last audit id) its link must match.
+    t = SubscriberRow
     with app.store.session() as session:
         list_row = ensure_list(session, app.settings, list_name)
-        pending = []
-        for sid, _ in report.to_confirm:
-            row = session.get(SubscriberRow, sid)
-            if row is not None and row.status == "pending":
-                pending.append((sid, row.email, row.name, last_audit_id(session, sid)))
+        rows: list[tuple[int, str, str | None]] = []
+        for i in range(0, len(report.to_confirm), 500):
+            chunk = report.to_confirm[i:i + 500]
+            query = select(t.id, t.email, t.name).where(t.id.in_(chunk), t.status == "pending")
+            rows.extend((sid, email, name) for sid, email, name in session.execute(query))
+        versions = last_audit_ids(session, [sid for sid, _, _ in rows])
+        pending = [(sid, email, name, versions.get(sid, 0))
+                   for sid, email, name in sorted(rows, key=lambda r: r[0])]
     for sid, email, name, version in pending:
         send_confirmation(app.settings, list_row, sid, email, name, version=version)
         report.confirmations_sent += 1
@@ -166,7 +173,7 @@ def export(list_name: str | None, status: str | None, out: Path | None) -> None:
 @subscribers_group.command("add")
 @click.argument("email")
 @list_option
-@click.option("--name", help="The subscriber's name.")
+@click.option("--name", help=f"The subscriber's name (at most {MAX_NAME} characters).")
 @click.option("--topics", metavar="A,B", help="Topics (from the list's offered topics).")
 @click.option("--timezone", "timezone_", metavar="TZ", help="The subscriber's IANA time zone.")
 @click.option("--send-time", metavar="HH:MM", help="The subscriber's local send time.")

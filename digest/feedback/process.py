@@ -192,8 +192,7 @@ class _Applier:
         """The address is bad or hostile: mark it on every list it is on, and never mail it again."""
         if not email:
             return
-        for row in self.session.scalars(select(SubscriberRow)
-                                        .where(SubscriberRow.email_key == lifecycle.email_key(email))):
+        for row in self.rows_for(None, lifecycle.email_key(email)):
             self.move(row, status, reason)
         if lifecycle.suppress(self.session, email, status, reason[:2000]):
             self.result.suppressed += 1
@@ -232,16 +231,13 @@ class _Applier:
 
     def unsubscribe(self, event: TrackingEvent, edition: EditionRow | None, subscriber: SubscriberRow | None,
                     key: str | None, reason: str) -> None:
-        if subscriber is not None:
-            rows = [subscriber]
-        elif key is not None and edition is not None:
-            rows = list(self.session.scalars(select(SubscriberRow).where(
-                SubscriberRow.list_id == edition.list_id, SubscriberRow.email_key == key)))
-        else:
-            # No list to attribute it to (an event without our custom_args): honouring the wish on every list
-            # is the only reading that cannot mail someone who asked not to be.
-            rows = self.rows_for(None, key)
-        for row in rows:
+        if subscriber is None and edition is not None:
+            # `subscriber()` already looked for the address on the edition's list: it is not on it, and an
+            # unsubscribe from that list must not move the address's other subscriptions.
+            return
+        # Without an edition there is no list to attribute it to (an event without our custom_args): honouring
+        # the wish on every list is the only reading that cannot mail someone who asked not to be.
+        for row in self.rows_for(subscriber, key):
             self.move(row, "unsubscribed", reason)
 
 

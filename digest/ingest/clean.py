@@ -88,10 +88,6 @@ class CleanHtml:
     image_url: str | None = None
     image_alt: str | None = None
 
-    @property
-    def text(self) -> str:
-        return "\n\n".join(self.paragraphs)
-
 
 _BLOCKS = ("p", "div", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "section", "article",
            "figcaption", "dd", "dt", "tr", "table", "ul", "ol", "header")
@@ -122,10 +118,6 @@ def clean_html(html: str) -> CleanHtml:
         block.insert_after("\n\n")
     text = soup.get_text()
     return CleanHtml(_paragraphs_from_plain(text), image_url, image_alt)
-
-
-def html_to_text(html: str) -> str:
-    return clean_html(html).text
 
 
 def inline_text(html: str) -> str:

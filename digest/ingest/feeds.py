@@ -23,12 +23,13 @@ from digest.ingest.clean import CleanHtml, clean_html, inline_text, is_tracking_
 from digest.ingest.dates import parse_date, plausible
 from digest.ingest.quicklooks import split_sentences
 from digest.ingest.urls import absolute_http_url, canonical_url
-from digest.models import Article, Section, article_id
+from digest.models import ARTICLE_LIMITS, Article, Section, article_id
 
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
-MAX_OUTLET = 200
-MAX_AUTHOR = 300
-MAX_TITLE = 300
+# Cut rather than refused: one overlong item must not cost the rest of a feed nobody here can edit.
+MAX_OUTLET = ARTICLE_LIMITS["outlet"]
+MAX_AUTHOR = ARTICLE_LIMITS["author"]
+MAX_TITLE = ARTICLE_LIMITS["title"]
 
 
 @dataclass

@@ -14,11 +14,10 @@ from typing import Any
 
 from digest.errors import ParseError
 from digest.ingest.clean import decode_text, normalize_text
-from digest.models import Article, Section, article_id
+from digest.models import ARTICLE_LIMITS, Article, Section, article_id
 
 _OPTIONAL_TEXT = ("outlet", "author", "dateline", "edition", "url", "summary", "quick_looks_title",
                   "deep_look_title", "image_url", "image_alt", "source")
-_LIMITS = {"id": 64, "title": 1000, "outlet": 200, "author": 300, "dateline": 200, "edition": 200}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 _KNOWN = set(Article.__dataclass_fields__)
 
@@ -94,7 +93,7 @@ def _article(value: Any, *, where: str, line: int | None, source: str, warnings:
         if item is not None and not isinstance(item, str):
             raise fail(f"field {name!r} must be a string or null, not {type(item).__name__}")
         data[name] = _text(item) if item else None
-    for name, limit in _LIMITS.items():
+    for name, limit in ARTICLE_LIMITS.items():
         if name in data and data[name] and len(data[name]) > limit:
             raise fail(f"field {name!r} is {len(data[name])} characters (at most {limit})")
     for name in ("topics", "quick_looks"):
@@ -113,8 +112,9 @@ def _article(value: Any, *, where: str, line: int | None, source: str, warnings:
     given_id = value.get("id")
     if given_id is None:
         given_id = article_id(data["url"], data["outlet"], data["title"], data["published_at"])
-    elif not isinstance(given_id, str) or not _ID.match(given_id) or len(given_id) > _LIMITS["id"]:
-        raise fail("field 'id' must be a string of letters, digits, '.', '_', ':' or '-' (at most 64)")
+    elif not isinstance(given_id, str) or not _ID.match(given_id) or len(given_id) > ARTICLE_LIMITS["id"]:
+        raise fail("field 'id' must be a string of letters, digits, '.', '_', ':' or '-' "
+                   f"(at most {ARTICLE_LIMITS['id']})")
     data["id"] = given_id
     if data["source"] is None:
         data["source"] = source

@@ -17,11 +17,9 @@ import re
 
 from digest.errors import ParseError
 from digest.ingest.clean import decode_text, is_junk_line, is_trailer_line, normalize_text, squash
-from digest.models import Article, Section, article_id
+from digest.models import ARTICLE_LIMITS, Article, Section, article_id
 
 HEADER_FIELDS = ("title", "outlet", "dateline", "author", "edition", "lede")
-# Column sizes of the store (tables.ArticleRow), and a headline's sensible length.
-FIELD_LIMITS = {"title": 300, "outlet": 200, "dateline": 200, "author": 300, "edition": 200}
 
 _HEADER_SPLIT = re.compile(r"/\s+")
 _QUICK_LOOKS = re.compile(r"^(?P<topic>.*?)\s*\bQuick\s+Looks?\s*:?$", re.IGNORECASE)
@@ -105,8 +103,9 @@ def _parse_header(line: str, *, source: str, line_no: int) -> dict[str, str]:
     for name in ("title", "outlet", "lede"):
         if not header[name]:
             raise ParseError(f"the header's {name} field is empty", source=source, line=line_no)
-    for name, limit in FIELD_LIMITS.items():
-        if len(header[name]) > limit:
+    for name in HEADER_FIELDS:
+        limit = ARTICLE_LIMITS.get(name)
+        if limit is not None and len(header[name]) > limit:
             raise ParseError(f"the header's {name} field is {len(header[name])} characters (at most {limit}); "
                              "is this a Newslooks header line?", source=source, line=line_no)
     return header
@@ -158,9 +157,3 @@ def looks_like_heading(line: str) -> bool:
     capitalized = [w for w in significant if w.lstrip("\"'“‘«(")[:1].isupper() or w[:1].isdigit()]
     return bool(significant) and len(capitalized) / len(significant) >= 0.75
 
-
-def looks_like_newslooks(text: str) -> bool:
-    """Whether the first non-blank line has the Newslooks header shape (what ``--format auto`` checks)."""
-    first = next((squash(line) for line in normalize_text(text).lstrip("\ufeff").split("\n") if line.strip()), "")
-    return (not first.startswith(("<", "{", "["))
-            and len(_HEADER_SPLIT.split(first, maxsplit=len(HEADER_FIELDS) - 1)) == len(HEADER_FIELDS))

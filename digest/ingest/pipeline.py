@@ -28,7 +28,6 @@ from digest.ingest.topics import TopicRule, assign_topics, rename_outlet
 from digest.models import Article
 from digest.store.articles import upsert_article
 from digest.store.db import Store
-from digest.store.tables import ArticleRow
 
 FORMATS: tuple[str, ...] = ("auto", "newslooks", "feed", "json")
 # Files a folder contributes; other files in it (README.md, images) are not articles.
@@ -182,12 +181,12 @@ def ingest_sources(store: Store, sources: Sequence[str], *, fmt: str = "auto", p
                                        outlet_names=outlet_names)
                                 for a in parsed.articles], report)
             try:
-                _store(store, copy.deepcopy(articles), report, now, keep_topics=parsed.format != "json")
+                _store(store, copy.deepcopy(articles), report, now, merge_topics=parsed.format != "json")
             except IntegrityError:
                 # Another ingest stored one of these articles between our look and our insert (PostgreSQL;
                 # SQLite's writer lock serializes ingests). Once more, from the untouched articles: now it is
                 # found, and compared and updated instead.
-                _store(store, articles, report, now, keep_topics=parsed.format != "json")
+                _store(store, articles, report, now, merge_topics=parsed.format != "json")
         except DigestError as exc:
             _fail(report, str(exc))
         except SQLAlchemyError as exc:
@@ -213,17 +212,14 @@ def _unique(articles: list[Article], report: SourceReport) -> list[Article]:
 
 
 def _store(store: Store, articles: list[Article], report: SourceReport, now: datetime, *,
-           keep_topics: bool) -> None:
+           merge_topics: bool) -> None:
+    # Topics are editorial labels that accumulate: re-reading a file without its --topic must not strip the
+    # section it was filed under. A JSON import is the exception: its topics are authoritative, so an edited
+    # export is how topics are removed.
     outcomes = []
     with store.session() as session:  # one transaction: all of this source, or none of it
         for article in articles:
-            row = session.get(ArticleRow, article.id) if keep_topics else None
-            if row is not None:
-                # Topics are editorial labels that accumulate: re-reading a file without its --topic must not
-                # strip the section it was filed under. A JSON import is the exception: its topics are
-                # authoritative, so an edited export is how topics are removed.
-                article.topics = list(dict.fromkeys([*(row.topics or []), *article.topics]))
-            outcomes.append(upsert_article(session, article, now=now))
+            outcomes.append(upsert_article(session, article, now=now, merge_topics=merge_topics))
     report.new = outcomes.count("new")
     report.updated = outcomes.count("updated")
     report.unchanged = outcomes.count("unchanged")

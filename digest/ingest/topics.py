@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from digest.errors import ConfigError
-from digest.models import Article
+from digest.models import ARTICLE_LIMITS, Article
 
 _RULE_FIELDS = {"topic", "keywords", "outlets", "categories"}
 
@@ -84,7 +84,12 @@ def parse_outlet_names(raw: Any) -> dict[str, str]:
     for source_name, name in raw.items():
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"outlet_names[{source_name!r}] must be a non-empty string")
-        names[normalize_topic(source_name)] = " ".join(name.split())
+        outlet = " ".join(name.split())
+        if len(outlet) > ARTICLE_LIMITS["outlet"]:
+            # The readers keep outlets within the store's column; a rename after them must too.
+            raise ConfigError(f"outlet_names[{source_name!r}] is {len(outlet)} characters "
+                              f"(at most {ARTICLE_LIMITS['outlet']})")
+        names[normalize_topic(source_name)] = outlet
     return names
 
 

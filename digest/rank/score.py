@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from digest.errors import ConfigError
+from digest.ingest.topics import normalize_topic
 from digest.models import Article
 
 # Body length at which the length part of quality saturates: a full news story, not a brief.
@@ -32,8 +33,9 @@ COMPONENTS = ("freshness", "priority", "quality", "affinity", "engagement")
 
 
 def norm_topic(topic: str) -> str:
-    """Topics and outlets compare case-insensitively, so `Politics` in a feed matches `politics` in config."""
-    return topic.strip().casefold()
+    """Topics and outlets compare as ingest stores topics (``normalize_topic``: case and spacing ignored), so
+    `Politics` in a feed matches `politics` in config and `World  News` matches `world news`."""
+    return normalize_topic(topic)
 
 
 @dataclass(frozen=True)

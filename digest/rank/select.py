@@ -26,18 +26,31 @@ ALREADY_SENT = "already sent"
 OUTSIDE_WINDOW = "outside the window"
 TOPIC_CAP = "topic cap"
 BELOW_LIMIT = "below the limit"
+DUPLICATE_OF = "duplicate of "
+ALREADY_SENT_AS = "already sent as "
+# The kinds of reason, for counting them: the two that name another article are reduced to these.
+DUPLICATE = "duplicate"
+RETOLD = "retold"
 
 
 def duplicate_of(article_id: str) -> str:
-    return f"duplicate of {article_id}"
-
-
-ALREADY_SENT_AS = "already sent as "
+    return DUPLICATE_OF + article_id
 
 
 def already_sent_as(article_id: str) -> str:
     """The reason for a candidate that retells a story the list sent in a recent edition as ``article_id``."""
     return ALREADY_SENT_AS + article_id
+
+
+def reason_kind(reason: str) -> str:
+    """What kind of reason a ``Dropped`` reason is, without the article it may name: ``DUPLICATE``, ``RETOLD``,
+    ``OUTSIDE_WINDOW``, ``ALREADY_SENT``, ``TOPIC_CAP`` or ``BELOW_LIMIT``."""
+    if reason.startswith(DUPLICATE_OF):
+        return DUPLICATE
+    # "already sent as X" starts with "already sent": a retelling must not be counted as the article itself.
+    if reason.startswith(ALREADY_SENT_AS):
+        return RETOLD
+    return reason
 
 
 class Ranker:

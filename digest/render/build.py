@@ -7,7 +7,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest import editions
@@ -41,21 +40,21 @@ class BuildResult:
 
 
 def pick_subscriber(session: Session, list_row: MailingListRow, email: str | None) -> SubscriberRow | None:
-    """The subscriber asked for (NotFound if not on the list), else the list's first active one, else None."""
+    """The subscriber asked for (NotFound if not on the list), else the list's first subscriber who receives
+    editions (active, not paused), else None."""
     if email:
         row = subscribers.find(session, list_row, email)
         if row is None:
             raise NotFound(f"{email}: not a subscriber of list {list_row.name!r} (see `digest subscribers ls`)")
         return row
-    return session.scalar(select(SubscriberRow).where(
-        SubscriberRow.list_id == list_row.id, SubscriberRow.status == "active").order_by(SubscriberRow.id).limit(1))
+    return session.scalar(subscribers.recipients(list_row).limit(1))
 
 
 def selection_for(session: Session, settings: Settings, list_row: MailingListRow, edition_date: date,
                   topics: list[str] | None = None) -> Selection:
     """The edition's selection for a reader with ``topics`` (none: the list's topics)."""
     edition = editions.get_or_create_edition(session, settings, list_row, edition_date)
-    return editions.select_for(session, settings, edition, editions.effective_preferences(topics, list_row.topics))
+    return editions.select_for(session, settings, edition, topics)
 
 
 def build_edition(session: Session, settings: Settings, list_row: MailingListRow, edition_date: date, *,

@@ -172,6 +172,8 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
         "lede": lede,
         "quick_looks_title": clean(a.quick_looks_title) or "Quick Looks",
         "quick_looks": quick_looks,
+        # Always the headline's own link (or None): set only when there is more to read there, so templates
+        # know whether to offer a read-on link, never a second address to compare with ``url``.
         "deep_look_url": link if has_deep_look else None,
         "deep_look_title": clean(a.deep_look_title),
         "image_url": image,
@@ -184,7 +186,7 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
 
 
 def build_context(settings: Settings, list_row: MailingListRow, edition_date: date, items: Sequence[RankedItem],
-                  *, theme: Mapping[str, str], teaser: Teaser, recipient_context: str = "html") -> dict[str, Any]:
+                  *, theme: Mapping[str, str], teaser: Teaser) -> dict[str, Any]:
     zone = list_zone(list_row)
     name = campaign(list_row, edition_date)
     articles = [article_view(item, i, teaser=teaser, zone=zone, edition_date=edition_date,

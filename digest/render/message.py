@@ -27,6 +27,7 @@ from urllib.parse import quote, urlsplit
 
 from digest.audience.validate import Invalid, ascii_domain
 from digest.config import Settings
+from digest.render.context import list_label
 from digest.render.edition import RenderedEdition
 from digest.render.personalize import (
     TOKEN_PATTERN,
@@ -173,6 +174,11 @@ def list_id(list_row: MailingListRow, base_url: str) -> str:
     return f"{slug}.{host}"
 
 
+def list_id_header(list_row: MailingListRow, base_url: str) -> str:
+    """The List-Id value: the list's label and its ``<name.host>`` id (the MIME and the SendGrid messages alike)."""
+    return f"{list_label(list_row)} <{list_id(list_row, base_url)}>"
+
+
 @dataclass(frozen=True)
 class PreparedMessage:
     """A variant's message, encoded once; ``render`` makes a reader's copy as bytes."""
@@ -262,18 +268,17 @@ def prepare_message(settings: Settings, list_row: MailingListRow, rendered: Rend
         if hit is not None:
             _prepared.move_to_end(key)
             return hit
-    from_email = list_row.from_email or str(settings.from_email)
+    from_email = list_row.from_email
     domain = from_email.rpartition("@")[2] or "localhost"
     tag = list_id(list_row, str(settings.base_url))
-    label = list_row.title or list_row.from_name or list_row.name
     head = [address_header("From", list_row.from_name, from_email)]
-    reply_to = list_row.reply_to or str(settings.reply_to or "")
-    if reply_to:
-        head.append(address_header("Reply-To", None, reply_to))
+    # The list's own Reply-To only: the reply_to setting is what new lists start with, not a send-time default.
+    if list_row.reply_to:
+        head.append(address_header("Reply-To", None, list_row.reply_to))
     personal_subject = "{{digest:" in rendered.subject
     if not personal_subject:
         head.append(fold_header("Subject", rendered.subject))
-    head.append(fold_header("List-Id", f"{label} <{tag}>"))
+    head.append(fold_header("List-Id", list_id_header(list_row, str(settings.base_url))))
     mailto = unsubscribe_mailto(settings)
     text, html = _Body.split(rendered.text), _Body.split(rendered.html)
     used = frozenset(text.tokens) | frozenset(html.tokens) | frozenset(m.group(0) for m in TOKEN_PATTERN.finditer(rendered.subject))
@@ -303,7 +308,7 @@ _lock = threading.Lock()
 def _prepare_key(settings: Settings, list_row: MailingListRow, rendered: RenderedEdition) -> tuple[object, ...]:
     return (rendered.key or id(rendered), hash((rendered.subject, rendered.html, rendered.text)),
             list_row.name, list_row.title, list_row.from_name, list_row.from_email, list_row.reply_to,
-            settings.reply_to, settings.from_email, settings.base_url, settings.unsubscribe_mailto)
+            settings.base_url, settings.unsubscribe_mailto)
 
 
 def build_message(settings: Settings, list_row: MailingListRow, rendered: RenderedEdition, recipient: Recipient,

@@ -34,7 +34,6 @@ CONTEXTS: tuple[Context, ...] = ("html", "text", "header")
 TOKENS: dict[str, dict[str, str]] = {
     context: {name: f"{{{{digest:{name}:{context}}}}}" for name in FIELDS} for context in CONTEXTS
 }
-ALL_TOKENS: frozenset[str] = frozenset(t for table in TOKENS.values() for t in table.values())
 TOKEN_PATTERN = re.compile(r"\{\{digest:(" + "|".join(FIELDS) + r"):(" + "|".join(CONTEXTS) + r")\}\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

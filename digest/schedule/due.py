@@ -67,7 +67,6 @@ class EditionState:
 class DueSubscriber:
     id: int
     send_at: datetime  # UTC instant of their occurrence
-    timezone: str
 
 
 @dataclass
@@ -84,13 +83,6 @@ class DueEdition:
     @property
     def subscriber_ids(self) -> list[int]:
         return [s.id for s in self.subscribers]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "list": self.list_name, "date": self.date.isoformat(), "action": self.action,
-            "edition_id": self.edition_id, "send_at": self.send_at, "deadline": self.deadline,
-            "subscribers": len(self.subscribers),
-        }
 
 
 @dataclass(frozen=True)
@@ -158,7 +150,7 @@ def plan_due(
             state = editions.get((lst.id, day))
             if state is not None and (state.closed or sub.id in state.done):
                 continue
-            groups.setdefault(day, []).append(DueSubscriber(sub.id, at, own.tz_name))
+            groups.setdefault(day, []).append(DueSubscriber(sub.id, at))
         if lst.require_approval:
             # The list's own send time builds the edition for the editor even before any reader falls due.
             own_hit = base.schedule.latest_between(earliest, now, base.tz)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from digest import editions
 from digest.app import App
+from digest.audience.subscribers import receives_editions
 from digest.errors import DigestError
 from digest.schedule import due as due_mod
 from digest.schedule.due import DueEdition, EditionState, ListInfo, SubscriberInfo
@@ -96,7 +97,7 @@ def load_subscribers(session: Session, list_id: int | None = None) -> list[Subsc
     """Active, unpaused subscribers. One without ``active_since`` counts from confirmation, else from creation."""
     query = select(SubscriberRow.id, SubscriberRow.list_id, SubscriberRow.active_since, SubscriberRow.confirmed_at,
                    SubscriberRow.created_at, SubscriberRow.timezone, SubscriberRow.send_time).where(
-        SubscriberRow.status == "active", SubscriberRow.paused.is_(False))
+        receives_editions())
     if list_id is not None:
         query = query.where(SubscriberRow.list_id == list_id)
     return [SubscriberInfo(sid, lid, since or confirmed or created, tz, st)
@@ -142,11 +143,27 @@ def _plan_list(session: Session, lst: ListInfo, now: datetime, catch_up: timedel
                             load_states(session, lst.id, now, catch_up), catch_up)
 
 
-def plan(app: App, now: datetime) -> list[DueEdition]:
-    """What is due at ``now`` across all lists, without leases or side effects (for --dry-run and `ls`)."""
+def plan(app: App, now: datetime) -> tuple[list[DueEdition], list[str]]:
+    """What is due at ``now`` across all lists, without leases or side effects (what `digest schedule due
+    --dry-run` shows), and the errors of the lists that could not be planned: as in a real pass, one list with a
+    bad stored setting is reported and the others are still planned."""
     catch_up = catch_up_of(app)
+    items: list[DueEdition] = []
+    errors: list[str] = []
     with app.store.session() as session:
-        return [item for lst in load_lists(session) for item in _plan_list(session, lst, now, catch_up)]
+        for lst in load_lists(session):
+            try:
+                items += _plan_list(session, lst, now, catch_up)
+            except DigestError as exc:
+                errors.append(list_error(lst.name, exc))
+    return items, errors
+
+
+def list_error(name: str, exc: DigestError) -> str:
+    """The error of one list's work, naming the list once: errors about a list's settings name it already."""
+    text = str(exc)
+    prefix = f"list {name!r}"
+    return text if text.startswith(prefix) else f"{prefix}: {text}"
 
 
 def run_due(app: App, now: datetime | None = None, *, dry_run: bool = False,
@@ -157,8 +174,9 @@ def run_due(app: App, now: datetime | None = None, *, dry_run: bool = False,
         raise ValueError("run_due needs a timezone-aware now")
     report = DueReport(now, dry_run)
     if dry_run:
+        planned, report.errors = plan(app, now)
         report.items = [PassItem(d.list_name, d.date, d.action, len(d.subscribers), d.edition_id)
-                        for d in plan(app, now)]
+                        for d in planned]
         return report
     with app.store.session() as session:
         lists = load_lists(session)
@@ -172,21 +190,30 @@ def run_due(app: App, now: datetime | None = None, *, dry_run: bool = False,
                 log.info("list %s: another scheduler is working on it; skipped this pass", lst.name)
                 continue
             try:
-                _run_list(app, lst, now, report, stop)
+                _run_list(app, lst, now, report, stop, lease)
             except DigestError as exc:
-                report.errors.append(f"list {lst.name!r}: {exc}")
-                log.error("list %s: %s", lst.name, exc)
+                message = list_error(lst.name, exc)
+                report.errors.append(message)
+                log.error("%s", message)
     report.stopped = report.stopped or (stop is not None and stop.is_set())
     return report
 
 
-def _run_list(app: App, lst: ListInfo, now: datetime, report: DueReport, stop: threading.Event | None) -> None:
+def _run_list(app: App, lst: ListInfo, now: datetime, report: DueReport, stop: threading.Event | None,
+              lease: Lease) -> None:
     # State is read only now, under the lease: what another scheduler sent a moment ago is already counted.
     with app.store.session() as session:
         items = _plan_list(session, lst, now, catch_up_of(app))
     for item in items:
         if stop is not None and stop.is_set():
             report.stopped = True
+            return
+        if lease.lost:
+            # Another scheduler holds the list now and plans it from the state as it is; going on as well would
+            # work the list twice at once, which is what the lease is there to prevent.
+            report.busy.append(lst.name)
+            log.warning("list %s: lease lost; the rest of its work is left to the scheduler that holds it",
+                        lst.name)
             return
         result = PassItem(item.list_name, item.date, item.action, len(item.subscribers), item.edition_id)
         report.items.append(result)

@@ -44,6 +44,7 @@ from sqlalchemy import select
 from digest import editions
 from digest.app import App
 from digest.audience.lists import ensure_list
+from digest.audience.validate import clean_name
 from digest.errors import SendError
 from digest.models import Selection
 from digest.rank.select import ALREADY_SENT_AS
@@ -169,11 +170,9 @@ def _utcnow() -> datetime:
     return datetime.now(_dt.UTC)
 
 
-def _clean_name(name: str | None) -> str | None:
-    """Subscriber names go into headers: control characters become spaces rather than failing the batch."""
-    if not name:
-        return name
-    return "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in name).strip() or None
+def _batch_size(settings: Any, backend: Backend) -> int:
+    """Recipients per provider request, for a real run and a sandbox run alike."""
+    return min(int(settings.send_batch_size), backend.max_batch_size)
 
 
 def send_edition(app: App, list_name: str | None = None, date: date | str | None = None, via: str | None = None,
@@ -228,7 +227,7 @@ def send_edition(app: App, list_name: str | None = None, date: date | str | None
     assert backend is not None
     stop = stop or threading.Event()
     lease = EditionLease(store, edition_id)
-    lease.acquire(now)
+    lease.acquire()
     try:
         if retry_failed:
             with store.session() as s:
@@ -315,16 +314,18 @@ def _rehearse(store: Store, settings: Any, edition_id: int, summary: SendSummary
                 session.rollback()
                 return summary
             after = 0
-            contents: dict[int, Content] = {}  # each variant rendered once, not once per chunk
+            sandbox = _SandboxRequests(settings, backend, edition, summary) if backend is not None else None
             while True:
                 chunk = planner.plan_chunk(session, after, write=False)
                 summary.recipients += len(chunk.pending)
                 summary.skipped += len(chunk.skipped)
-                if backend is not None and chunk.pending:
-                    _sandbox_chunk(settings, backend, edition, session, chunk.pending, summary, contents)
+                if sandbox is not None:
+                    sandbox.add(session, chunk.pending)
                 after = chunk.last_id
                 if chunk.done:
                     break
+            if sandbox is not None:
+                sandbox.flush(session)
             summary.variants = len(planner.variants)
             summary.subjects = [v.subject for v in planner.variants.values()]
             summary.status = edition.status
@@ -336,22 +337,39 @@ def _rehearse(store: Store, settings: Any, edition_id: int, summary: SendSummary
     return summary
 
 
-def _sandbox_chunk(settings: Any, backend: Backend, edition: EditionRow, session: Any,
-                   pending: list[tuple[SubscriberRow, int]], summary: SendSummary,
-                   contents: dict[int, Content]) -> None:
-    by_variant: dict[int, list[SubscriberRow]] = {}
-    for sub, variant_id in pending:
-        by_variant.setdefault(variant_id, []).append(sub)
-    for variant_id, subs in by_variant.items():
-        if variant_id not in contents:
-            contents[variant_id] = content_for(session, edition.id, variant_id)
-        content = contents[variant_id]
-        for start in range(0, len(subs), backend.max_batch_size):
-            batch = [Recipient(0, recipient_for(settings, edition.list_id, s.id, s.email, _clean_name(s.name)))
-                     for s in subs[start:start + backend.max_batch_size]]
-            backend.send_batch(content, batch)
-            summary.requests += 1
-            summary.sent += len(batch)
+class _SandboxRequests:
+    """The requests of a sandbox run, cut as a real run cuts them: per variant, `_batch_size` recipients each,
+    with a planning chunk's remainder carried into the next chunk, so the provider validates the same requests."""
+
+    def __init__(self, settings: Any, backend: Backend, edition: EditionRow, summary: SendSummary) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.edition = edition
+        self.summary = summary
+        self.size = _batch_size(settings, backend)
+        self.waiting: dict[int, list[Recipient]] = {}
+        self.contents: dict[int, Content] = {}  # each variant rendered once, not once per chunk
+
+    def add(self, session: Any, pending: list[tuple[SubscriberRow, int]]) -> None:
+        for sub, variant_id in pending:
+            waiting = self.waiting.setdefault(variant_id, [])
+            waiting.append(Recipient(0, recipient_for(self.settings, self.edition.list_id, sub.id, sub.email,
+                                                      clean_name(sub.name))))
+            if len(waiting) >= self.size:
+                self._send(session, variant_id)
+
+    def flush(self, session: Any) -> None:
+        for variant_id, waiting in self.waiting.items():
+            if waiting:
+                self._send(session, variant_id)
+
+    def _send(self, session: Any, variant_id: int) -> None:
+        batch, self.waiting[variant_id] = self.waiting[variant_id], []
+        if variant_id not in self.contents:
+            self.contents[variant_id] = content_for(session, self.edition.id, variant_id)
+        self.backend.send_batch(self.contents[variant_id], batch)
+        self.summary.requests += 1
+        self.summary.sent += len(batch)
 
 
 def _finish(store: Store, edition_id: int, summary: SendSummary, *, stopped: bool) -> None:
@@ -368,8 +386,7 @@ def _finish(store: Store, edition_id: int, summary: SendSummary, *, stopped: boo
         summary.in_doubt = totals.get("in_doubt", 0)
         summary.pending = totals.get("pending", 0) + totals.get("sending", 0)
         summary.cancelled = totals.get("cancelled", 0)
-        summary.variants = len({v for v in outbox.pending_variants(s, edition_id)} |
-                               set(_variants_used(s, edition_id)))
+        summary.variants = len(_variants_used(s, edition_id))
         summary.stopped = stopped
 
 
@@ -402,7 +419,7 @@ class _Sender:
         self.run_id = uuid.uuid4().hex[:10]
         self.seq = 0
         self.rate = RateLimiter(float(settings.send_rate))
-        self.batch_size = min(int(settings.send_batch_size), backend.max_batch_size)
+        self.batch_size = _batch_size(settings, backend)
         self.deferred: _Deferred | None = None
         self.recorded_variants: set[int] = set()
         self.schedule: Schedule | None = None
@@ -546,18 +563,18 @@ class _Sender:
         # send_at follows the moment of sending, not the moment the id was made.
         return Schedule(self.schedule.batch_id, int(time.time()) + self.delay)
 
-    def _check(self, session: Any, batch: list[tuple[int, SubscriberRow]]
+    def _check(self, session: Any, batch: list[tuple[int, SubscriberRow, bool]]
                ) -> tuple[list[Recipient], dict[str, list[int]]]:
         """Re-check each subscriber now, at the moment of sending."""
-        suppressed = outbox.suppressed_emails(session, [sub.email for _, sub in batch])
+        suppressed = outbox.suppressed_emails(session, [sub.email for _, sub, _ in batch])
         recipients: list[Recipient] = []
         skipped: dict[str, list[int]] = {}
-        for delivery_id, sub in batch:
-            reason = outbox.why_not_sendable(sub, suppressed)
+        for delivery_id, sub, receives in batch:
+            reason = outbox.why_not_sendable(sub, receives, suppressed)
             if reason is not None:
                 skipped.setdefault(reason, []).append(delivery_id)
                 continue
-            person = recipient_for(self.settings, sub.list_id, sub.id, sub.email, _clean_name(sub.name))
+            person = recipient_for(self.settings, sub.list_id, sub.id, sub.email, clean_name(sub.name))
             recipients.append(Recipient(delivery_id, person))
         return recipients, skipped
 

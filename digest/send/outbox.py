@@ -19,10 +19,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest.audience.lifecycle import email_hash, suppressed_hashes
+from digest.audience.subscribers import receives_editions
 from digest.send.backends.base import Schedule
 from digest.store.tables import DeliveryRow, SubscriberRow
-
-SENDABLE_STATUS = "active"
 
 
 def batch_name(backend: str, run: str, seq: int, schedule: Schedule | None = None) -> str:
@@ -54,14 +53,15 @@ def insert_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> int:
 
 
 def pending_batch(session: Session, edition_id: int, variant_id: int, after_id: int,
-                  limit: int) -> list[tuple[int, SubscriberRow]]:
-    """The next ``limit`` pending deliveries of a variant after ``after_id``, with their subscribers."""
-    query = (select(DeliveryRow.id, SubscriberRow)
+                  limit: int) -> list[tuple[int, SubscriberRow, bool]]:
+    """The next ``limit`` pending deliveries of a variant after ``after_id``, with their subscribers and whether
+    each still receives editions (`receives_editions`, evaluated now)."""
+    query = (select(DeliveryRow.id, SubscriberRow, receives_editions().label("receives"))
              .join(SubscriberRow, SubscriberRow.id == DeliveryRow.subscriber_id)
              .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == "pending",
                     DeliveryRow.variant_id == variant_id, DeliveryRow.id > after_id)
              .order_by(DeliveryRow.id).limit(limit))
-    return [(row[0], row[1]) for row in session.execute(query)]
+    return [(row[0], row[1], bool(row[2])) for row in session.execute(query)]
 
 
 def suppressed_emails(session: Session, emails: Iterable[str]) -> set[str]:
@@ -70,11 +70,15 @@ def suppressed_emails(session: Session, emails: Iterable[str]) -> set[str]:
     return {by_hash[h] for h in suppressed_hashes(session, by_hash)}
 
 
-def why_not_sendable(subscriber: SubscriberRow, suppressed: set[str]) -> str | None:
-    if subscriber.status != SENDABLE_STATUS:
-        return f"subscriber is {subscriber.status}"
-    if subscriber.paused:
-        return "subscriber paused delivery"
+def why_not_sendable(subscriber: SubscriberRow, receives: bool, suppressed: set[str]) -> str | None:
+    """Why a planned delivery is skipped at the moment of sending, or None to send it. ``receives`` is
+    `receives_editions` as `pending_batch` read it: that rule decides; the subscriber's fields only word why."""
+    if not receives:
+        if subscriber.status != "active":
+            return f"subscriber is {subscriber.status}"
+        if subscriber.paused:
+            return "subscriber paused delivery"
+        return "subscriber no longer receives editions"
     if subscriber.email in suppressed:
         return "address is suppressed"
     return None

@@ -17,6 +17,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from digest import editions
+from digest.audience.subscribers import receives_editions
 from digest.config import Settings
 from digest.render.edition import RenderedEdition, render_selection
 from digest.send import outbox
@@ -30,10 +31,7 @@ SubscriberFilter = Callable[[SubscriberRow], bool]
 @dataclass
 class PlannedVariant:
     variant_id: int
-    article_count: int
     subject: str
-    thin: bool
-    subscribers: int = 0
 
 
 @dataclass
@@ -97,8 +95,7 @@ class Planner:
             variant = editions.get_or_create_variant(session, edition, selection)
             if variant.html is None or variant.rendered_at is None:
                 self.render(session, variant, list_row, edition, selection)
-            planned = self.variants.get(variant.id) or PlannedVariant(
-                variant.id, len(variant.article_ids or []), variant.subject or "", selection.thin)
+            planned = self.variants.get(variant.id) or PlannedVariant(variant.id, variant.subject or "")
             self.variants[variant.id] = planned
         self._profiles[profile] = planned
         return planned
@@ -127,8 +124,7 @@ class Planner:
                                  DeliveryRow.subscriber_id == SubscriberRow.id)
         subscribers = list(session.scalars(
             select(SubscriberRow)
-            .where(SubscriberRow.list_id == list_row.id, SubscriberRow.status == "active",
-                   SubscriberRow.paused.is_(False), SubscriberRow.id > after_id, ~has_row)
+            .where(SubscriberRow.list_id == list_row.id, receives_editions(), SubscriberRow.id > after_id, ~has_row)
             .order_by(SubscriberRow.id).limit(limit)))
         out = Planned(last_id=subscribers[-1].id if subscribers else after_id, done=len(subscribers) < limit)
         if self.subscriber_filter is not None:
@@ -143,7 +139,6 @@ class Planner:
                                         editions.effective_preferences(sub.topics, list_row.topics))
                 reason = "no article for this subscriber's selection"
             if variant is not None:
-                variant.subscribers += 1
                 out.pending.append((sub, variant.variant_id))
                 rows.append(self._row(sub, variant.variant_id, "pending", None))
             else:

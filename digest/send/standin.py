@@ -82,6 +82,7 @@ class Received:
     send_at: int | None
     received_at: float
     content: list[dict[str, str]] = field(repr=False, default_factory=list)
+    reply_to: dict[str, str] | None = None
 
     def rendered(self, content_type: str = "text/html") -> str:
         """The content part as the recipient would see it, substitutions applied."""
@@ -200,7 +201,7 @@ class StandinState:
                         substitutions=dict(p.get("substitutions") or {}),
                         headers={**top_headers, **(p.get("headers") or {})},
                         batch_id=batch_id, send_at=p.get("send_at") or body.get("send_at"),
-                        received_at=now, content=body.get("content") or [],
+                        received_at=now, content=body.get("content") or [], reply_to=body.get("reply_to"),
                     ))
         if self.jsonl is not None:
             line = {"received_at": now, "request_no": request_no, "batch_id": body.get("batch_id"),

@@ -28,11 +28,16 @@ def row_to_article(row: ArticleRow) -> Article:
     )
 
 
-def upsert_article(session: Session, article: Article, *, now: datetime | None = None) -> UpsertOutcome:
+def upsert_article(session: Session, article: Article, *, now: datetime | None = None,
+                   merge_topics: bool = False) -> UpsertOutcome:
     """Insert or update by id. An article that came without a date keeps the time it was first seen, so
-    re-ingesting an undated Newslooks file does not move it to "now"."""
+    re-ingesting an undated Newslooks file does not move it to "now". With ``merge_topics``, a stored article
+    keeps its topics and gains the new ones (``article.topics`` is set to the union); without it, the article's
+    topics replace them."""
     now = now or datetime.now(UTC)
     row = session.get(ArticleRow, article.id)
+    if row is not None and merge_topics:
+        article.topics = list(dict.fromkeys([*(row.topics or []), *article.topics]))
     if row is None:
         if article.published_at is None:
             article.published_at = now

@@ -120,7 +120,7 @@ class PreviewEdition:
 
 
 def build_edition(settings: Settings, store: Store, list_name: str, day: date, *, subscriber: str | None = None,
-                  to: str | None = None, now: datetime | None = None) -> PreviewEdition:
+                  to: str | None = None) -> PreviewEdition:
     """The edition of ``list_name`` for ``day`` as ``subscriber`` (default: the list's sample reader) gets it.
 
     ``to`` readdresses the message (a test send) while keeping the links of the sample reader, so a test
@@ -132,8 +132,7 @@ def build_edition(settings: Settings, store: Store, list_name: str, day: date, *
         if subscriber and row is None:
             raise NotFound(f"subscriber: {subscriber!r} is not on the list {list_name!r}")
         edition = pipeline.get_or_create_edition(session, settings, list_row, day)
-        topics = pipeline.effective_preferences(row.topics if row else None, list_row.topics)
-        selection = pipeline.select_for(session, settings, edition, topics, now=now)
+        selection = pipeline.select_for(session, settings, edition, row.topics if row else None)
         values = (row.id, row.email, row.name) if row is not None else None
     rendered = render_selection(settings, list_row, day, selection)
     if values is not None and to is None:

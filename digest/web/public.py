@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from digest.app import App
 from digest.audience import signup
 from digest.audience.confirmation import send_confirmation
+from digest.audience.lifecycle import SUPPRESSING_STATUSES
 from digest.audience.links import GoneSubscriber, Resolved, resolve
 from digest.audience.lists import ensure_list, get_list
 from digest.audience.pages import render
@@ -192,9 +193,9 @@ class _Pages:
             # A bot filled the hidden field: answer as if it worked and keep nothing, so it learns nothing.
             return self.thanks(info)
         email_raw = str(form.get("email") or "")
-        name = _clean_name(str(form.get("name") or ""))
         chosen = [str(t) for t in form.getlist("topics")]
-        return await self.handle_subscribe(request, info, email_raw, name, chosen, as_json=False)
+        return await self.handle_subscribe(request, info, email_raw, str(form.get("name") or ""), chosen,
+                                           as_json=False)
 
     async def api_subscribe(self, request: Request) -> Response:
         # JSON only: a cross-site page cannot send application/json without a CORS preflight, which we never allow.
@@ -217,27 +218,37 @@ class _Pages:
             topics = [topics]
         if not isinstance(topics, list):
             return JSONResponse({"error": "topics: must be a list of strings"}, status_code=422)
-        name = data.get("name") if isinstance(data.get("name"), str) else None
-        return await self.handle_subscribe(request, info, str(data.get("email") or ""),
-                                           _clean_name(name or ""), [str(t) for t in topics],
-                                           as_json=True)
+        name = data["name"] if isinstance(data.get("name"), str) else ""
+        return await self.handle_subscribe(request, info, str(data.get("email") or ""), name,
+                                           [str(t) for t in topics], as_json=True)
 
-    async def handle_subscribe(self, request: Request, info: dict[str, Any], email_raw: str, name: str | None,
+    async def handle_subscribe(self, request: Request, info: dict[str, Any], email_raw: str, name_raw: str,
                                chosen: list[str], *, as_json: bool) -> Response:
         ip = request.client.host if request.client else "unknown"
         try:
             await self.db(signup.count_ip, self.settings, ip)
         except signup.RateLimited as exc:
             return self.too_many(str(exc), as_json)
-        try:
-            email = normalize_email(email_raw)
-            topics = parse_topics(chosen, info["topics"]) if info["topics"] else []
-        except Invalid as exc:
-            field = "email" if "address" in str(exc) else "topics"
+
+        def invalid(field: str, exc: Invalid) -> Response:
             if as_json:
                 return JSONResponse({"error": f"{field}: {exc}"}, status_code=422)
             return self.subscribe_form(request, info, status=422, error=str(exc), email=email_raw,
-                                       name=name or "", chosen=chosen)
+                                       name=name_raw, chosen=chosen)
+
+        # One check per field, so the error names the field that is wrong.
+        try:
+            email = normalize_email(email_raw)
+        except Invalid as exc:
+            return invalid("email", exc)
+        try:
+            name = clean_name(name_raw)
+        except Invalid as exc:
+            return invalid("name", exc)
+        try:
+            topics = parse_topics(chosen, info["topics"]) if info["topics"] else []
+        except Invalid as exc:
+            return invalid("topics", exc)
         try:
             await self.db(signup.count_address, self.settings, email)
         except signup.RateLimited as exc:
@@ -332,8 +343,7 @@ class _Pages:
             sub, title = resolved.subscriber, self.list_title(resolved.list_row)
             if request.method != "POST":  # GET and HEAD never unsubscribe: mail scanners open every link
                 return self.page("unsubscribe.html", title="Unsubscribe", email=sub.email, list_title=title,
-                                 action=request.url.path, already=sub.status in ("unsubscribed", "bounced",
-                                                                                 "complained"),
+                                 action=request.url.path, already=sub.status in SUPPRESSING_STATUSES,
                                  preferences_link=_preferences_link(self, resolved))
             signup.unsubscribe_via_link(session, resolved, one_click=not from_page)
             return self.message("You are unsubscribed", f"{sub.email} will receive no more {title}.")
@@ -361,10 +371,10 @@ class _Pages:
                 if action == "resubscribe":
                     signup.resubscribe_via_preferences(session, resolved)
                     saved = True
-                elif resolved.subscriber.status in ("active", "pending"):
+                elif resolved.subscriber.status not in SUPPRESSING_STATUSES:
                     try:
                         signup.update_preferences(
-                            session, resolved, topics=[str(t) for t in form.getlist("topics")],
+                            resolved, topics=[str(t) for t in form.getlist("topics")],
                             timezone_=str(form.get("timezone") or ""), paused=bool(form.get("paused")))
                         saved = True
                     except Invalid as exc:
@@ -397,7 +407,7 @@ class _Pages:
 
 
 def _preferences_link(pages: _Pages, resolved: Resolved) -> str | None:
-    if resolved.subscriber.status not in ("active", "pending"):
+    if resolved.subscriber.status in SUPPRESSING_STATUSES:
         return None
     url = preferences_url(pages.settings, resolved.subscriber.id, resolved.list_row.id, resolved.subscriber.email)
     return "/preferences/" + url.rsplit("/", 1)[1]
@@ -408,11 +418,6 @@ def _thanks_text(info: dict[str, Any]) -> str:
         return (f"If this address can receive {info['title']}, an email with a confirmation link is on its way. "
                 "Open it to start your subscription.")
     return f"Thank you for subscribing to {info['title']}."
-
-
-def _clean_name(raw: str) -> str | None:
-    """One line of at most 300 characters: a name from the internet ends up in headers and greetings."""
-    return (clean_name(raw) or "")[:300].rstrip() or None
 
 
 def _too_large(request: Request) -> bool:

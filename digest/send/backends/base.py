@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Self
 
 from digest.config import Settings
 from digest.errors import DigestError, SendError
@@ -118,8 +118,6 @@ class Backend(ABC):
     """Base of the sending backends. Subclasses implement the three steps; `send_batch` runs them."""
 
     name: ClassVar[str]
-    # What one crash can leave in doubt: a whole provider request, or one message.
-    unit: ClassVar[Literal["request", "message"]]
     max_batch_size: ClassVar[int] = 1
     supports_sandbox: ClassVar[bool] = False
     supports_schedule: ClassVar[bool] = False

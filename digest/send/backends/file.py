@@ -6,7 +6,6 @@ import secrets
 from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
-from typing import ClassVar, Literal
 
 from digest.config import Settings
 from digest.send.backends.base import Backend, BatchResult, Content, PermanentError, Recipient, Schedule
@@ -15,7 +14,6 @@ from digest.send.backends.message import render_message
 
 class FileBackend(Backend):
     name = "file"
-    unit: ClassVar[Literal["request", "message"]] = "message"
     max_batch_size = 1
 
     def __init__(self, settings: Settings, *, sandbox: bool = False) -> None:
@@ -23,6 +21,7 @@ class FileBackend(Backend):
         self.outbox = settings.path(settings.outbox_dir)
 
     def open(self) -> None:
+        # Once per send, not once per message: every caller opens the backend (`with backend:`) first.
         self.outbox.mkdir(parents=True, exist_ok=True)
 
     def build_payload(self, content: Content, recipients: Sequence[Recipient],
@@ -39,7 +38,6 @@ class FileBackend(Backend):
         return BatchResult(accepted=[r.delivery_id for r in recipients], provider_message_id=response)
 
     def _write(self, name: str, data: bytes) -> str:
-        self.outbox.mkdir(parents=True, exist_ok=True)
         path = self.outbox / name
         try:
             # "x": a message already written is never overwritten, even by a name collision.

@@ -16,16 +16,15 @@ import urllib.error
 from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from email.utils import getaddresses
-from typing import Any, ClassVar, Literal
-from urllib.parse import quote
+from typing import Any
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from digest.config import Settings
 from digest.errors import ConfigError
-from digest.render.message import list_id
-from digest.render.personalize import substitutions
+from digest.render.message import list_id_header, unsubscribe_mailto
+from digest.render.personalize import HeaderInjection, substitutions
 from digest.send.backends.base import (
     AuthError,
     Backend,
@@ -43,12 +42,6 @@ from digest.send.backends.base import (
 # python_http_client logs every request's headers, the API key included, at DEBUG: keep that out of any log,
 # whatever level the application configures.
 logging.getLogger("python_http_client.client").setLevel(logging.INFO)
-
-
-def unsubscribe_mailto(settings: Settings) -> str:
-    """The mailto: List-Unsubscribe entry, written as render's message builder writes it."""
-    mailto = str(settings.unsubscribe_mailto or "")
-    return f"mailto:{quote(mailto, safe='@.+-_')}?subject=unsubscribe" if mailto else ""
 
 
 def provider_message(body: bytes | str | None) -> str:
@@ -70,7 +63,6 @@ def provider_message(body: bytes | str | None) -> str:
 
 class SendGridBackend(Backend):
     name = "sendgrid"
-    unit: ClassVar[Literal["request", "message"]] = "request"
     max_batch_size = 1000
     supports_sandbox = True
     supports_schedule = True
@@ -84,6 +76,11 @@ class SendGridBackend(Backend):
         self.client = SendGridAPIClient(api_key=api_key, host=settings.sendgrid_host.rstrip("/"))
         self.timeout = float(settings.sendgrid_timeout)
         self.categories = [str(c) for c in settings.sendgrid_categories][:10]
+        try:
+            self.mailto = unsubscribe_mailto(settings)
+        except HeaderInjection as exc:
+            # Refused here, before the dispatcher claims a batch, rather than by every request.
+            raise ConfigError(str(exc)) from None
 
     # --- requests -----------------------------------------------------------------------------------------
 
@@ -115,7 +112,7 @@ class SendGridBackend(Backend):
 
     def build_payload(self, content: Content, recipients: Sequence[Recipient],
                       schedule: Schedule | None) -> dict[str, Any]:
-        mailto = unsubscribe_mailto(self.settings)
+        mailto = self.mailto
         personalizations = []
         for r in recipients:
             to: dict[str, str] = {"email": r.email}
@@ -141,10 +138,9 @@ class SendGridBackend(Backend):
     def _static_payload(self, content: Content) -> dict[str, Any]:
         """Everything of a request that is the same for every recipient of the variant."""
         list_row, rendered = content.list_row, content.rendered
-        sender: dict[str, str] = {"email": list_row.from_email or self.settings.from_email}
+        sender: dict[str, str] = {"email": list_row.from_email}
         if list_row.from_name:
             sender["name"] = list_row.from_name
-        label = list_row.title or list_row.from_name or list_row.name
         payload: dict[str, Any] = {
             "from": sender,
             "subject": rendered.subject,
@@ -152,13 +148,12 @@ class SendGridBackend(Backend):
             "content": [{"type": "text/plain", "value": rendered.text},
                         {"type": "text/html", "value": rendered.html}],
             "headers": {"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                        "List-Id": f"{label} <{list_id(list_row, str(self.settings.base_url))}>"},
+                        "List-Id": list_id_header(list_row, str(self.settings.base_url))},
         }
         if self.categories:
             payload["categories"] = self.categories
-        reply_to = list_row.reply_to or self.settings.reply_to
-        if reply_to:
-            payload["reply_to"] = {"email": reply_to}
+        if list_row.reply_to:
+            payload["reply_to"] = {"email": list_row.reply_to}
         if self.sandbox:
             payload["mail_settings"] = {"sandbox_mode": {"enable": True}}
         return payload
@@ -216,6 +211,13 @@ class SendGridBackend(Backend):
         }
         if headers:
             payload["headers"] = headers
+        # Reply-To may not go in "headers" (SendGrid refuses it there): it has its own fields.
+        replies = [{"email": addr, **({"name": name} if name else {})}
+                   for name, addr in getaddresses([str(v) for v in message.get_all("Reply-To", [])]) if addr]
+        if len(replies) == 1:
+            payload["reply_to"] = replies[0]
+        elif replies:
+            payload["reply_to_list"] = replies
         if self.categories:
             payload["categories"] = self.categories
         if self.sandbox:

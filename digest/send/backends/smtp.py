@@ -12,7 +12,6 @@ import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import getaddresses
-from typing import ClassVar, Literal
 
 import dkim
 
@@ -47,11 +46,17 @@ class DkimSigner:
         if not settings.dkim_selector:
             raise ConfigError("dkim_selector: required when dkim_private_key_file is set")
         self.selector = settings.dkim_selector.encode("ascii")
-        self.domain = (settings.dkim_domain or settings.from_email.rsplit("@", 1)[-1]).encode("ascii")
+        self.domain = settings.dkim_domain
 
-    def sign(self, message: bytes, domain: str | None = None) -> bytes:
-        signature = dkim.sign(message, self.selector, domain.encode("ascii") if domain else self.domain,
-                              self.key, include_headers=DKIM_HEADERS)
+    def sign(self, message: bytes, sender: str) -> bytes:
+        """Sign as ``dkim_domain``, or else as the domain of ``sender`` (the message's From address): each list
+        has its own From address, and DMARC wants the signing domain to match it."""
+        domain = self.domain or sender.rpartition("@")[2]
+        try:
+            d = ascii_domain(domain)
+        except Invalid as exc:
+            raise PermanentError(f"DKIM: {exc}") from None
+        signature = dkim.sign(message, self.selector, d.encode("ascii"), self.key, include_headers=DKIM_HEADERS)
         return bytes(signature) + message
 
 
@@ -79,7 +84,6 @@ def _envelope_address(address: str) -> tuple[str, bool]:
 
 class SmtpBackend(Backend):
     name = "smtp"
-    unit: ClassVar[Literal["request", "message"]] = "message"
     max_batch_size = 1
 
     def __init__(self, settings: Settings, *, sandbox: bool = False) -> None:
@@ -140,9 +144,10 @@ class SmtpBackend(Backend):
                       schedule: Schedule | None) -> tuple[str, str, bytes]:
         recipient = recipients[0]
         data = render_message(self.settings, content, recipient)
+        sender = content.list_row.from_email
         if self.dkim is not None:
-            data = self.dkim.sign(data)
-        return content.list_row.from_email or self.settings.from_email, recipient.email, data
+            data = self.dkim.sign(data, sender)
+        return sender, recipient.email, data
 
     def post(self, payload: tuple[str, str, bytes]) -> str:
         sender, rcpt, data = payload
@@ -204,10 +209,10 @@ class SmtpBackend(Backend):
 
     def send_message(self, message: EmailMessage) -> str:
         data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
-        if self.dkim is not None:
-            data = self.dkim.sign(data)
         senders = getaddresses([str(message["From"] or "")])
         sender = senders[0][1] if senders and senders[0][1] else self.settings.from_email
+        if self.dkim is not None:
+            data = self.dkim.sign(data, sender)
         rcpts = [addr for _, addr in getaddresses([str(v) for h in ("To", "Cc", "Bcc")
                                                    for v in message.get_all(h, [])]) if addr]
         try:
