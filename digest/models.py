@@ -43,6 +43,9 @@ class Article:
     sections: list[Section] = field(default_factory=list)
     image_url: str | None = None
     image_alt: str | None = None
+    # The lead image's size in pixels when the source gives it: the email never shows an image larger than it is.
+    image_width: int | None = None
+    image_height: int | None = None
     source: str | None = None
     pinned: bool = False
 

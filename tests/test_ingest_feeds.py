@@ -96,7 +96,7 @@ def test_talkingpointsmemo_atom_resolves_relative_links(shared_dir: Path) -> Non
     assert first.url == ("http://talkingpointsmemo.com/livewire/"
                          "hannity-announces-fox-hired-sebastian-gorka-national-security-strategist")
     assert first.published_at == _utc(2017, 11, 8, 23, 15, 58)  # 18:15:58-05:00
-    assert first.author == "Esme Cribb" and first.outlet == "All TPM News"
+    assert first.author == "Esme Cribb" and first.outlet == "TPM"  # the publisher in "All TPM News"
     assert first.topics == [] and first.image_url is None and first.image_alt is None
     assert first.summary == ("Fox News star host Sean Hannity on Wednesday announced that the network has hired "
                              "Sebastian Gorka, formerly deputy assistant to President Donald Trump and a "
@@ -124,7 +124,7 @@ def test_lemonde_rss_drops_tracking_parameters_and_keeps_enclosures(shared_dir: 
     assert first.url == ("http://www.lemonde.fr/jeux-olympiques-pyeongchang-2018/live/2018/02/11/"
                          "jo-d-hiver-2018-suivez-la-course-de-martin-fourcade-en-direct_5255095_5193626.html")
     assert first.published_at == _utc(2018, 2, 11, 10, 0, 26)  # 11:00:26 +0100
-    assert first.author is None and first.outlet == feed.title and first.topics == []
+    assert first.author is None and first.outlet == feed.outlet == "Le Monde" and first.topics == []
     # The enclosure is the image; the feed gives no alt text.
     assert first.image_url == ("http://s1.lemde.fr/image/2018/02/11/644x322/5255112_3_a8dc_martin-fourcade_"
                                "02be61d126b2da39d977b2e1902c819a.jpg")
@@ -136,7 +136,7 @@ def test_lemonde_rss_drops_tracking_parameters_and_keeps_enclosures(shared_dir: 
     assert not any("xtor=" in (a.url or "") for a in feed.articles)
 
 
-def test_heise_atom_images_from_content_and_feed_author(shared_dir: Path) -> None:
+def test_heise_atom_images_from_content_and_no_publisher_byline(shared_dir: Path) -> None:
     feed = _feed(shared_dir, "heise_developer_2016-02-01.atom")
     _common_checks(feed)
     assert feed.title == "heise developer neueste Meldungen" and len(feed.articles) == 15
@@ -145,8 +145,9 @@ def test_heise_atom_images_from_content_and_feed_author(shared_dir: Path) -> Non
     assert first.url == ("http://www.heise.de/developer/meldung/"
                          "Java-Anwendungsserver-Red-Hat-gibt-WildFly-10-frei-3088438.html")
     assert first.published_at == _utc(2016, 2, 1, 16, 22)  # <published>, not <updated>
-    assert first.author == "heise online"  # entries have none; the feed's <author> stands in
-    assert first.outlet == "heise developer neueste Meldungen" and first.topics == []
+    # Entries have no author; the feed's <author>, "heise online", is the publisher, not a byline.
+    assert first.author is None
+    assert first.outlet == "heise developer" and first.topics == []
     assert first.image_url == ("http://www.heise.de/scale/geometry/264/q80/imgs/18/1/7/3/9/9/2/1/"
                                "wildfly-2bf4ffd2935e38b6-90200def80b152e9-5ba35d3770232d92.jpeg")
     assert first.image_alt == "WildFly 10"

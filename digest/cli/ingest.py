@@ -49,7 +49,8 @@ def ingest_command(ctx: click.Context, sources: tuple[str, ...], fmt: str, publi
     """Ingest articles from SOURCE...: Newslooks text files, RSS/Atom feeds (files or http(s) URLs), JSON
     exports, folders of them, or - for standard input.
 
-    Re-ingesting an article updates it, never duplicates it. Each source is stored in its own transaction: a
+    Advertising items are not stored; the report lists them as skipped, with the reason. Re-ingesting an
+    article updates it, never duplicates it. Each source is stored in its own transaction: a
     broken one is reported with its reason and changes nothing, the others are still stored, and the exit code
     is 1.
     """
@@ -69,8 +70,12 @@ def ingest_command(ctx: click.Context, sources: tuple[str, ...], fmt: str, publi
                       "ok" if s.status == "ok" else f"FAILED: {s.error}") for s in report.sources],
                     title="digest ingest")
         totals = report.totals
+        skipped = sum(len(s.skipped) for s in report.sources)
         click.echo(f"{totals['new']} new, {totals['updated']} updated, {totals['unchanged']} unchanged, "
-                   f"{totals['failed']} failed source(s).")
+                   f"{totals['failed']} failed source(s)" + (f", {skipped} item(s) skipped." if skipped else "."))
+        for source in report.sources:
+            for item in source.skipped:
+                click.echo(f"Skipped: {source.source}: {item.title[:80]!r}: {item.reason}")
     for source in report.sources:
         for warning in source.warnings:
             click.echo(f"Warning: {warning}", err=True)

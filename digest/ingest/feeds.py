@@ -3,6 +3,10 @@
 Real feeds are messy. A feed feedparser can only read with its forgiving parser (a stray ``&``, a wrong
 encoding declaration) keeps its recovered items, with a warning; a document with no items that is not a feed is a
 `ParseError`. Dates feedparser cannot read (localized day and month names) go through `dates.parse_date`.
+
+Only the story is kept: advertising items are skipped (`ads`), the lead image is a real photo or none
+(`images`), the link is the article's own address rather than a tracker's redirect (`urls`), the outlet is the
+publisher's name rather than the feed's slogan (`outlets`), and a byline that names the publisher is no byline.
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ from typing import Any
 import feedparser
 
 from digest.errors import ParseError
-from digest.ingest.clean import CleanHtml, clean_html, inline_text, is_tracking_pixel
+from digest.ingest.ads import advertising_reason
+from digest.ingest.clean import CleanHtml, clean_html, inline_text, squash
 from digest.ingest.dates import parse_date, plausible
+from digest.ingest.images import Image, choose, pixels
+from digest.ingest.outlets import letters, publisher_name, site_label
 from digest.ingest.quicklooks import split_sentences
-from digest.ingest.urls import absolute_http_url, canonical_url
+from digest.ingest.urls import absolute_http_url, canonical_url, is_tracker_redirect, redirect_target
 from digest.models import ARTICLE_LIMITS, Article, Section, article_id
 
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
@@ -33,10 +40,21 @@ MAX_TITLE = ARTICLE_LIMITS["title"]
 
 
 @dataclass
+class Skipped:
+    """An item left out on purpose (advertising), for the ingest report."""
+
+    title: str
+    reason: str
+    url: str | None = None
+
+
+@dataclass
 class ParsedFeed:
     articles: list[Article]
     warnings: list[str] = field(default_factory=list)
-    title: str | None = None
+    title: str | None = None  # the feed's title as written
+    outlet: str | None = None  # the publisher's name found in it (`outlets.publisher_name`)
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 def parse_feed(data: bytes, *, source: str, base_url: str | None = None,
@@ -67,15 +85,19 @@ def parse_feed(data: bytes, *, source: str, base_url: str | None = None,
         return ParsedFeed([], [f"{source}: the feed has no items"], _feed_title(parsed))
 
     feed = parsed.get("feed") or {}
-    outlet = _cut(_feed_title(parsed), MAX_OUTLET)
+    raw_title = _feed_title(parsed)
     bases = [base_url, feed.get("link"), *[link.get("href") for link in feed.get("links") or []
                                           if isinstance(link, dict) and link.get("rel") == "self"]]
-    feed_author = _person(feed)
+    site = next((str(b) for b in bases if b and site_label(str(b))), None)
+    feed_info = _Feed(id_outlet=_cut(raw_title, MAX_OUTLET),
+                      outlet=_cut(publisher_name(raw_title, site), MAX_OUTLET),
+                      raw_title=raw_title, site=site_label(site), author=_person(feed))
     warnings: list[str] = []
+    skipped: list[Skipped] = []
     articles = []
     for number, entry in enumerate(entries, start=1):
-        article = _entry_article(entry, number=number, source=source, outlet=outlet, bases=bases,
-                                 feed_author=feed_author, warnings=warnings)
+        article = _entry_article(entry, number=number, source=source, feed=feed_info, bases=bases,
+                                 warnings=warnings, skipped=skipped)
         if article is not None:
             articles.append(article)
     if problem is not None:
@@ -83,11 +105,20 @@ def parse_feed(data: bytes, *, source: str, base_url: str | None = None,
         at = f" at line {where[0]}, column {where[1]}" if where else ""
         warnings.insert(0, f"{source}: the feed is not well-formed ({_describe(problem)}{at}); "
                            f"kept the {len(articles)} item(s) feedparser recovered")
-    return ParsedFeed(articles, warnings, outlet)
+    return ParsedFeed(articles, warnings, raw_title, feed_info.outlet, skipped)
 
 
-def _entry_article(entry: Any, *, number: int, source: str, outlet: str | None, bases: list[Any],
-                   feed_author: str | None, warnings: list[str]) -> Article | None:
+@dataclass
+class _Feed:
+    id_outlet: str | None  # the title as written: ids of items without a URL were always made from it
+    outlet: str | None
+    raw_title: str | None
+    site: str | None
+    author: str | None
+
+
+def _entry_article(entry: Any, *, number: int, source: str, feed: _Feed, bases: list[Any],
+                   warnings: list[str], skipped: list[Skipped]) -> Article | None:
     content_html = _content_html(entry)
     summary_html = str(entry.get("summary") or "")
     summary_clean = clean_html(summary_html)
@@ -101,8 +132,14 @@ def _entry_article(entry: Any, *, number: int, source: str, outlet: str | None, 
         warnings.append(f"{source}: item {number} has neither a title nor text; skipped")
         return None
 
-    url = absolute_http_url(_entry_link(entry), *bases)
-    url = canonical_url(url) if url else None
+    url = _article_url(entry, bases)
+    categories = [inline_text(str(tag.get("term") or tag.get("label") or ""))
+                  for tag in entry.get("tags") or [] if isinstance(tag, dict)]
+    ad = advertising_reason(title=squash(str(entry.get("title") or "")) or title, categories=categories,
+                            author=_person(entry), link=url)
+    if ad is not None:
+        skipped.append(Skipped(title, ad, url))
+        return None
     published = _entry_date(entry)
     if published is None:
         raw = dict.get(entry, "published") or dict.get(entry, "updated") or dict.get(entry, "created")
@@ -114,23 +151,54 @@ def _entry_article(entry: Any, *, number: int, source: str, outlet: str | None, 
     summary = next(iter(summary_clean.paragraphs or paragraphs), None)
     if paragraphs and paragraphs[0] == summary:
         paragraphs = paragraphs[1:]
-    image_url, image_alt = _image(entry, body_clean, summary_clean, bases)
-    categories = [inline_text(str(tag.get("term") or tag.get("label") or ""))
-                  for tag in entry.get("tags") or [] if isinstance(tag, dict)]
+    image = _image(entry, body_clean, summary_clean, bases)
     return Article(
-        id=article_id(url, outlet, title, published),
+        id=article_id(url, feed.id_outlet, title, published),
         title=title,
-        outlet=outlet,
-        author=_cut(_person(entry) or feed_author, MAX_AUTHOR),
+        outlet=feed.outlet,
+        author=_cut(_byline(entry, feed), MAX_AUTHOR),
         published_at=published,
         url=url,
         topics=[c for c in dict.fromkeys(categories) if c],
         summary=summary,
         sections=[Section(None, paragraphs)] if paragraphs else [],
-        image_url=image_url,
-        image_alt=image_alt,
+        image_url=image.url if image else None,
+        image_alt=image.alt if image else None,
+        image_width=image.width if image else None,
+        image_height=image.height if image else None,
         source=source,
     )
+
+
+def _article_url(entry: Any, bases: list[Any]) -> str | None:
+    """The article's own address: the link, unless it is a tracker's redirect, when the origLink feedburner or
+    pheedo kept, the target the redirect carries, or a guid that is a URL stands in."""
+    link = absolute_http_url(_entry_link(entry), *bases)
+    if link and is_tracker_redirect(link):
+        guid = str(entry.get("id") or "")
+        for candidate in (entry.get("feedburner_origlink"), entry.get("pheedo_origlink"), redirect_target(link),
+                          guid if guid.lower().startswith(("http://", "https://")) else None):
+            own = absolute_http_url(str(candidate), *bases) if candidate else None
+            if own and not is_tracker_redirect(own):
+                link = own
+                break
+    return canonical_url(link) if link else None
+
+
+def _byline(entry: Any, feed: _Feed) -> str | None:
+    """The item's author, else the feed's; never the publisher or the feed's slogan standing in for one."""
+    names = {letters(n) for n in (feed.outlet, feed.raw_title) if n}
+    own = _person(entry)
+    if own and letters(own) not in names and not any(n and n in letters(own) for n in names):
+        return own
+    inherited = feed.author
+    if not inherited or own:
+        return None
+    squeezed = letters(inherited)
+    # A feed-level author is the publisher far more often than a person ("heise online" on heise.de).
+    if squeezed in names or any(n and n in squeezed for n in names) or (feed.site and letters(feed.site) in squeezed):
+        return None
+    return inherited
 
 
 def _content_html(entry: Any) -> str:
@@ -175,26 +243,30 @@ def _entry_date(entry: Any) -> datetime | None:
     return None
 
 
-def _image(entry: Any, body: CleanHtml, summary: CleanHtml, bases: list[Any]) -> tuple[str | None, str | None]:
-    candidates: list[tuple[str, str | None]] = []
+def _image(entry: Any, body: CleanHtml, summary: CleanHtml, bases: list[Any]) -> Image | None:
+    candidates: list[Image] = []
     media = [m for m in entry.get("media_content") or [] if isinstance(m, dict) and _is_image_media(m)]
-    media.sort(key=lambda m: _int(m.get("width")), reverse=True)  # the largest rendition reads best
-    candidates += [(str(m["url"]), None) for m in media if m.get("url")]
-    candidates += [(str(t["url"]), None) for t in entry.get("media_thumbnail") or []
-                   if isinstance(t, dict) and t.get("url")]
+    media.sort(key=lambda m: pixels(m.get("width")) or 0, reverse=True)  # the largest rendition reads best
+    candidates += [_media_image(m) for m in media if m.get("url")]
+    thumbs = [t for t in entry.get("media_thumbnail") or [] if isinstance(t, dict) and t.get("url")]
+    thumbs.sort(key=lambda t: pixels(t.get("width")) or 0, reverse=True)
+    candidates += [_media_image(t) for t in thumbs]
     for enclosure in entry.get("enclosures") or []:
         href = enclosure.get("href") or enclosure.get("url") if isinstance(enclosure, dict) else None
         kind = str(enclosure.get("type") or "") if isinstance(enclosure, dict) else ""
         if href and (kind.startswith("image/") or (not kind and str(href).lower().endswith(_IMAGE_EXTENSIONS))):
-            candidates.append((str(href), None))
-    for cleaned in (body, summary):
-        if cleaned.image_url:
-            candidates.append((cleaned.image_url, cleaned.image_alt))
-    for url, alt in candidates:
-        absolute = absolute_http_url(url, *bases)
-        if absolute and not is_tracking_pixel(absolute):
-            return absolute, alt
-    return None, None
+            candidates.append(Image(str(href)))
+    candidates += body.images + summary.images
+    resolved = []
+    for image in candidates:
+        absolute = absolute_http_url(image.url, *bases)
+        if absolute:
+            resolved.append(Image(absolute, image.alt, image.width, image.height, image.link))
+    return choose(resolved)
+
+
+def _media_image(media: dict[str, Any]) -> Image:
+    return Image(str(media["url"]), None, pixels(media.get("width")), pixels(media.get("height")))
 
 
 def _is_image_media(media: dict[str, Any]) -> bool:
@@ -202,9 +274,7 @@ def _is_image_media(media: dict[str, Any]) -> bool:
     kind = str(media.get("type") or "")
     if medium and medium != "image":
         return False
-    if kind and not kind.startswith("image/"):
-        return False
-    return not is_tracking_pixel(str(media.get("url") or ""), media.get("width"), media.get("height"))
+    return not kind or kind.startswith("image/")
 
 
 def _person(node: Any) -> str | None:
@@ -223,13 +293,6 @@ def _cut(text: str | None, limit: int) -> str | None:
     if not text:
         return None
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return 0
 
 
 def _describe(problem: BaseException) -> str:

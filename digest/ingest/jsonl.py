@@ -14,6 +14,7 @@ from typing import Any
 
 from digest.errors import ParseError
 from digest.ingest.clean import decode_text, normalize_text
+from digest.ingest.images import MAX_SIDE
 from digest.models import ARTICLE_LIMITS, Article, Section, article_id
 
 _OPTIONAL_TEXT = ("outlet", "author", "dateline", "edition", "url", "summary", "quick_looks_title",
@@ -101,6 +102,12 @@ def _article(value: Any, *, where: str, line: int | None, source: str, warnings:
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
             raise fail(f"field {name!r} must be a list of strings")
         data[name] = [_text(i) for i in items if i.strip()]
+    for name in ("image_width", "image_height"):
+        size = value.get(name)
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int)
+                                 or not 1 <= size <= MAX_SIDE):
+            raise fail(f"field {name!r} must be a whole number of pixels from 1 to {MAX_SIDE}, or null")
+        data[name] = size
     for name in ("quick_looks_derived", "pinned"):
         flag = value.get(name, False)
         if not isinstance(flag, bool):

@@ -19,12 +19,12 @@ from typing import Any, Literal
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from digest.errors import DigestError, ParseError
-from digest.ingest.feeds import parse_feed
+from digest.ingest.feeds import Skipped, parse_feed
 from digest.ingest.fetch import fetch
 from digest.ingest.jsonl import parse_json_bytes
 from digest.ingest.newslooks import parse_newslooks_bytes
 from digest.ingest.quicklooks import derive_quick_looks
-from digest.ingest.topics import TopicRule, assign_topics, rename_outlet
+from digest.ingest.topics import TopicRule, assign_topics, normalize_topic, rename_outlet
 from digest.models import Article
 from digest.store.articles import upsert_article
 from digest.store.db import Store
@@ -40,6 +40,9 @@ class Parsed:
     articles: list[Article]
     format: str
     warnings: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    # A feed's title as written, when its outlet is the shorter publisher's name found in it.
+    feed_title: str | None = None
 
 
 def detect_format(data: bytes) -> str:
@@ -63,23 +66,28 @@ def parse_bytes(data: bytes, *, source: str, fmt: str = "auto", base_url: str | 
         return Parsed(parsed_json.articles, chosen, parsed_json.warnings)
     if chosen == "feed":
         feed = parse_feed(data, source=source, base_url=base_url, content_type=content_type)
-        return Parsed(feed.articles, chosen, feed.warnings)
+        return Parsed(feed.articles, chosen, feed.warnings, feed.skipped, feed.title)
     raise ParseError(f"unknown format {fmt!r} (use one of {', '.join(FORMATS)})", source=source)
 
 
 def finish(article: Article, *, published: datetime | None, topics: Sequence[str],
-           rules: Sequence[TopicRule], outlet_names: Mapping[str, str] | None = None) -> Article:
+           rules: Sequence[TopicRule], outlet_names: Mapping[str, str] | None = None,
+           feed_title: str | None = None) -> Article:
     """What every article gets whatever its format: a date if it came without one and one was given, the
     newsroom's name for its outlet and its topics, and Quick Looks (derived, and flagged so, when the source had
-    none). The id was computed by the reader, from the source's own outlet name, so renaming never changes it."""
+    none). The id was computed by the reader, from the source's own outlet name, so renaming never changes it.
+    ``feed_title`` is the feed's title as written: ``outlet_names`` and topic_rules' ``outlets`` may name it
+    instead of the publisher's name the reader found in it."""
     if article.published_at is None and published is not None:
         article.published_at = published
-    rename_outlet(article, outlet_names or {})
+    found = article.outlet
+    rename_outlet(article, outlet_names or {}, feed_title=feed_title)
+    aliases = [t for t in (feed_title,) if t and article.outlet == found]
     if not article.quick_looks:
         paragraphs = [p for section in article.sections for p in section.paragraphs]
         article.quick_looks = derive_quick_looks(article.title, article.summary, paragraphs)
         article.quick_looks_derived = True
-    assign_topics(article, cli_topics=topics, rules=rules)
+    assign_topics(article, cli_topics=topics, rules=rules, outlet_aliases=aliases)
     return article
 
 
@@ -94,10 +102,12 @@ class SourceReport:
     article_ids: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    skipped: list[Skipped] = field(default_factory=list)  # items left out on purpose (advertising), with why
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "format": self.format, "status": self.status, "new": self.new,
                 "updated": self.updated, "unchanged": self.unchanged, "articles": self.article_ids,
+                "skipped": [{"title": s.title, "url": s.url, "reason": s.reason} for s in self.skipped],
                 "warnings": self.warnings, "error": self.error}
 
 
@@ -176,9 +186,10 @@ def ingest_sources(store: Store, sources: Sequence[str], *, fmt: str = "auto", p
             else:
                 raise DigestError(f"{spec.name}: no such file or folder")
             report.format = parsed.format
-            report.warnings = parsed.warnings
+            report.warnings = parsed.warnings + _shortened(parsed, spec.name, outlet_names or {})
+            report.skipped = parsed.skipped
             articles = _unique([finish(a, published=published, topics=topics, rules=rules,
-                                       outlet_names=outlet_names)
+                                       outlet_names=outlet_names, feed_title=parsed.feed_title)
                                 for a in parsed.articles], report)
             try:
                 _store(store, copy.deepcopy(articles), report, now, merge_topics=parsed.format != "json")
@@ -192,6 +203,17 @@ def ingest_sources(store: Store, sources: Sequence[str], *, fmt: str = "auto", p
         except SQLAlchemyError as exc:
             _fail(report, f"{spec.name}: the store refused it ({type(exc).__name__}: {str(exc).splitlines()[0]})")
     return IngestReport(reports)
+
+
+def _shortened(parsed: Parsed, source: str, outlet_names: Mapping[str, str]) -> list[str]:
+    """A warning when the outlet is shorter than the feed's title and no ``outlet_names`` entry chose it."""
+    title = parsed.feed_title
+    outlet = next((a.outlet for a in parsed.articles if a.outlet), None)
+    if not title or not outlet or outlet == title or normalize_topic(title) in outlet_names \
+            or normalize_topic(outlet) in outlet_names:
+        return []
+    return [(f"{source}: outlet {outlet!r} from the feed title {title!r} "
+             "(outlet_names in digest.toml chooses another)")]
 
 
 def _read(path: Path) -> bytes:
@@ -231,3 +253,4 @@ def _fail(report: SourceReport, reason: str) -> None:
     report.error = reason
     report.new = report.updated = report.unchanged = 0
     report.article_ids = []
+    report.skipped = []

@@ -29,8 +29,8 @@ class TopicRule:
     outlets: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
 
-    def matches(self, article: Article, categories: Sequence[str]) -> bool:
-        if article.outlet and normalize_topic(article.outlet) in self.outlets:
+    def matches(self, article: Article, categories: Sequence[str], outlet_aliases: Sequence[str] = ()) -> bool:
+        if any(o and normalize_topic(o) in self.outlets for o in (article.outlet, *outlet_aliases)):
             return True
         if any(normalize_topic(c) in self.categories for c in categories):
             return True
@@ -93,17 +93,24 @@ def parse_outlet_names(raw: Any) -> dict[str, str]:
     return names
 
 
-def rename_outlet(article: Article, names: Mapping[str, str]) -> None:
-    """Give the article the newsroom's name for its outlet (``outlet_names``), if it has one."""
-    if article.outlet and names:
-        article.outlet = names.get(normalize_topic(article.outlet), article.outlet)
+def rename_outlet(article: Article, names: Mapping[str, str], *, feed_title: str | None = None) -> None:
+    """Give the article the newsroom's name for its outlet (``outlet_names``), if it has one: keyed by the feed's
+    title as written (``feed_title``) or by the outlet name the reader found in it."""
+    if not names:
+        return
+    for key in (feed_title, article.outlet):
+        if key and normalize_topic(key) in names:
+            article.outlet = names[normalize_topic(key)]
+            return
 
 
-def assign_topics(article: Article, *, cli_topics: Iterable[str] = (), rules: Sequence[TopicRule] = ()) -> None:
-    """Set ``article.topics``: command-line topics, then rule topics, then the source's own categories."""
+def assign_topics(article: Article, *, cli_topics: Iterable[str] = (), rules: Sequence[TopicRule] = (),
+                  outlet_aliases: Sequence[str] = ()) -> None:
+    """Set ``article.topics``: command-line topics, then rule topics, then the source's own categories.
+    ``outlet_aliases`` are other names of the outlet a rule's ``outlets`` may use (a feed's title as written)."""
     categories = [normalize_topic(t) for t in article.topics if str(t).strip()]
     ordered = [normalize_topic(t) for t in cli_topics if str(t).strip()]
-    ordered += [rule.topic for rule in rules if rule.matches(article, categories)]
+    ordered += [rule.topic for rule in rules if rule.matches(article, categories, outlet_aliases)]
     ordered += categories
     article.topics = list(dict.fromkeys(ordered))
 

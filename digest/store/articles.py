@@ -24,7 +24,8 @@ def row_to_article(row: ArticleRow) -> Article:
         summary=row.summary, quick_looks=list(row.quick_looks or []), quick_looks_title=row.quick_looks_title,
         quick_looks_derived=row.quick_looks_derived, deep_look_title=row.deep_look_title,
         sections=[Section(s.get("heading"), list(s.get("paragraphs") or [])) for s in row.sections or []],
-        image_url=row.image_url, image_alt=row.image_alt, source=row.source, pinned=row.pinned,
+        image_url=row.image_url, image_alt=row.image_alt, image_width=row.image_width,
+        image_height=row.image_height, source=row.source, pinned=row.pinned,
     )
 
 

@@ -82,6 +82,8 @@ class ArticleRow(Base):
     sections: Mapped[list[Any]] = mapped_column(default=list)
     image_url: Mapped[str | None] = mapped_column(Text)
     image_alt: Mapped[str | None] = mapped_column(Text)
+    image_width: Mapped[int | None] = mapped_column(Integer)
+    image_height: Mapped[int | None] = mapped_column(Integer)
     source: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)

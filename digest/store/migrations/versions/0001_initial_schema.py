@@ -38,6 +38,8 @@ def upgrade() -> None:
     sa.Column('sections', sa.JSON(), nullable=False),
     sa.Column('image_url', sa.Text(), nullable=True),
     sa.Column('image_alt', sa.Text(), nullable=True),
+    sa.Column('image_width', sa.Integer(), nullable=True),
+    sa.Column('image_height', sa.Integer(), nullable=True),
     sa.Column('source', sa.Text(), nullable=True),
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('pinned', sa.Boolean(), nullable=False),
