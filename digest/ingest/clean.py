@@ -200,7 +200,9 @@ def _is_junk_element(tag: Tag) -> bool:
     marker = " ".join([*map(str, classes), str(attrs.get("id") or "")])
     if marker.strip() and _JUNK_ATTR.search(marker):
         return True
-    if tag.name == "a" and isinstance(attrs.get("href"), str) and is_share_link(attrs["href"]):
+    href = attrs.get("href")
+    # A mailto: link in a sentence ("Email <a>Nick</a> with tips") carries words of it; a share link never does.
+    if tag.name == "a" and isinstance(href, str) and is_share_link(href) and not href.strip().startswith("mailto:"):
         return True
     if tag.name == "a" or tag.name == "span":
         return bool(_JUNK_TEXT.match(squash(tag.get_text())))

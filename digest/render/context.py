@@ -131,6 +131,10 @@ def campaign(list_row: MailingListRow, edition_date: date) -> str:
     return f"{list_row.name}-{edition_date.isoformat()}"
 
 
+# The card's image width in the templates: the 600 px body less mj-image's 24 px padding on each side.
+IMAGE_COLUMN_WIDTH = 552
+
+
 def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, edition_date: date,
                  utm: Mapping[str, Any], campaign_name: str, base_url: str = "") -> dict[str, Any]:
     a = item.article
@@ -180,6 +184,8 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
         # The image links to the article: without alt text of its own (feeds rarely give one), the headline
         # names the link for screen readers and shows where images are blocked.
         "image_alt": clean(a.image_alt) or clean(a.title),
+        # An image narrower than the column is shown at its own width, never stretched (None: fills the column).
+        "image_width": a.image_width if a.image_width and a.image_width < IMAGE_COLUMN_WIDTH else None,
         "also_covered": also,
         "topics": list(a.topics),
     }
