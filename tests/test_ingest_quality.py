@@ -109,8 +109,8 @@ def test_the_us_newspaper_feed(tmp_path: Path) -> None:
         "https://www.harborcourier.example/img/2025/08/ferry-dock.jpg", 640, 360)
     assert ferry.author == "Dana Whitlock"
     assert ferry.sections[0].paragraphs == [
-        "Riders had asked for later boats since the waterfront night market opened in June. The authority "
-        "expects the crossings to cost $40,000 for the season."]
+        ("Riders had asked for later boats since the waterfront night market opened in June. The authority "
+        "expects the crossings to cost $40,000 for the season.")]
     schools = by_title["Harbor City Schools Name New Superintendent"]
     assert schools.url == "https://www.harborcourier.example/news/2025/08/17/schools-superintendent"
     assert schools.author is None  # its dc:creator is the feed's slogan
@@ -142,8 +142,8 @@ def test_the_brazilian_feed_in_iso_8859_1() -> None:
     assert football.sections[0].paragraphs[-1].endswith("na fase nacional.")
     assert rain.image_url is None  # the only image is a 20 px "Compartilhar" button
     assert rain.sections[0].paragraphs == [
-        "A Defesa Civil registrou 14 pontos de alagamento e pediu que os moradores evitassem a avenida "
-        "Beira-Rio. Não houve feridos."]
+        ("A Defesa Civil registrou 14 pontos de alagamento e pediu que os moradores evitassem a avenida "
+        "Beira-Rio. Não houve feridos.")]
 
 
 @pytest.mark.parametrize(("image", "refused"), [
