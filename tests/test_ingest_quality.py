@@ -289,7 +289,8 @@ def test_a_small_image_is_shown_at_its_width_never_stretched(tmp_path: Path) -> 
     small = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(1, image_width=240,
                                                                                       image_height=160))
     img = BeautifulSoup(small.html, "html.parser").find("img", src="https://ledger.example.org/img/bridge-1.jpg")
-    assert img is not None and img.find_parent("td")["width"] == "240"  # MJML sizes the image's cell
+    cell = img.find_parent("td") if img is not None else None
+    assert cell is not None and cell["width"] == "240"  # MJML sizes the image's cell
     assert 'fluid-on-mobile' not in small.mjml and 'width="240px"' in small.mjml
     wide = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(1, image_width=1200))
     unknown = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(1, image_width=None))
