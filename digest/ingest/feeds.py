@@ -21,6 +21,7 @@ import feedparser
 from digest.errors import ParseError
 from digest.ingest.clean import CleanHtml, clean_html, inline_text, is_tracking_pixel
 from digest.ingest.dates import parse_date, plausible
+from digest.ingest.language import primary_tag
 from digest.ingest.quicklooks import split_sentences
 from digest.ingest.urls import absolute_http_url, canonical_url
 from digest.models import ARTICLE_LIMITS, Article, Section, article_id
@@ -71,12 +72,14 @@ def parse_feed(data: bytes, *, source: str, base_url: str | None = None,
     bases = [base_url, feed.get("link"), *[link.get("href") for link in feed.get("links") or []
                                           if isinstance(link, dict) and link.get("rel") == "self"]]
     feed_author = _person(feed)
+    language = primary_tag(str(feed.get("language") or ""))  # <language> or the feed's xml:lang
     warnings: list[str] = []
     articles = []
     for number, entry in enumerate(entries, start=1):
         article = _entry_article(entry, number=number, source=source, outlet=outlet, bases=bases,
                                  feed_author=feed_author, warnings=warnings)
         if article is not None:
+            article.language = language
             articles.append(article)
     if problem is not None:
         where = _xml_error_at(data) if isinstance(problem, xml.sax.SAXException) else None
