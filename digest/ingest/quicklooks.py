@@ -39,7 +39,7 @@ MIN_WORDS = 6
 MAX_WORDS = 40
 MAX_CHARS = 280
 # Past the first two, a sentence scoring under this share of the best one is filler next to it.
-RELATIVE_FLOOR = 0.35
+RELATIVE_FLOOR = 0.3
 # Under this score a sentence says too little to be a bullet at all ("The meeting lasted an hour.").
 ABSOLUTE_FLOOR = 0.4
 # Share of a sentence's content words found in the lede (or a chosen bullet) above which it only repeats it.
@@ -50,14 +50,14 @@ _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "prof", "sen", "rep", "gov", "gen", "lt", "col", "sgt", "capt", "st", "jr", "sr",
     "inc", "ltd", "co", "corp", "vs", "no", "nos", "vol", "fig", "approx", "dept", "univ", "ave", "mt", "jan",
     "feb", "mar", "apr", "aug", "sept", "sep", "oct", "nov", "dec", "m", "mm", "mme", "mmes", "mlle", "mgr",
-    "me", "janv", "févr", "avr", "juil", "déc", "hr", "hrn", "fr", "frl", "nr", "bzw", "ca", "sr", "sra", "srta",
-    "dra", "dr", "prof", "profa", "av", "sig", "sigg", "dott", "ing", "avv", "on",
+    "me", "janv", "févr", "avr", "juil", "déc", "hr", "hrn", "fr", "frl", "nr", "bzw", "ca", "sra", "srta",
+    "dra", "profa", "av", "sig", "sigg", "dott", "ing", "avv", "on",
 }
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _NUMBER = re.compile(r"\d")
 # "ANCHORAGE, Alaska — " or "PORT ALDER – " opening a story: the dateline, not part of the sentence.
 _DATELINE = re.compile(r"^[A-ZÀ-Þ][A-ZÀ-Þ .'’-]+(?:, [A-Z][\w. ]{1,30})?\s+[—–-]{1,2}\s+(?=\S)")
-_OPENING = "\"'“‘«„‚([¿¡"
+_OPENING = "\"'“‘«„‚([¿¡ "
 # A statement: exclamations in news copy are sarcasm or quoted cheering ("… for The Machinist!").
 _ENDS_SENTENCE = re.compile(r"\.[\"'”’»“)\]]*$")
 # Live blogs and minute-by-minute reports: their sentences are moments of a match or a night, not the story.
@@ -88,45 +88,72 @@ _LABEL = re.compile(r"^[\w’'-]+( [\w’'-]+)?\s?:\s")
 # connectors. Articles are not here ("Das Unternehmen", "Le conseil"); a sentence whose subject is "Das" alone
 # still passes, which is the price of not parsing German.
 CONTEXT_OPENERS: dict[str, frozenset[str]] = {
-    "en": frozenset("""he she it they we i you his her its their our my your this that these those there here
-        but and or so yet also however meanwhile still then thus hence therefore instead indeed moreover
-        furthermore nevertheless nonetheless otherwise besides anyway such both another others latter former
-        him them us some many most none all each either neither now later afterwards earlier
-        which who whom whose what when while because although though ok okay well yes""".split()),
-    "fr": frozenset("""il elle ils elles on nous je vous tu lui leur leurs son sa ses ce cela ça ceci ces cette
-        cet celui celle ceux celles mais et ou donc or car puis ensuite aussi pourtant cependant toutefois
-        néanmoins ainsi alors enfin d’ailleurs là y en revanche de plus par ailleurs lequel laquelle dont qui
-        quand lorsque même tout tous""".split()),
-    "de": frozenset("""er sie es wir ich ihr du ihm ihn ihnen sein seine seiner seinen seinem ihre ihrer ihren
-        ihrem dies diese dieser dieses diesen diesem damit dabei dazu daher deshalb darum deswegen dort hier
-        da aber und oder doch jedoch allerdings außerdem zudem auch so dann denn trotzdem dennoch man jene
-        jener welche welcher zuvor danach anschließend""".split()),
-    "pt": frozenset("""ele ela eles elas nós eu você vocês seu sua seus suas dele dela deles delas isso isto
-        aquilo este esta estes estas esse essa esses essas aquele aquela mas e ou porém contudo entretanto
-        todavia também assim então lá aí ali depois antes além disso no entanto qual quais quando""".split()),
-    "es": frozenset("""él ella ellos ellas nosotros yo usted ustedes tú su sus esto eso aquello este esta estos
-        estas ese esa esos esas aquel aquella pero y e o u sin embargo también además así entonces allí ahí
-        luego después antes aunque por eso ello cual cuales cuando""".split()),
-    "it": frozenset("""lui lei loro noi io voi tu suo sua suoi sue questo questa questi queste quello quella
-        quelli quelle ma e o però tuttavia inoltre anche così quindi allora poi dopo prima cui quando""".split()),
+    "en": frozenset({
+        "he", "she", "it", "they", "we", "i", "you", "his", "her", "its", "their", "our", "my", "your",
+        "this", "that", "these", "those", "there", "here", "but", "and", "or", "so", "yet", "also", "however",
+        "meanwhile", "still", "then", "thus", "hence", "therefore", "instead", "indeed", "moreover",
+        "furthermore", "nevertheless", "nonetheless", "otherwise", "besides", "anyway", "such", "both",
+        "another", "others", "latter", "former", "him", "them", "us", "none", "either", "neither", "later",
+        "afterwards", "which", "who", "whom", "whose", "what", "ok", "okay", "well", "yes",
+    }),
+    "fr": frozenset({
+        "il", "elle", "ils", "elles", "on", "nous", "je", "vous", "tu", "lui", "leur", "leurs", "son", "sa",
+        "ses", "ce", "cela", "ça", "ceci", "ces", "cette", "cet", "celui", "celle", "ceux", "celles", "mais",
+        "et", "ou", "donc", "or", "car", "puis", "ensuite", "aussi", "pourtant", "cependant", "toutefois",
+        "néanmoins", "ainsi", "alors", "enfin", "là", "y", "lequel", "laquelle", "dont", "qui",
+        "quand", "lorsque",
+    }),
+    "de": frozenset({
+        "er", "sie", "es", "wir", "ich", "ihr", "du", "ihm", "ihn", "ihnen", "sein", "seine", "seiner",
+        "seinen", "seinem", "ihre", "ihrer", "ihren", "ihrem", "dies", "diese", "dieser", "dieses", "diesen",
+        "diesem", "damit", "dabei", "dazu", "daher", "deshalb", "darum", "deswegen", "dort", "hier", "da",
+        "aber", "und", "oder", "doch", "jedoch", "allerdings", "außerdem", "zudem", "auch", "so", "dann",
+        "denn", "trotzdem", "dennoch", "man", "jene", "jener", "welche", "welcher", "zuvor", "danach",
+        "anschließend",
+    }),
+    "pt": frozenset({
+        "ele", "ela", "eles", "elas", "nós", "eu", "você", "vocês", "seu", "sua", "seus", "suas", "dele",
+        "dela", "deles", "delas", "isso", "isto", "aquilo", "este", "esta", "estes", "estas", "esse", "essa",
+        "esses", "essas", "aquele", "aquela", "mas", "e", "ou", "porém", "contudo", "entretanto", "todavia",
+        "também", "assim", "então", "lá", "aí", "ali", "depois", "antes", "qual", "quais", "quando",
+    }),
+    "es": frozenset({
+        "él", "ella", "ellos", "ellas", "nosotros", "yo", "usted", "ustedes", "tú", "su", "sus", "esto",
+        "eso", "aquello", "este", "esta", "estos", "estas", "ese", "esa", "esos", "esas", "aquel", "aquella",
+        "pero", "y", "e", "o", "u", "también", "además", "así", "entonces", "allí", "ahí", "luego", "después",
+        "antes", "aunque", "ello", "cual", "cuales", "cuando",
+    }),
+    "it": frozenset({
+        "lui", "lei", "loro", "noi", "io", "voi", "tu", "suo", "sua", "suoi", "sue", "questo", "questa",
+        "questi", "queste", "quello", "quella", "quelli", "quelle", "ma", "e", "o", "però", "tuttavia",
+        "inoltre", "anche", "così", "quindi", "allora", "poi", "dopo", "prima", "cui", "quando",
+    }),
 }
-# Two-word connectors ("in revanche", "sin embargo") are caught by their first two words.
+# Two-word connectors ("en revanche", "sin embargo"), and elided ones as words ("c’est" is "c est").
 _TWO_WORD_OPENERS = frozenset({
-    "en revanche", "de plus", "par ailleurs", "au contraire", "du coup", "no entanto", "além disso",
-    "por isso", "sin embargo", "por eso", "por ello", "no obstante", "in addition", "as well", "even so",
-    "for example", "for instance", "in fact", "of course", "at the same time", "in contrast", "on the other",
+    "en revanche", "de plus", "par ailleurs", "au contraire", "du coup", "d ailleurs", "c est", "s il",
+    "qu il", "no entanto", "além disso", "por isso", "sin embargo", "por eso", "por ello", "no obstante",
+    "in addition", "as well", "even so", "for example", "for instance", "in fact", "of course", "in contrast",
 })
-# Subject pronouns that, before anyone is named ("Frightened, he alerted his superiors"), leave the reader asking who.
-_SUBJECT_PRONOUNS = frozenset(
-    "he she they we i il elle ils elles je nous er sie ich wir ele ela eles elas eu nós él ella ellos ellas yo "
-    "nosotros lui lei loro io noi".split())
+# Subject pronouns that, before anyone is named ("Frightened, he alerted his superiors"), leave the reader
+# asking who.
+_SUBJECT_PRONOUNS = frozenset({
+    "he", "she", "they", "we", "i", "il", "elle", "ils", "elles", "je", "nous", "er", "sie", "ich", "wir",
+    "ele", "ela", "eles", "elas", "eu", "nós", "él", "ella", "ellos", "ellas", "yo", "nosotros", "lui", "lei",
+    "loro", "io", "noi",
+})
 # Personal pronouns that, right after a quotation, leave its speaker unnamed ("…,” he said.").
-_SPEAKER_PRONOUNS = frozenset(
-    "he she they il elle ils elles er sie ele ela eles elas él ella ellos ellas lui lei loro".split())
+_SPEAKER_PRONOUNS = frozenset({
+    "he", "she", "they", "il", "elle", "ils", "elles", "er", "sie", "ele", "ela", "eles", "elas", "él",
+    "ella", "ellos", "ellas", "lui", "lei", "loro",
+})
 _AFTER_QUOTE = re.compile(r"[”»“\"]\W*((?:[^\W\d_]+\W+){0,2}[^\W\d_]+)")
+_QUOTATION = re.compile(r"“[^”„]*[”“]|„[^“]*“|«[^»]*»|\"[^\"]*\"")
 # Pointing back in the first words: "One of those scientists", "The latter".
-_BACK_REFERENCES = frozenset("those these latter former such ces celles ceux diese dieser jene esses essas estos "
-                             "esos estas esas questi quelli".split())
+_BACK_REFERENCES = frozenset({
+    "those", "these", "latter", "former", "such", "ces", "celles", "ceux", "diese", "dieser", "jene", "esses",
+    "essas", "estos", "esos", "estas", "esas", "questi", "quelli",
+})
 
 
 def split_sentences(text: str, language: str | None = None) -> list[str]:
@@ -224,7 +251,7 @@ def _score(sentence: str, index: int, stems: set[str], context: set[str], word_l
     numbers = len(re.findall(r"\d+(?:[.,]\d+)*", sentence))
     on_topic = len(stems & context)
     score = information + 0.4 * min(names, 4) + 0.4 * min(numbers, 3) + 0.6 * min(on_topic, 5)
-    return score / (1.0 + 0.06 * index)
+    return score / (1.0 + 0.05 * index)
 
 
 def _rarity(word: str, language: str | None) -> float:
@@ -267,7 +294,9 @@ def _needs_context(sentence: str, language: str | None) -> bool:
     openers = CONTEXT_OPENERS.get(language or "", None)
     if openers is None:
         openers = frozenset().union(*CONTEXT_OPENERS.values())
-    if words[0] in openers or " ".join(words[:2]) in _TWO_WORD_OPENERS:
+    quoted = sentence[:1] in _OPENING
+    # Inside a quotation, "We" and "But" are the speaker's: the attribution after it names who speaks.
+    if not quoted and (words[0] in openers or " ".join(words[:2]) in _TWO_WORD_OPENERS):
         return True
     if _BACK_REFERENCES & set(words[:3]):
         return True
@@ -276,7 +305,7 @@ def _needs_context(sentence: str, language: str | None) -> bool:
     for match in _AFTER_QUOTE.finditer(sentence):
         if _SPEAKER_PRONOUNS & set(_WORD.findall(match.group(1).lower())):
             return True
-    for word in _WORD.findall(sentence)[1:]:
+    for word in _WORD.findall(_QUOTATION.sub(" ", sentence))[0 if quoted else 1:]:
         if word == "I" or word in _SUBJECT_PRONOUNS:
             return True
         if word[:1].isupper():
