@@ -59,6 +59,7 @@ _NUMBER = re.compile(r"\d")
 _DATELINE = re.compile(r"^[A-ZÀ-Þ][A-ZÀ-Þ .'’-]+(?:, [A-Z][\w. ]{1,30})?\s+[—–-]{1,2}\s+(?=\S)")
 _OPENING = "\"'“‘«„‚([¿¡ "
 # A statement: exclamations in news copy are sarcasm or quoted cheering ("… for The Machinist!").
+_DANGLING_OPENER = re.compile(r"\s([“«„‚‘\"(\[]+)\s*$")
 _ENDS_SENTENCE = re.compile(r"\.[\"'”’»“)\]]*$")
 # Live blogs and minute-by-minute reports: their sentences are moments of a match or a night, not the story.
 _LIVE_TITLE = re.compile(r"(\blive\b\W*$|\b(live|as it happened)\s*[!:]|\ben direct\b|\blive-?ticker\b|"
@@ -167,6 +168,14 @@ def split_sentences(text: str, language: str | None = None) -> list[str]:
     for segment in sentencex.segment(language or "en", text):
         start, end = at, at + len(segment)
         at = end
+        # sentencex reads a “ after a full stop as closing the sentence (as in German „…“); after a space it
+        # opens the next one.
+        dangling = _DANGLING_OPENER.search(segment)
+        if dangling and dangling.start() > 0:
+            end = start + dangling.start(1)
+            segment = segment[:dangling.start(1)]
+        if spans and spans[-1][1] < start:
+            start = spans[-1][1]
         if not segment.strip():
             continue
         if spans and _continues(text[spans[-1][0]:spans[-1][1]], segment):
