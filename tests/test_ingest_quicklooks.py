@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from digest.ingest.clean import squash
 from digest.ingest.feeds import parse_feed
 from digest.ingest.pipeline import finish
-from digest.ingest.quicklooks import MAX_BULLETS, MIN_BULLETS, derive_quick_looks, split_sentences
+from digest.ingest.quicklooks import MAX_BULLETS, MIN_BULLETS, derive_quick_looks, is_clean_sentence, split_sentences
 
 # What a bullet must never be: the site talking, a live blog's clock, a question to the reader.
 JUNK_BULLET = re.compile(
@@ -296,3 +296,46 @@ def test_each_feed_article_knows_its_language(shared_dir: Path, name: str, langu
     articles = [finish(a, published=None, topics=(), rules=())
                 for a in parse_feed(path.read_bytes(), source=str(path)).articles]
     assert {a.language for a in articles} == {language}
+
+
+@pytest.mark.parametrize(("language", "sentence"), [
+    ("en", "He said the crossing would take thirty-five minutes in good weather."),
+    ("en", "But not everyone on the island is pleased with the new timetable."),
+    ("en", "Frightened but remaining calm, he alerted his superiors at the county office."),
+    ("en", "As I sit in the Hampton Creek kitchen, a team of scientists works behind me."),
+    ("en", "One of those scientists is the stem cell biologist Aparna Subramanian."),
+    ("en", "“We are ready for the storm season this year,” he said on Monday."),
+    ("en", "“We are ready for the storm season this year and the next.”"),
+    ("en", "Email Nick with any tip-offs or tweet him at the usual address."),
+    ("en", "Get our free news app, morning email briefing or daily news podcast."),
+    ("en", "Latest updates from the 8pm kick-off at Wembley, 10.32am GMT."),
+    ("en", "Christian Bale ate a single can of tuna a day for The Machinist!"),
+    ("en", "What do you make of the council’s new ferry timetable this year?"),
+    ("fr", "Il a promis une rame toutes les six minutes aux heures de pointe."),
+    ("fr", "« Nous continuerons à frapper tous ceux qui tentent », a-t-il prévenu dimanche."),
+    ("fr", "Abonnez-vous à notre newsletter pour recevoir toute l’actualité de la région."),
+    ("de", "Er sagte, die Ausleihe sei künftig auch sonntags möglich."),
+    ("de", "„Wir wollen ein Wohnzimmer für die Stadt sein“, sagte er bei der Eröffnung."),
+    ("pt", "Ela disse que o horário da biblioteca será estendido até as dez."),
+    ("pt", "No entanto, os moradores do bairro pedem mais segurança nas ruas."),
+    ("es", "Sin embargo, algunos comerciantes critican el precio de los alquileres."),
+    ("es", "Suscríbete a nuestro boletín para recibir las noticias de la ciudad."),
+])
+def test_sentences_that_need_context_or_are_the_site_talking_are_not_bullets(language: str, sentence: str) -> None:
+    assert not is_clean_sentence(sentence, language)
+
+
+@pytest.mark.parametrize(("language", "sentence"), [
+    ("en", "Police dropped an investigation into Larry Nassar in 2004 after he told them it was treatment."),
+    ("en", "Facebook has banned all advertising for cryptocurrencies because they are often scams."),
+    ("en", "“We are live right now, and barely conscious,” said Stephen Colbert after the speech."),
+    ("en", "Veterans of World War I gathered at the memorial on Tuesday morning."),
+    ("en", "One person who was not aboard the train was killed, according to the authorities."),
+    ("fr", "« Nous avons enfin retrouvé notre tramway », a déclaré Mme Claire Fontaine samedi."),
+    ("fr", "De nombreux habitants ont assisté samedi à l’inauguration de la ligne."),
+    ("de", "Das Unternehmen kündigte am Montag 300 neue Stellen in Leipzig an."),
+    ("pt", "No sábado, a prefeitura apresentou as novas salas de estudo da biblioteca."),
+    ("es", "Por la mañana, cientos de vecinos visitaron el mercado central reformado."),
+])
+def test_sentences_that_stand_on_their_own_are_bullets(language: str, sentence: str) -> None:
+    assert is_clean_sentence(sentence, language)

@@ -136,8 +136,8 @@ _TWO_WORD_OPENERS = frozenset({
     "qu il", "no entanto", "além disso", "por isso", "sin embargo", "por eso", "por ello", "no obstante",
     "in addition", "as well", "even so", "for example", "for instance", "in fact", "of course", "in contrast",
 })
-# Subject pronouns that, before anyone is named ("Frightened, he alerted his superiors"), leave the reader
-# asking who.
+# Subject pronouns that, as the subject after an opening clause and before anyone is named ("Frightened, he
+# alerted his superiors"), leave the reader asking who.
 _SUBJECT_PRONOUNS = frozenset({
     "he", "she", "they", "we", "i", "il", "elle", "ils", "elles", "je", "nous", "er", "sie", "ich", "wir",
     "ele", "ela", "eles", "elas", "eu", "nós", "él", "ella", "ellos", "ellas", "yo", "nosotros", "lui", "lei",
@@ -148,7 +148,11 @@ _SPEAKER_PRONOUNS = frozenset({
     "he", "she", "they", "il", "elle", "ils", "elles", "er", "sie", "ele", "ela", "eles", "elas", "él",
     "ella", "ellos", "ellas", "lui", "lei", "loro",
 })
-_AFTER_QUOTE = re.compile(r"[”»“\"]\W*((?:[^\W\d_]+\W+){0,2}[^\W\d_]+)")
+# A quotation's end as speech ends, “…,” or « … », and the attribution's first words after it.
+_AFTER_QUOTE = re.compile(r"(?:[,.!…]\s?[”»“\"]|[”»“\"]\s?,)\s*((?:[^\W\d_]+[\s-]+){0,2}[^\W\d_]+)")
+_FIRST_PERSON = re.compile(r"(?:^|(\S*)\s)I\b(?![.’'-])")
+# A pronoun right after an opening clause's comma: "Frightened but calm, he alerted his superiors".
+_CLAUSE_PRONOUN = re.compile(r",\s+([^\W\d_]+)\b")
 _QUOTATION = re.compile(r"“[^”„]*[”“]|„[^“]*“|«[^»]*»|\"[^\"]*\"")
 # Pointing back in the first words: "One of those scientists", "The latter".
 _BACK_REFERENCES = frozenset({
@@ -314,12 +318,16 @@ def _needs_context(sentence: str, language: str | None) -> bool:
     for match in _AFTER_QUOTE.finditer(sentence):
         if _SPEAKER_PRONOUNS & set(_WORD.findall(match.group(1).lower())):
             return True
-    for word in _WORD.findall(_QUOTATION.sub(" ", sentence))[0 if quoted else 1:]:
-        if word == "I" or word in _SUBJECT_PRONOUNS:
-            return True
-        if word[:1].isupper():
-            return False  # someone or something is named first
-    return False
+    unquoted = _QUOTATION.sub(" ", sentence)
+    named = re.search(r"(?<=[^\W\d_])\W+(?!I\b)[A-ZÀ-Þ]", unquoted[1:] if not quoted else " " + unquoted)
+    before_name = unquoted[:named.start() + 1] if named else unquoted
+    for match in _FIRST_PERSON.finditer(unquoted):
+        before = match.group(1) or ""
+        first = not unquoted[:match.start()].strip(_OPENING)
+        # "World War I" is a name, not the writer; "As I sit" is the writer.
+        if first or not (before[:1].isupper() and before[-1:].isalpha()):
+            return True  # the writer speaking, outside any quotation: "As I sit in the kitchen"
+    return any(m.group(1) in _SUBJECT_PRONOUNS for m in _CLAUSE_PRONOUN.finditer(before_name))
 
 
 def _continues(previous: str, segment: str) -> bool:
