@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 from digest.ingest.clean import squash
 from digest.ingest.feeds import parse_feed
 from digest.ingest.pipeline import finish
-from digest.ingest.quicklooks import MAX_BULLETS, MIN_BULLETS, derive_quick_looks, is_clean_sentence, split_sentences
+from digest.ingest.quicklooks import (
+    MAX_BULLETS,
+    MIN_BULLETS,
+    derive_quick_looks,
+    is_clean_sentence,
+    split_sentences,
+)
 
 # What a bullet must never be: the site talking, a live blog's clock, a question to the reader.
 JUNK_BULLET = re.compile(
