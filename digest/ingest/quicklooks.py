@@ -4,10 +4,10 @@ Extractive on purpose: a bullet is always a whole sentence the outlet wrote, nev
 digest cannot put words in a newsroom's mouth. Which sentences:
 
 - from the body, never the lede (the card shows the lede already) nor one that repeats it or the headline;
-- only sentences that stand on their own: not the site talking (tip-offs, social handles, app and newsletter
-  promotions, "Continue reading", live-blog time stamps), not a question to the reader, not one that starts
-  with a pronoun or connector and so means nothing out of context ("He said", "But", "Il", "Er"), never a
-  quotation opened and not closed;
+- only statements that stand on their own: not the site talking (tip-offs, social handles, app and newsletter
+  promotions, "Continue reading", live-blog time stamps), not a question or an exclamation, not one that starts
+  with a pronoun or connector and so means nothing out of context ("He said", "But", "Il", "Er"), nor one whose
+  speaker is a bare "he said", never a quotation opened and not closed; a live blog's none at all;
 - of those, the ones that carry most information: rare words (by `wordfreq` frequencies in the article's
   language), names, numbers, words of the headline and lede, and an early place in the story (news is written
   top-down); shown in the story's order, leaving out one that mostly repeats a sentence already chosen.
@@ -54,12 +54,11 @@ _ABBREVIATIONS = {
     "dra", "profa", "av", "sig", "sigg", "dott", "ing", "avv", "on",
 }
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
-_NUMBER = re.compile(r"\d")
 # "ANCHORAGE, Alaska — " or "PORT ALDER – " opening a story: the dateline, not part of the sentence.
 _DATELINE = re.compile(r"^[A-ZÀ-Þ][A-ZÀ-Þ .'’-]+(?:, [A-Z][\w. ]{1,30})?\s+[—–-]{1,2}\s+(?=\S)")
 _OPENING = "\"'“‘«„‚([¿¡ "
-# A statement: exclamations in news copy are sarcasm or quoted cheering ("… for The Machinist!").
 _DANGLING_OPENER = re.compile(r"\s([“«„‚‘\"(\[]+)\s*$")
+# A statement: exclamations in news copy are sarcasm or quoted cheering ("… for The Machinist!").
 _ENDS_SENTENCE = re.compile(r"\.[\"'”’»“)\]]*$")
 # Live blogs and minute-by-minute reports: their sentences are moments of a match or a night, not the story.
 _LIVE_TITLE = re.compile(r"(\blive\b\W*$|\b(live|as it happened)\s*[!:]|\ben direct\b|\blive-?ticker\b|"
@@ -150,6 +149,8 @@ _SPEAKER_PRONOUNS = frozenset({
 })
 # A quotation's end as speech ends, “…,” or « … », and the attribution's first words after it.
 _AFTER_QUOTE = re.compile(r"(?:[,.!…]\s?[”»“\"]|[”»“\"]\s?,)\s*((?:[^\W\d_]+[\s-]+){0,2}[^\W\d_]+)")
+# The first capitalized word after the first one: someone or something named.
+_NAMED = re.compile(r"(?<=[^\W\d_])\W+(?!I\b)[A-ZÀ-Þ]")
 _FIRST_PERSON = re.compile(r"(?:^|(\S*)\s)I\b(?![.’'-])")
 # A pronoun right after an opening clause's comma: "Frightened but calm, he alerted his superiors".
 _CLAUSE_PRONOUN = re.compile(r",\s+([^\W\d_]+)\b")
@@ -319,8 +320,8 @@ def _needs_context(sentence: str, language: str | None) -> bool:
         if _SPEAKER_PRONOUNS & set(_WORD.findall(match.group(1).lower())):
             return True
     unquoted = _QUOTATION.sub(" ", sentence)
-    named = re.search(r"(?<=[^\W\d_])\W+(?!I\b)[A-ZÀ-Þ]", unquoted[1:] if not quoted else " " + unquoted)
-    before_name = unquoted[:named.start() + 1] if named else unquoted
+    named = _NAMED.search(unquoted, 1)
+    before_name = unquoted[:named.start()] if named else unquoted
     for match in _FIRST_PERSON.finditer(unquoted):
         before = match.group(1) or ""
         first = not unquoted[:match.start()].strip(_OPENING)
