@@ -15,7 +15,8 @@ SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced", "complain
 # The longest value of each bounded Article field, which every reader enforces (Newslooks and JSON reject, feeds
 # cut). All but the title are the String(n) sizes of store.tables.ArticleRow, which a test keeps in step; the
 # title's column is unbounded, and 300 is a headline's sensible length.
-ARTICLE_LIMITS = {"id": 64, "title": 300, "outlet": 200, "author": 300, "dateline": 200, "edition": 200}
+ARTICLE_LIMITS = {"id": 64, "title": 300, "outlet": 200, "author": 300, "dateline": 200, "edition": 200,
+                  "language": 16}
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Article:
     edition: str | None = None
     published_at: datetime | None = None
     url: str | None = None
+    language: str | None = None  # BCP 47 primary tag ("en", "fr"); None when unknown
     topics: list[str] = field(default_factory=list)
     summary: str | None = None
     quick_looks: list[str] = field(default_factory=list)

@@ -197,6 +197,7 @@ def test_json_export_imports_back_identically(project: Project, shared_dir: Path
     exported = project.run("articles", "--json").stdout
     articles = json.loads(exported)
     assert len(articles) > 100
+    assert {"en", "fr", "de"} <= {a["language"] for a in articles}  # declared by the feed, or detected
     some_id = articles[3]["id"]
     project.run("articles", "pin", some_id)
     exported = project.run("articles", "--json").stdout

@@ -92,10 +92,17 @@ def test_articles_without_quick_looks_or_deep_look_still_parse() -> None:
     assert article.author is None and article.edition is None
     assert article.sections[0].heading is None
     assert article.sections[0].paragraphs == ["The only paragraph of the body, with its full stop."]
+    assert article.language == "en"  # Newslooks is English
     finished = finish(article, published=None, topics=(), rules=())
-    assert finished.quick_looks_derived is True
-    assert finished.quick_looks == ["The lede sentence of the story.",
-                                    "The only paragraph of the body, with its full stop."]
+    # One body sentence is too little for Quick Looks (the lede is never one): none, and not flagged derived.
+    assert finished.quick_looks == [] and finished.quick_looks_derived is False
+    longer = parse_newslooks(
+        "Harbor Ferry Returns/ Sample Desk/ PORT ALDER/ / / The ferry runs again from Monday.\n"
+        "The council voted 7–2 on Tuesday to restart the Gull Island ferry after two years of repairs.\n"
+        "The new vessel, built by Marlow Yards in Everett, carries 140 passengers and 22 cars.\n", source="f.txt")
+    derived = finish(longer, published=None, topics=(), rules=())
+    assert derived.quick_looks_derived is True
+    assert derived.quick_looks == longer.sections[0].paragraphs  # whole sentences of the body, in its order
 
     header_only = parse_newslooks("Title Only/ Desk/ CITY/ Author/ Edition/ Just the lede.", source="h.txt")
     assert header_only.sections == [] and header_only.summary == "Just the lede."

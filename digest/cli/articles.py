@@ -32,9 +32,9 @@ def articles_group(ctx: click.Context, since: str | None, topic: str | None, as_
         print_json([a.to_json() for a in articles])
         return
     print_table(
-        ["id", "published (UTC)", "topics", "title", "QL", "pin"],
+        ["id", "published (UTC)", "topics", "title", "lang", "QL", "pin"],
         [(a.id, a.published_at.strftime("%Y-%m-%d %H:%M") if a.published_at else "", ", ".join(a.topics),
-          f"{a.title} ({a.outlet})" if a.outlet else a.title,
+          f"{a.title} ({a.outlet})" if a.outlet else a.title, a.language or "",
           f"{len(a.quick_looks)}{'*' if a.quick_looks_derived else ''}", "yes" if a.pinned else "")
          for a in articles],
         title=f"{len(articles)} article(s); QL: Quick Looks, * derived from the text")

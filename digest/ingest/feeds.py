@@ -27,6 +27,7 @@ from digest.ingest.ads import advertising_reason
 from digest.ingest.clean import CleanHtml, clean_html, inline_text, squash
 from digest.ingest.dates import parse_date, plausible
 from digest.ingest.images import Image, choose, pixels
+from digest.ingest.language import primary_tag
 from digest.ingest.outlets import letters, publisher_name, site_label
 from digest.ingest.quicklooks import split_sentences
 from digest.ingest.urls import absolute_http_url, canonical_url, is_tracker_redirect, redirect_target
@@ -92,6 +93,7 @@ def parse_feed(data: bytes, *, source: str, base_url: str | None = None,
     feed_info = _Feed(id_outlet=_cut(raw_title, MAX_OUTLET),
                       outlet=_cut(publisher_name(raw_title, site), MAX_OUTLET),
                       raw_title=raw_title, site=site_label(site), author=_person(feed))
+    language = primary_tag(str(feed.get("language") or ""))  # <language> or the feed's xml:lang
     warnings: list[str] = []
     skipped: list[Skipped] = []
     articles = []
@@ -99,6 +101,7 @@ def parse_feed(data: bytes, *, source: str, base_url: str | None = None,
         article = _entry_article(entry, number=number, source=source, feed=feed_info, bases=bases,
                                  warnings=warnings, skipped=skipped)
         if article is not None:
+            article.language = language
             articles.append(article)
     if problem is not None:
         where = _xml_error_at(data) if isinstance(problem, xml.sax.SAXException) else None

@@ -15,9 +15,10 @@ from typing import Any
 from digest.errors import ParseError
 from digest.ingest.clean import decode_text, normalize_text
 from digest.ingest.images import MAX_SIDE
+from digest.ingest.language import primary_tag
 from digest.models import ARTICLE_LIMITS, Article, Section, article_id
 
-_OPTIONAL_TEXT = ("outlet", "author", "dateline", "edition", "url", "summary", "quick_looks_title",
+_OPTIONAL_TEXT = ("outlet", "author", "dateline", "edition", "url", "language", "summary", "quick_looks_title",
                   "deep_look_title", "image_url", "image_alt", "source")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 _KNOWN = set(Article.__dataclass_fields__)
@@ -97,6 +98,12 @@ def _article(value: Any, *, where: str, line: int | None, source: str, warnings:
     for name, limit in ARTICLE_LIMITS.items():
         if name in data and data[name] and len(data[name]) > limit:
             raise fail(f"field {name!r} is {len(data[name])} characters (at most {limit})")
+    if data["language"] is not None:
+        language = primary_tag(data["language"])
+        if language is None:
+            raise fail(f"field 'language' must be a BCP 47 language tag such as 'en' or 'pt-BR', "
+                       f"not {data['language'][:40]!r}")
+        data["language"] = language
     for name in ("topics", "quick_looks"):
         items = value.get(name) or []
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):

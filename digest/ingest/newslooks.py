@@ -36,6 +36,9 @@ _TERMINAL = ".!?:;,…"
 MAX_HEADING_WORDS = 12
 MAX_HEADING_CHARS = 100
 
+# Newslooks is an English-language wire format: every file is in English.
+NEWSLOOKS_LANGUAGE = "en"
+
 
 def parse_newslooks_bytes(data: bytes, *, source: str = "<input>") -> Article:
     return parse_newslooks(decode_text(data, source), source=source)
@@ -81,6 +84,7 @@ def parse_newslooks(text: str, *, source: str = "<input>") -> Article:
         dateline=header["dateline"] or None,
         author=header["author"] or None,
         edition=header["edition"] or None,
+        language=NEWSLOOKS_LANGUAGE,
         summary=header["lede"],
         quick_looks=quick_looks,
         quick_looks_title=quick_looks_title,

@@ -22,6 +22,7 @@ from digest.errors import DigestError, ParseError
 from digest.ingest.feeds import Skipped, parse_feed
 from digest.ingest.fetch import fetch
 from digest.ingest.jsonl import parse_json_bytes
+from digest.ingest.language import detect_language
 from digest.ingest.newslooks import parse_newslooks_bytes
 from digest.ingest.quicklooks import derive_quick_looks
 from digest.ingest.topics import TopicRule, assign_topics, normalize_topic, rename_outlet
@@ -74,19 +75,23 @@ def finish(article: Article, *, published: datetime | None, topics: Sequence[str
            rules: Sequence[TopicRule], outlet_names: Mapping[str, str] | None = None,
            feed_title: str | None = None) -> Article:
     """What every article gets whatever its format: a date if it came without one and one was given, the
-    newsroom's name for its outlet and its topics, and Quick Looks (derived, and flagged so, when the source had
-    none). The id was computed by the reader, from the source's own outlet name, so renaming never changes it.
-    ``feed_title`` is the feed's title as written: ``outlet_names`` and topic_rules' ``outlets`` may name it
-    instead of the publisher's name the reader found in it."""
+    newsroom's name for its outlet and its topics, its language (detected when the source did not say), and
+    Quick Looks derived from its text when the source had none: two to five, flagged as derived, or none when the
+    text has too little for two good ones. The id was computed by the reader, from the source's own outlet name,
+    so renaming never changes it. ``feed_title`` is the feed's title as written: ``outlet_names`` and
+    topic_rules' ``outlets`` may name it instead of the publisher's name the reader found in it."""
     if article.published_at is None and published is not None:
         article.published_at = published
     found = article.outlet
     rename_outlet(article, outlet_names or {}, feed_title=feed_title)
     aliases = [t for t in (feed_title,) if t and article.outlet == found]
+    paragraphs = [p for section in article.sections for p in section.paragraphs]
+    if article.language is None:
+        article.language = detect_language(" ".join([article.title, article.summary or "", *paragraphs]))
     if not article.quick_looks:
-        paragraphs = [p for section in article.sections for p in section.paragraphs]
-        article.quick_looks = derive_quick_looks(article.title, article.summary, paragraphs)
-        article.quick_looks_derived = True
+        article.quick_looks = derive_quick_looks(article.title, article.summary, paragraphs,
+                                                 language=article.language)
+        article.quick_looks_derived = bool(article.quick_looks)
     assign_topics(article, cli_topics=topics, rules=rules, outlet_aliases=aliases)
     return article
 

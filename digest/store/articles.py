@@ -20,7 +20,8 @@ UpsertOutcome = Literal["new", "updated", "unchanged"]
 def row_to_article(row: ArticleRow) -> Article:
     return Article(
         id=row.id, title=row.title, outlet=row.outlet, author=row.author, dateline=row.dateline,
-        edition=row.edition, published_at=row.published_at, url=row.url, topics=list(row.topics or []),
+        edition=row.edition, published_at=row.published_at, url=row.url, language=row.language,
+        topics=list(row.topics or []),
         summary=row.summary, quick_looks=list(row.quick_looks or []), quick_looks_title=row.quick_looks_title,
         quick_looks_derived=row.quick_looks_derived, deep_look_title=row.deep_look_title,
         sections=[Section(s.get("heading"), list(s.get("paragraphs") or [])) for s in row.sections or []],

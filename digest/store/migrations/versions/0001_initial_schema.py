@@ -29,6 +29,7 @@ def upgrade() -> None:
     sa.Column('first_seen_at', digest.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', digest.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('url', sa.Text(), nullable=True),
+    sa.Column('language', sa.String(length=16), nullable=True),
     sa.Column('topics', sa.JSON(), nullable=False),
     sa.Column('summary', sa.Text(), nullable=True),
     sa.Column('quick_looks', sa.JSON(), nullable=False),
