@@ -21,7 +21,7 @@ from benchmarks.harness import BenchResult, peak_memory, scaled, timed
 from digest.config import Settings, default_values
 from digest.models import Article
 from digest.rank import dedupe
-from digest.rank.score import RankSettings, norm_topic, score
+from digest.rank.score import RankSettings, norm_topic, ordered_topics, primary_topic, score
 from digest.rank.select import Ranker
 
 NOW = datetime(2031, 3, 4, 7, 0, tzinfo=UTC)
@@ -84,14 +84,16 @@ def naive_select(articles: Sequence[Article], labels: Sequence[int], rs: RankSet
     seen: set[int] = set()
     chosen: list[str] = []
     per_topic: Counter[str] = Counter()
+    prefs = frozenset(norm_topic(t) for t in profile)
     for _, _, article_id, i in scored:
         if labels[i] in seen:
             continue
         seen.add(labels[i])
-        topics = {norm_topic(t) for t in articles[i].topics}
-        if len(chosen) < rs.max_articles and not any(per_topic[t] >= rs.max_per_topic for t in topics):
+        primary = primary_topic(ordered_topics(articles[i].topics), rs, prefs)
+        if len(chosen) < rs.max_articles and (primary is None or per_topic[primary] < rs.max_per_topic):
             chosen.append(article_id)
-            per_topic.update(topics)
+            if primary is not None:
+                per_topic[primary] += 1
     return chosen
 
 
