@@ -225,3 +225,31 @@ def _inside(article: Article, window: tuple[datetime, datetime] | None, pool: se
 
 def _timestamp(article: Article) -> float:
     return article.published_at.timestamp() if article.published_at else float("-inf")
+
+
+def why_chosen(selection: Selection, preferences: Iterable[str]) -> list[str]:
+    """For each selected item, in order, why it is in (what `digest rank --explain` says): pinned; one of the
+    reader's topics; ranked on its score ahead of some of them; or filling the rest once every story of the
+    reader's topics that fits is in."""
+    prefs = sorted(frozenset(sc.norm_topic(t) for t in preferences))
+    reasons: list[str] = []
+    for n, item in enumerate(selection.items):
+        topics = [t for t in sc.ordered_topics(item.article.topics) if t in prefs]
+        if "pinned" in item.components:
+            reasons.append("pinned by an editor")
+        elif not prefs:
+            reasons.append("on its score (no topic preferences)")
+        elif topics:
+            reasons.append("one of the reader's topics (" + ", ".join(topics) + ")")
+        elif any(later.components.get("affinity", 0.0) > 0 for later in selection.items[n + 1:]):
+            reasons.append("on its score, ahead of some stories of the reader's topics")
+        else:
+            reasons.append("fills the rest: every story of the reader's topics (" + ", ".join(prefs)
+                           + ") that fits is already in")
+    return reasons
+
+
+def counted_under(item: RankedItem, rs: sc.RankSettings, preferences: Iterable[str]) -> str | None:
+    """The topic the item counts under for the topic cap (``score.primary_topic``)."""
+    prefs = frozenset(sc.norm_topic(t) for t in preferences)
+    return sc.primary_topic(sc.ordered_topics(item.article.topics), rs, prefs)
