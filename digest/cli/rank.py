@@ -16,8 +16,7 @@ from digest.cli import get_app
 from digest.cli.output import console, json_option, list_option, print_json, print_table
 from digest.errors import NotFound
 from digest.models import Dropped, RankedItem, Selection
-from digest.rank.score import COMPONENTS
-from digest.rank.score import RankSettings
+from digest.rank.score import COMPONENTS, RankSettings
 from digest.rank.select import counted_under, reason_kind, why_chosen
 from digest.store.articles import list_articles
 from digest.store.tables import EditionRow, MailingListRow

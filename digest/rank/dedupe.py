@@ -29,10 +29,11 @@ import numpy as np
 from datasketch import MinHash
 
 from digest.models import Article
-from digest.rank.terms import Terms, similarity, story_text, terms, terms_of_text
+from digest.rank.terms import Terms, similarity, story_text, terms, terms_of_text, words_of
 
 __all__ = ["STORY_HOURS", "candidate_pairs", "cluster_labels", "naive_similar_pairs", "retold", "similar_pairs",
-           "similarity", "story_text", "terms", "terms_of_text"]
+           "similarity", "story_text", "terms", "terms_of_text",
+           "words_of"]
 
 # Two versions of one event are published within about a day of each other; 48 hours leaves room for a
 # weekend and time zones. Story memory (``retold``) spans days on purpose and has no such limit.

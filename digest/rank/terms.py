@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import simplemma
 import wordfreq
@@ -57,7 +57,7 @@ def base_language(tag: str | None) -> str | None:
     return tag.replace("_", "-").split("-")[0].strip().lower() or None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _function_words() -> dict[str, frozenset[str]]:
     return {lang: frozenset(wordfreq.top_n_list(lang, _DETECT_WORDS)) for lang in LANGUAGES}
 
