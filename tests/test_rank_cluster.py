@@ -88,3 +88,6 @@ def test_language_detection_falls_back_to_english_and_a_stated_language_wins() -
     assert "beschlossen" in terms(a)
     object.__setattr__(a, "language", "de-AT")
     assert "beschliessen" in terms(a)  # the lemma, casefolded
+    # A language wordfreq cannot weigh is detected instead of failing.
+    object.__setattr__(a, "language", "zz")
+    assert "beschlossen" in terms(a)

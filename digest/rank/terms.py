@@ -73,10 +73,16 @@ def detect_language(words: Sequence[str]) -> str:
     return best
 
 
+@lru_cache(maxsize=1)
+def _weighed_languages() -> frozenset[str]:
+    return frozenset(wordfreq.available_languages())
+
+
 def language_of(article: Article, words: Sequence[str]) -> str:
-    # ``language`` is set by ingest where a source states it; older stored articles have none.
+    """The article's stated language (``language``, set by ingest where a source states it; older stored
+    articles have none) if wordfreq can weigh its words, else the detected one."""
     stated = base_language(getattr(article, "language", None))
-    return stated if stated else detect_language(words)
+    return stated if stated and stated in _weighed_languages() else detect_language(words)
 
 
 @lru_cache(maxsize=1 << 18)
@@ -107,9 +113,11 @@ def words_of(text: str) -> list[str]:
 
 
 def terms_of_text(text: str, lang: str | None = None) -> dict[str, float]:
-    """Lemma -> weight for ``text``; words that weigh nothing (and single letters) are left out."""
+    """Lemma -> weight for ``text`` in ``lang`` (detected when not given or not one wordfreq knows); words that
+    weigh nothing (and single letters) are left out."""
     words = words_of(text)
-    lang = lang or detect_language(words)
+    if not lang or lang not in _weighed_languages():
+        lang = detect_language(words)
     out: dict[str, float] = {}
     for word in words:
         if len(word) < 2 and not word[0].isdigit():
