@@ -42,10 +42,11 @@ def add_articles(app: App, n: int = 5, *, before: datetime = NOW, prefix: str = 
                 id=f"{prefix}{i:03d}", title=f"Fictional story number {i} about the town council",
                 outlet="The Example Gazette", url=f"https://news.example.org/{prefix}-{i}",
                 published_at=before - first - step * i, topics=(topics[i] if topics else ["local"]),
-                # The prefix's own words make each call's articles other stories than another call's (another
-                # day's), which an edition's story memory would otherwise leave out as retellings.
+                # Words of its own (the prefix's and the number's) make each article another story than the rest
+                # of its call and than another call's (another day's), which the duplicate check and an
+                # edition's story memory would otherwise group or leave out as retellings.
                 summary=f"A made-up summary of story {i}, filed by the {prefix} desk: "
-                        + " ".join(f"{prefix}-note{k}" for k in range(8)) + ".",
+                        + " ".join(f"{prefix}{i}note{k}" for k in range(8)) + ".",
                 quick_looks=[f"Point one of story {i}.", f"Point two of story {i}."],
                 sections=[Section(None, [f"Body paragraph of story {i}. " * 8])],
             )

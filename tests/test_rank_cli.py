@@ -80,6 +80,12 @@ def test_rank_explain_topics_and_limit(project: Project) -> None:
     assert set(parts) == {"freshness", "priority", "quality", "affinity", "engagement"}
     assert parts["affinity"] == 1.5
     assert abs(sum(parts.values()) - data["articles"][0]["score"]) < 1e-5
+    # Why each is in: the reader's topic first; the rest fills up once no culture story is left.
+    assert [(a["why"], a["counted_under"]) for a in data["articles"]] == [
+        ("one of the reader's topics (culture)", "culture"),
+        ("fills the rest: every story of the reader's topics (culture) that fits is already in", "local")]
+    out = project.run("rank", "--date", DATE, "--explain", "--topics", "culture", "--limit", "2").stdout
+    assert "2. fills the rest: every story of the reader's topics (culture) that fits is already in [counted under local]" in out
     assert {"id": "trains", "title": "Regional rail operator orders twelve quieter electric trains",
             "reason": "below the limit"} in data["dropped"]
     assert data["thin"] is False  # a --limit below min_articles is the caller's choice, not a thin day

@@ -16,8 +16,8 @@ from digest.cli import get_app
 from digest.cli.output import console, json_option, list_option, print_json, print_table
 from digest.errors import NotFound
 from digest.models import Dropped, RankedItem, Selection
-from digest.rank.score import COMPONENTS
-from digest.rank.select import reason_kind
+from digest.rank.score import COMPONENTS, RankSettings
+from digest.rank.select import counted_under, reason_kind, why_chosen
 from digest.store.articles import list_articles
 from digest.store.tables import EditionRow, MailingListRow
 
@@ -69,9 +69,9 @@ def rank(list_name: str | None, subscriber: str | None, topics: str | None, day:
         selection = editions.select_for(session, app.settings, edition, own, limit=limit)
         # Shown as what select_for ranked with: the reader's own topics, else the list's.
         preferences = list(editions.effective_preferences(own, list_row.topics))
-        skip = editions.rank_settings_for(app.settings, list_row).skip_thin_days
+        rank_settings = editions.rank_settings_for(app.settings, list_row)
         titles = _titles(session, selection.dropped)
-        data = _selection_json(selection, edition, preferences, explain, titles, skip)
+        data = _selection_json(selection, edition, preferences, explain, titles, rank_settings)
     if as_json:
         print_json(data)
         return
@@ -101,7 +101,7 @@ def _edition_json(edition: EditionRow, list_name: str) -> dict[str, Any]:
             "frozen_at": edition.frozen_at.isoformat() if edition.frozen_at else None}
 
 
-def _item_json(position: int, item: RankedItem, explain: bool) -> dict[str, Any]:
+def _item_json(position: int, item: RankedItem, explain: bool, why: str, counted: str | None) -> dict[str, Any]:
     a = item.article
     data: dict[str, Any] = {
         "rank": position, "id": a.id, "title": a.title, "outlet": a.outlet, "url": a.url,
@@ -112,15 +112,20 @@ def _item_json(position: int, item: RankedItem, explain: bool) -> dict[str, Any]
     }
     if explain:
         data["components"] = {k: round(v, 6) for k, v in item.components.items()}
+        data["why"] = why
+        data["counted_under"] = counted
     return data
 
 
 def _selection_json(selection: Selection, edition: EditionRow, preferences: list[str], explain: bool,
-                    titles: dict[str, str], skip: bool) -> dict[str, Any]:
+                    titles: dict[str, str], rs: RankSettings) -> dict[str, Any]:
+    whys = why_chosen(selection, preferences)
+    skip = rs.skip_thin_days
     return {
         **_edition_json(edition, selection.list_name or ""),
         "preferences": preferences, "key": selection.key, "thin": selection.thin, "skip": selection.thin and skip,
-        "articles": [_item_json(n, item, explain) for n, item in enumerate(selection.items, 1)],
+        "articles": [_item_json(n, item, explain, why, counted_under(item, rs, preferences))
+                     for (n, item), why in zip(enumerate(selection.items, 1), whys)],
         "dropped": [{"id": d.id, "title": titles.get(d.id), "reason": d.reason} for d in selection.dropped],
     }
 
@@ -148,6 +153,11 @@ def _print_selection(selection: Selection, data: dict[str, Any], explain: bool, 
                       "yes" if "pinned" in item.components else ""]
                      for n, item in enumerate(selection.items, 1)],
                     title="Score components (each already multiplied by its weight)")
+        # Plain lines, not a column: the sentences must stay whole in a narrow terminal.
+        click.echo("Why each is in (and the topic the topic cap counts it under):")
+        for n, article in enumerate(data["articles"], 1):
+            under = f" [counted under {article['counted_under']}]" if article.get("counted_under") else ""
+            click.echo(f"  {n}. {article['why']}{under}")
     if not selection.items:
         click.echo("No candidate articles in this edition's window.")
     reasons = Counter(reason_kind(d.reason) for d in selection.dropped)

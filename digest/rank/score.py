@@ -17,7 +17,7 @@ the reader and are added per profile, which is what lets ``select.Ranker`` rank 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -129,6 +129,23 @@ def quality(article: Article) -> float:
     text = article.body_text or article.summary or ""
     length = min(1.0, len(text.split()) / FULL_LENGTH_WORDS)
     return (own_quick_looks + deep_look + length) / 3.0
+
+
+def ordered_topics(topics: Iterable[str]) -> tuple[str, ...]:
+    """An article's topics normalized, in its own order, each once."""
+    return tuple(dict.fromkeys(norm_topic(t) for t in topics))
+
+
+def primary_topic(topics: Sequence[str], rs: RankSettings, preferences: frozenset[str] = frozenset()) -> str | None:
+    """The one topic an article counts under for the topic cap: among its topics the reader chose (all of them
+    if the reader chose none of its topics), the one ``topic_weights`` weighs most, ties to the first listed.
+    ``topics`` as ``ordered_topics`` gives them. A world story that also carries politics counts once, so it
+    is not dropped because politics is full."""
+    chosen = [t for t in topics if t in preferences] or list(topics)
+    if not chosen:
+        return None
+    best = max(rs.topic_weights.get(t, 0.0) for t in chosen)
+    return next(t for t in chosen if rs.topic_weights.get(t, 0.0) == best)
 
 
 def affinity(topics: Iterable[str], preferences: frozenset[str]) -> float:

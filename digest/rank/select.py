@@ -21,9 +21,11 @@ import numpy as np
 from digest.models import AlsoCovered, Article, Dropped, RankedItem, Selection
 from digest.rank import score as sc
 from digest.rank.dedupe import cluster_labels, retold
+from digest.rank.stale import stale_live_blog
 
 ALREADY_SENT = "already sent"
 OUTSIDE_WINDOW = "outside the window"
+STALE_LIVE_BLOG = "stale live blog"
 TOPIC_CAP = "topic cap"
 BELOW_LIMIT = "below the limit"
 DUPLICATE_OF = "duplicate of "
@@ -44,7 +46,7 @@ def already_sent_as(article_id: str) -> str:
 
 def reason_kind(reason: str) -> str:
     """What kind of reason a ``Dropped`` reason is, without the article it may name: ``DUPLICATE``, ``RETOLD``,
-    ``OUTSIDE_WINDOW``, ``ALREADY_SENT``, ``TOPIC_CAP`` or ``BELOW_LIMIT``."""
+    ``OUTSIDE_WINDOW``, ``STALE_LIVE_BLOG``, ``ALREADY_SENT``, ``TOPIC_CAP`` or ``BELOW_LIMIT``."""
     if reason.startswith(DUPLICATE_OF):
         return DUPLICATE
     # "already sent as X" starts with "already sent": a retelling must not be counted as the article itself.
@@ -57,7 +59,8 @@ class Ranker:
     """Candidates prepared once (filtered, base-scored, grouped into stories); ``select`` ranks one reader.
 
     ``window`` is [start, end): articles published outside it are dropped, unless ``pool`` is given, in which
-    case the pool (the ids an edition froze) alone decides. ``already_sent`` ids are dropped first.
+    case the pool (the ids an edition froze) alone decides. ``already_sent`` ids are dropped first. A live blog
+    that started before the window is dropped as ``stale live blog`` even when its last update is inside it.
     ``remembered`` are articles the list sent in recent editions: a candidate telling one of their stories again
     (another outlet's version, a rewrite) is dropped as ``already sent as <id>``. ``remembered_context`` are the
     other articles of those editions, which link today's version of a story to the one sent when it resembles
@@ -84,6 +87,8 @@ class Ranker:
                 self.excluded.append(Dropped(article_id, ALREADY_SENT))
             elif not _inside(article, window, pool_ids):
                 self.excluded.append(Dropped(article_id, OUTSIDE_WINDOW))
+            elif window is not None and stale_live_blog(article, window[0]):
+                self.excluded.append(Dropped(article_id, STALE_LIVE_BLOG))
             else:
                 articles.append(article)
         # A pinned article is the editor's explicit choice: it is shown even if it retells an earlier story.
@@ -101,6 +106,12 @@ class Ranker:
         self.articles = articles
         n = len(articles)
         self.topics = [frozenset(sc.norm_topic(t) for t in a.topics) for a in articles]
+        # The topic cap counts each article once, under a primary topic that may depend on the reader: computed
+        # per distinct ordered topic list, not per article.
+        orders: dict[tuple[str, ...], int] = {}
+        self.topic_order = np.array([orders.setdefault(sc.ordered_topics(a.topics), len(orders)) for a in articles],
+                                    dtype=np.int64)
+        self.topic_orders = list(orders)
         self.pinned = np.array([a.pinned or a.id in pinned_ids for a in articles], dtype=bool)
         self.base_parts = [sc.base_components(a, t, now, self.rs) for a, t in zip(articles, self.topics)]
         self.base = np.array([sum(p.values()) for p in self.base_parts], dtype=np.float64)
@@ -132,6 +143,7 @@ class Ranker:
         scores = self.base + bonus[self.signature]
         order = np.lexsort((self.tiebreak, -scores, ~self.pinned)).tolist()
 
+        primaries = [sc.primary_topic(t, rs, prefs) for t in self.topic_orders]
         kept: dict[int, int] = {}  # story label -> index of the article shown for it
         selected: list[int] = []
         capped: list[int] = []
@@ -150,11 +162,14 @@ class Ranker:
                 if not with_dropped:
                     break
                 below.append(i)
-            elif cap and not self.pinned[i] and any(per_topic[t] >= cap for t in self.topics[i]):
+            elif cap and not self.pinned[i] and (primary := primaries[self.topic_order[i]]) is not None \
+                    and per_topic[primary] >= cap:
                 capped.append(i)
             else:
                 selected.append(i)
-                per_topic.update(self.topics[i])
+                counted = primaries[self.topic_order[i]]
+                if counted is not None:
+                    per_topic[counted] += 1
         # Diversity gives way to the minimum: a thin day takes capped stories rather than sending fewer.
         wanted = min(rs.min_articles, limit)
         if len(selected) < wanted and capped:
@@ -210,3 +225,31 @@ def _inside(article: Article, window: tuple[datetime, datetime] | None, pool: se
 
 def _timestamp(article: Article) -> float:
     return article.published_at.timestamp() if article.published_at else float("-inf")
+
+
+def why_chosen(selection: Selection, preferences: Iterable[str]) -> list[str]:
+    """For each selected item, in order, why it is in (what `digest rank --explain` says): pinned; one of the
+    reader's topics; ranked on its score ahead of some of them; or filling the rest once every story of the
+    reader's topics that fits is in."""
+    prefs = sorted(frozenset(sc.norm_topic(t) for t in preferences))
+    reasons: list[str] = []
+    for n, item in enumerate(selection.items):
+        topics = [t for t in sc.ordered_topics(item.article.topics) if t in prefs]
+        if "pinned" in item.components:
+            reasons.append("pinned by an editor")
+        elif not prefs:
+            reasons.append("on its score (no topic preferences)")
+        elif topics:
+            reasons.append("one of the reader's topics (" + ", ".join(topics) + ")")
+        elif any(later.components.get("affinity", 0.0) > 0 for later in selection.items[n + 1:]):
+            reasons.append("on its score, ahead of some stories of the reader's topics")
+        else:
+            reasons.append("fills the rest: every story of the reader's topics (" + ", ".join(prefs)
+                           + ") that fits is already in")
+    return reasons
+
+
+def counted_under(item: RankedItem, rs: sc.RankSettings, preferences: Iterable[str]) -> str | None:
+    """The topic the item counts under for the topic cap (``score.primary_topic``)."""
+    prefs = frozenset(sc.norm_topic(t) for t in preferences)
+    return sc.primary_topic(sc.ordered_topics(item.article.topics), rs, prefs)

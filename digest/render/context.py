@@ -120,7 +120,15 @@ def time_label(published: datetime | None, zone: tzinfo, edition_date: date) -> 
     clock = local.strftime("%H:%M %Z").strip()
     if local.date() == edition_date:
         return clock
-    return f"{local.day} {local:%b}, {clock}"
+    return f"{day_label(local.date(), edition_date)}, {clock}"
+
+
+def day_label(day: date, edition_date: date) -> str:
+    """"3 Dec"; with the year ("3 Dec 2024") when the day is more than a year before the edition, so an old
+    article does not pass for this week's."""
+    if (edition_date - day).days > 365:
+        return f"{day.day} {day:%b} {day.year}"
+    return f"{day.day} {day:%b}"
 
 
 def list_label(list_row: MailingListRow) -> str:
