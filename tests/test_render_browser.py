@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
-from datetime import UTC, datetime
 
 from digest.audience.pages import render
 from digest.render.edition import render_selection
