@@ -98,3 +98,32 @@ def test_header_counts_stories_and_links_the_web_version_and_subscribe(tmp_path:
     private = render_selection(s, list_row(archive="private"), EDITION_DATE, selection(4))
     assert "/archive/" not in private.html and "/archive/" not in private.text
     assert "/subscribe/daily" in private.html
+
+
+def test_cached_inlining_gives_what_a_fresh_premailer_gives(tmp_path: Path) -> None:
+    # The per-template work kept between variants (parsed <style> rules, attributes per style) must not change
+    # a byte of any variant: each is compared with a premailer that keeps nothing.
+    import logging
+
+    from premailer import Premailer
+
+    from digest.render import mjml, templates
+    from digest.render.context import TEASER_LEVELS, build_context
+    from digest.render.inline import inline_css
+    from digest.render.theme import resolve_theme
+
+    s = settings(tmp_path)
+    row = list_row()
+    theme = resolve_theme(s, row.from_name)
+    items = selection(4).items
+    for order in (items, items[::-1], items[1:]):
+        ctx = build_context(s, row, EDITION_DATE, order, theme=theme, teaser=TEASER_LEVELS[0])
+        html = mjml.to_html(templates.render(s, templates.HTML_TEMPLATE, ctx))
+        fresh = Premailer(html, base_url=None, allow_network=False, allow_loading_external_files=False,
+                          disable_link_rewrites=True, keep_style_tags=True, strip_important=False,
+                          remove_classes=False, exclude_pseudoclasses=True, preserve_handlebar_syntax=True,
+                          cssutils_logging_level=logging.CRITICAL, cache_css_parsing=False,
+                          align_floating_images=False).transform(pretty_print=False)
+        # The one intended difference: the lead image's pixel width, which premailer overwrites with "100%".
+        expected = fresh.replace('width="100%" style="border:0', f'width="{CONTENT_WIDTH}" style="border:0', 1)
+        assert inline_css(html).split("<html", 1)[1] == expected.split("<html", 1)[1]
