@@ -78,6 +78,11 @@ def test_web_version_is_the_edition_without_personal_links(archive: Any) -> None
     assert "/unsubscribe/" not in html and "/preferences/" not in html and "{{digest:" not in html
     assert "reader0@example.com" not in html and "Reader 0" not in html
     assert soup.find("a", string="View in browser") is None  # the page itself
+    # The line on top links the archive and the subscribe page, inside the body (not escaped into it).
+    banner = soup.body.find("div", recursive=False)
+    assert banner is not None and "web-banner" in banner["class"] and "&lt;body" not in html
+    assert {a.get_text(): a["href"] for a in banner.find_all("a")} == {
+        "All editions": f"{BASE}/archive/daily", "Subscribe": f"{BASE}/subscribe/daily"}
     assert soup.find("a", string=re.compile("^Subscribe to "))["href"] == f"{BASE}/subscribe/daily"
     # Article links as sent, with their UTM parameters.
     assert soup.select_one("h2.headline a")["href"].startswith("https://news.example.org/art-0?utm_campaign=")

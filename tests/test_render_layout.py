@@ -54,6 +54,8 @@ def test_a_summary_only_item_gets_a_read_on_link_to_its_page(tmp_path: Path) -> 
         item.article.quick_looks = []
         item.article.sections = []
         item.article.deep_look_title = None
+    # Feeds name themselves with a tagline; the read-on link names the outlet only.
+    chosen.items[1].article.outlet = "Le Monde.fr - Actualités et Infos en France et dans le monde"
     rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, chosen)
     soup = soup_of(rendered.html)
     assert soup.select("ul.quick-looks") == []
@@ -61,7 +63,7 @@ def test_a_summary_only_item_gets_a_read_on_link_to_its_page(tmp_path: Path) -> 
         assert read_on["href"] == h.find("a")["href"]
         assert read_on.find_parent("div") is not None
     assert [a.get_text(strip=True) for a in soup.select("p.read-on a")] == [
-        "Read on at Springfield Ledger", "Read on at Valley Courier"]
+        "Read on at Springfield Ledger", "Read on at Le Monde.fr"]
     assert [p.get_text(strip=True) for p in soup.select("p.lede")] == [article(1).summary, article(2).summary]
     # Headlines look like the links they are: underlined.
     assert "text-decoration:underline" in soup.select_one("h2.headline a")["style"].replace(" ", "")

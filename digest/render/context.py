@@ -138,6 +138,14 @@ def campaign(list_row: MailingListRow, edition_date: date) -> str:
     return f"{list_row.name}-{edition_date.isoformat()}"
 
 
+_OUTLET_TAGLINE = re.compile(r"\s+[-–—|:·]\s+")
+
+
+def short_outlet(outlet: str) -> str:
+    """The outlet's name without the tagline feeds put in their title ("Le Monde.fr - Actualités et Infos…")."""
+    return cut_chars(_OUTLET_TAGLINE.split(outlet, 1)[0], 40) if outlet else ""
+
+
 def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, edition_date: date,
                  utm: Mapping[str, Any], campaign_name: str, base_url: str = "") -> dict[str, Any]:
     a = item.article
@@ -175,7 +183,7 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
     elif has_deep_look or not outlet:
         read_on_label = "Read the full story"
     else:
-        read_on_label = f"Read on at {outlet}"
+        read_on_label = f"Read on at {short_outlet(outlet)}"
     return {
         "rank": rank,
         "anchor": f"story-{rank}",

@@ -36,7 +36,9 @@ def web_html(html: str, subscribe_url: str, banner: str = "") -> str:
     page = _PERSONAL.sub("", html)
     page = substitute(page, public_values(subscribe_url, "html"))
     if banner:
-        page = _BODY_OPEN.sub(lambda m: m.group(0) + banner, page, count=1)
+        # str(): a Markup banner would escape the body tag it is joined to.
+        opening = str(banner)
+        page = _BODY_OPEN.sub(lambda m: m.group(0) + opening, page, count=1)
     return page
 
 

@@ -106,7 +106,7 @@ def banner_html(list_row: MailingListRow, base_url: str, day: date) -> Markup:
         '<div class="web-banner" style="max-width:600px;margin:0 auto;padding:10px 24px;font-family:-apple-system,'
         "'Segoe UI',Helvetica,Arial,sans-serif;font-size:14px;line-height:1.5;color:#1f2328;"
         'background-color:#ffffff;box-sizing:border-box\">'
-        f'{label}, {escape(day.isoformat())} · <a href="{escape(base_url)}/archive/{escape(list_row.name)}" '
+        f'{label}, {escape(f"{day:%A}, {day.day} {day:%B %Y}")} · <a href="{escape(base_url)}/archive/{escape(list_row.name)}" '
         f'style="color:#1a56db">All editions</a> · <a href="{escape(subscribe_url(base_url, list_row))}" '
         'style="color:#1a56db">Subscribe</a></div>')
 
