@@ -129,3 +129,14 @@ def test_cached_inlining_gives_what_a_fresh_premailer_gives(tmp_path: Path) -> N
         # The one intended difference: the lead image's pixel width, which premailer overwrites with "100%".
         expected = fresh.replace('width="100%" style="border:0', f'width="{CONTENT_WIDTH}" style="border:0', 1)
         assert inline_css(html).split("<html", 1)[1] == expected.split("<html", 1)[1]
+
+
+def test_an_article_in_another_language_is_marked_as_such(tmp_path: Path) -> None:
+    chosen = selection(2)
+    chosen.items[1].article.language = "fr"  # set by ingest where the feed says
+    chosen.items[0].article.language = "en"  # the email's own: nothing to mark
+    soup = soup_of(render_selection(settings(tmp_path), list_row(), EDITION_DATE, chosen).html)
+    first, second = soup.select("h2.headline")
+    assert first.get("lang") is None and second["lang"] == "fr"
+    assert [p.get("lang") for p in soup.select("p.lede")] == [None, "fr"]
+    assert soup.select("p.read-on")[1].get("lang") is None  # our own words stay in the email's language

@@ -138,6 +138,7 @@ def campaign(list_row: MailingListRow, edition_date: date) -> str:
     return f"{list_row.name}-{edition_date.isoformat()}"
 
 
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 _OUTLET_TAGLINE = re.compile(r"\s+[-–—|:·]\s+")
 
 
@@ -172,6 +173,10 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
     if teaser.also_covered is not None:
         also = also[: teaser.also_covered]
     image = safe_url(a.image_url)
+    # The article's own language (ingest sets it where the feed says), for a lang attribute on its text, so a
+    # screen reader reads a French story in a French voice inside an English email.
+    language = getattr(a, "language", None)
+    language = language if isinstance(language, str) and _LANGUAGE_TAG.match(language) else ""
     known_width = getattr(a, "image_width", None)
     image_width = min(CONTENT_WIDTH, int(known_width)) if isinstance(known_width, int) and known_width > 0 \
         else CONTENT_WIDTH
@@ -203,6 +208,7 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
         # know whether to offer a read-on link, never a second address to compare with ``url``.
         "deep_look_url": link if has_deep_look else None,
         "deep_look_title": clean(a.deep_look_title),
+        "language": language,
         "read_on_url": link,
         "read_on_label": read_on_label,
         "summary_only": not quick_looks and not has_deep_look,

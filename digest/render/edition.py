@@ -57,7 +57,8 @@ def cache_key(settings: Settings, list_row: MailingListRow, edition_date: date, 
     data = {
         "selection": selection.key,
         "articles": [[item.article.content_hash(), [dataclasses.asdict(o) for o in item.also_covered_by],
-                      getattr(item.article, "image_width", None)] for item in selection.items],
+                      getattr(item.article, "image_width", None), getattr(item.article, "language", None)]
+                     for item in selection.items],
         "list": [list_row.id, list_row.name, list_row.title, list_row.from_name, list_row.from_email,
                  list_row.reply_to, list_row.timezone],
         "date": edition_date.isoformat(),
