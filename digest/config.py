@@ -130,7 +130,7 @@ KEYS: tuple[Key, ...] = (
     _k("theme", dict, {}, "Theme of the email: brand_name, logo_url, footer_text, language, and hex colours "
        "primary_color, text_color, background_color, card_color, muted_color with dark_* twins for dark mode.",
        "rendering"),
-    _k("subject_template", str, "{{ list_name }} · {{ date_label }}: {{ top_headline }}",
+    _k("subject_template", str, "{{ top_headline }}",
        "Jinja template of the subject line (cut to 78 characters).", "rendering"),
     _k("utm", dict, {"utm_source": "digest", "utm_medium": "email"}, "UTM parameters added to article links "
        "(utm_campaign is the edition). Empty table: none.", "rendering"),

@@ -243,6 +243,7 @@ def stamp(selection: Selection, list_row: MailingListRow, edition: EditionRow) -
     selection.edition_date = edition.date
     selection.window_start = edition.window_start
     selection.cutoff_at = window_end(edition)
+    selection.note = edition.editor_note
     return selection
 
 

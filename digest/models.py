@@ -117,6 +117,7 @@ class Selection:
     window_start: datetime | None = None
     cutoff_at: datetime | None = None
     thin: bool = False  # fewer than min_articles
+    note: str | None = None  # the edition's editor's note (Markdown subset), set with the edition by stamp()
 
     @property
     def article_ids(self) -> list[str]:

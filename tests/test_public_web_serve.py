@@ -109,3 +109,29 @@ def test_serve_warns_when_base_url_points_at_another_local_port(project: Project
     assert f"Listening on http://127.0.0.1:{port}" in text
     assert "links in emails point at http://127.0.0.1:8040" in text
     assert f"Warning: base_url http://127.0.0.1:8040 is on this machine but on port 8040, not {port}" in text
+
+
+def test_serve_publishes_the_archive_its_web_versions_and_feed(server: tuple[Project, str, Path]) -> None:
+    import feedparser
+
+    from .send_support import DAY, add_articles, add_subscribers
+    from .send_support import send_on_day as send
+
+    project, base, _ = server
+    app = project.app()
+    try:
+        add_articles(app, 3)
+        add_subscribers(app, 2, list_name="daily")
+        project.run("editions", "note", "--list", "daily", "--date", DAY.isoformat(), "Hello from the desk.")
+        assert send(app, list_name="daily").sent == 2
+    finally:
+        app.close()
+    page = httpx.get(f"{base}/archive/daily")
+    assert page.status_code == 200 and f'href="/archive/daily/{DAY.isoformat()}"' in page.text
+    web = httpx.get(f"{base}/archive/daily/{DAY.isoformat()}")
+    assert web.status_code == 200 and "Hello from the desk." in web.text
+    assert "/unsubscribe/" not in web.text and "/preferences/" not in web.text
+    feed = feedparser.parse(httpx.get(f"{base}/archive/daily/feed.xml").content)
+    assert feed.bozo == 0 and [e.link for e in feed.entries] == [f"{base}/archive/daily/{DAY.isoformat()}"]
+    project.run("lists", "set", "daily", "--archive", "private")
+    assert httpx.get(f"{base}/archive/daily").status_code == 404

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from digest.audience.pages import render
 from digest.render.edition import render_selection
 from digest.render.personalize import personalize
+from digest.render.webversion import web_html
+from digest.web.archive import ArchivedEdition, banner_html
 from tests.conftest import REPO, require
 from tests.conftest import require_tool as _require_tool
 from tests.render_helpers import EDITION_DATE, EVIL_TITLE, list_row, recipient, selection, settings
@@ -71,8 +75,29 @@ def email_html(tmp_path_factory: pytest.TempPathFactory) -> str:
     sel.items[3].article.title = EVIL_TITLE
     sel.items[4].article.url = "https://ledger.example.org/" + "very-long-unbroken-slug-" * 12
     sel.items[4].article.title = "Supercalifragilisticexpialidocious" * 3
-    rendered = render_selection(settings(tmp), list_row(), EDITION_DATE, sel)
+    sel.note = "Good morning. Today's *lead* is the footbridge; [the council's papers](https://example.org/p)."
+    for item, topic in zip(sel.items, ["politics", "transport", "culture", "transport", "culture", "weather"],
+                           strict=True):
+        item.article.topics = [topic]
+    row = list_row(topics=["transport", "culture", "politics"])
+    rendered = render_selection(settings(tmp, theme={"sections": True}), row, EDITION_DATE, sel)
     return personalize(rendered, recipient(name="Pat Reader"))[1]
+
+
+@pytest.fixture(scope="module")
+def pages(email_html: str) -> dict[str, str]:
+    """The email, its web version and an archive page, as `digest serve` builds them."""
+    row = list_row(topics=["transport", "culture", "politics"])
+    base = "https://news.example.org"
+    web = web_html(email_html, f"{base}/subscribe/daily", banner_html(row, base, EDITION_DATE))
+    editions = [ArchivedEdition(i, EDITION_DATE, f"Edition {i}: " + "Supercalifragilistic" * (3 if i == 2 else 1),
+                                ["River district council approves new footbridge", EVIL_TITLE], None,
+                                datetime(2031, 3, 4, 6, tzinfo=UTC), i) for i in (1, 2, 3)]
+    archive = render("archive.html", {"title": "The Daily: all editions", "list_title": "The Daily",
+                                      "list_name": "daily", "editions": editions,
+                                      "feed_url": f"{base}/archive/daily/feed.xml",
+                                      "subscribe_url": f"{base}/subscribe/daily", "postal_address": "1 Sample St"})
+    return {"email": email_html, "web": web, "archive": archive}
 
 
 def open_page(browser: Any, html: str, width: int, scheme: str = "light") -> Any:
@@ -84,9 +109,11 @@ def open_page(browser: Any, html: str, width: int, scheme: str = "light") -> Any
     return page
 
 
+@pytest.mark.parametrize("which", ["email", "web", "archive"])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", [320, 375, 640])
-def test_no_horizontal_overflow(browser: Any, email_html: str, width: int) -> None:
-    page = open_page(browser, email_html, width)
+def test_no_horizontal_overflow(browser: Any, pages: dict[str, str], which: str, scheme: str, width: int) -> None:
+    page = open_page(browser, pages[which], width, scheme)
     try:
         scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert scroll <= inner, f"{scroll}px of content in a {inner}px viewport"
@@ -113,10 +140,11 @@ def test_dark_mode_changes_background_and_keeps_contrast(browser: Any, email_htm
     assert backgrounds["dark"][0] == "rgb(17, 20, 24)"  # theme.dark_background_color #111418
 
 
+@pytest.mark.parametrize("which", ["email", "web", "archive"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_axe_finds_no_serious_violations(browser: Any, email_html: str, scheme: str) -> None:
+def test_axe_finds_no_serious_violations(browser: Any, pages: dict[str, str], which: str, scheme: str) -> None:
     require(AXE.is_file(), "axe-core (npm ci)")
-    page = open_page(browser, email_html, 640, scheme)
+    page = open_page(browser, pages[which], 640, scheme)
     try:
         page.add_script_tag(path=str(AXE))
         result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
@@ -125,6 +153,24 @@ def test_axe_finds_no_serious_violations(browser: Any, email_html: str, scheme: 
     bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]]) for v in result["violations"]
            if v["impact"] in {"serious", "critical"} and v["id"] not in AXE_IGNORED]
     assert bad == [], bad
+
+
+def test_lead_note_and_sections_show(browser: Any, pages: dict[str, str]) -> None:
+    page = open_page(browser, pages["email"], 375)
+    try:
+        sizes = page.evaluate("[...document.querySelectorAll('h2.headline')].map(h => "
+                              "parseFloat(getComputedStyle(h).fontSize))")
+        assert sizes[0] > max(sizes[1:])  # the lead stands out
+        assert page.inner_text("div.note").startswith("Good morning. Today's lead is the footbridge")
+        assert page.evaluate("[...document.querySelectorAll('h3.section')].map(h => h.innerText)") == [
+            "TRANSPORT", "CULTURE", "MORE"]
+    finally:
+        page.close()
+    web = open_page(browser, pages["web"], 375)
+    try:
+        assert "/unsubscribe/" not in web.content() and web.inner_text("div.note").startswith("Good morning")
+    finally:
+        web.close()
 
 
 def test_script_title_never_runs(browser: Any, email_html: str) -> None:

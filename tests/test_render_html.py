@@ -49,16 +49,17 @@ def test_html_structure_headlines_quick_looks_footer(tmp_path: Path) -> None:
     also = soup.select("p.also")
     assert len(also) == 1 and "Valley Courier" in also[0].get_text()
     assert also[0].find("a")["href"].startswith("https://courier.example.org/bridge?")
-    top = soup.select("ol.top-stories li a")
-    assert [a["href"] for a in top] == [f"#story-{i}" for i in range(1, 5)]
+    # The first story leads: the larger headline and the only picture; the rest are compact cards.
+    assert [h.get("class") for h in headlines] == [["headline", "lead"]] + [["headline"]] * 3
     assert all(soup.find(id=f"story-{i}") for i in range(1, 5))
+    assert soup.select_one("p.meta").get_text(" ", strip=True).startswith("4 stories · 1 min read")
     footer_links = {a.get_text(strip=True): a["href"] for a in soup.select(".dm-muted a")}
     assert footer_links["Unsubscribe"] == recipient().unsubscribe_url
     assert footer_links["Manage your preferences"] == recipient().preferences_url
     footer = soup.select_one(".dm-muted").get_text(" ", strip=True)
     assert "Example Newsroom, 1 Sample Street, Springfield" in footer
     assert "pat@readers.example.org" in footer
-    assert "Hello Pat Reader" in soup.select_one("p.greeting").get_text()
+    assert soup.select_one("p.greeting").get_text() == "Hello Pat Reader, here are today's 4 stories."
     assert soup.title.get_text() == rendered.subject
     assert rendered.article_count == 4 and rendered.trimmed == []
 
@@ -71,15 +72,17 @@ def test_css_is_inlined_and_media_blocks_and_important_survive(tmp_path: Path) -
     assert "@media only screen and (min-width:480px)" in styles
     assert "!important" in styles
     # premailer inlined the template's class rules into style attributes.
-    assert "font-size:21px" in soup.select_one("h2.headline")["style"].replace(" ", "")
+    assert "font-size:26px" in soup.select_one("h2.headline.lead")["style"].replace(" ", "")
+    assert "font-size:19px" in soup.select("h2.headline")[1]["style"].replace(" ", "")
     assert soup.find("meta", attrs={"name": "color-scheme"}) is not None
 
 
 def test_text_part_structure(tmp_path: Path) -> None:
     rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(3))
     _, _, text = personalize(rendered, recipient())
-    assert "Hello Pat Reader, here are today's top stories:" in text
-    assert f"1. {article(1).title}" in text
+    assert "Hello Pat Reader, here are today's 3 stories." in text
+    assert "3 stories · 1 min read" in text
+    assert f"\n{article(1).title}\n" in text
     assert "  - The bridge will cost about 4 million in city funds." in text
     flat = " ".join(text.split())
     assert "Deep Look: How the vote came together (at the link above)" in flat
@@ -99,8 +102,8 @@ def test_script_title_is_inert_in_html_text_and_subject(tmp_path: Path) -> None:
     assert soup.find_all("script") == []
     assert "<script>" not in html
     assert soup.select_one("h2.headline").get_text(strip=True) == EVIL_TITLE
-    assert f"1. {EVIL_TITLE}" in text
-    assert subject.startswith("The Springfield Ledger · Tue 4 Mar: Mayor's \"plan\"")
+    assert f"\n{EVIL_TITLE}\n" in text
+    assert subject == EVIL_TITLE  # the default subject is the top story's headline
     assert "\n" not in subject and "\r" not in subject
     short = render_selection(settings(tmp_path, subject_template="{{ top_headline }}"), list_row(), EDITION_DATE, sel)
     assert short.subject == EVIL_TITLE
@@ -135,7 +138,7 @@ def test_personalization_escapes_for_each_context(tmp_path: Path) -> None:
     assert "Hello &lt;b&gt;&#34;x&#34;&lt;/b&gt;," in html
     assert soup_of(html).select_one("p.greeting").get_text().startswith('Hello <b>"x"</b>,')
     assert soup_of(html).find_all("b") == []
-    assert 'Hello <b>"x"</b>, here are' in text
+    assert 'Hello <b>"x"</b>, here is' in text
     # The preferences URL has "&": escaped in HTML, raw in text.
     assert "tok.en-2_y?a=1&amp;b=2" in html and "tok.en-2_y?a=1&b=2" in text
     assert "{{digest:" not in html and "{{digest:" not in text
@@ -163,7 +166,8 @@ def test_subject_uses_template_and_stays_within_78_characters(tmp_path: Path) ->
     long_title = "Council " + " ".join(["approves"] * 30)
     rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, selection(2, title=long_title))
     assert len(rendered.subject) <= SUBJECT_MAX
-    assert rendered.subject.startswith("The Springfield Ledger · Tue 4 Mar: Council approves")
+    # The default leads with the headline: the first ~35 characters a phone shows are the story's.
+    assert rendered.subject.startswith("Council approves approves")
     assert rendered.subject.endswith("…") and not rendered.subject.endswith(" …")
     custom = settings(tmp_path, subject_template="{{ date }} / {{ article_count }} stories\n/ {{ list_name }}")
     rendered = render_selection(custom, list_row(), EDITION_DATE, selection(3))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
 
 from digest.errors import ConfigError, TemplateProblem
 from digest.render import mjml, templates
@@ -121,14 +123,19 @@ def test_theme_values_are_validated(tmp_path: Path, theme: dict[str, str], key: 
 
 def test_text_part_labels_the_read_on_link_as_the_html_part_does(tmp_path: Path) -> None:
     # The link itself is the headline's, printed under it: the text part says what it leads to, in the HTML
-    # part's words, and says nothing where the HTML part offers no read-on link.
+    # part's words; a summary-only item (nothing beyond its lede) is read on at its outlet.
     chosen = selection(3)
     chosen.items[1].article.deep_look_title = None  # body text (sections), no Deep Look of its own
     chosen.items[2].article.deep_look_title = None
     chosen.items[2].article.sections = []  # nothing beyond what the email shows
     rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, chosen)
-    blocks = [" ".join(b.split()) for b in rendered.text.split("-" * 72)]
+    blocks = [" ".join(b.split()) for b in re.split("(?:-{72}|={72})", rendered.text)]
     first, second, third = blocks[1:4]
     assert "Read the Deep Look: How the vote came together (at the link above)" in first
-    assert "Read the full story at the link above." in second
-    assert "Read the" not in third
+    assert "Read the full story (at the link above)" in second
+    assert "Read on at Springfield Ledger (at the link above)" in third
+    assert "Deep Look" not in second + third
+    html = BeautifulSoup(rendered.html, "lxml")
+    labels = [p.get_text(" ", strip=True) for p in html.select("p.read-on")]
+    assert labels == ["Read the Deep Look: How the vote came together", "Read the full story",
+                      "Read on at Springfield Ledger"]

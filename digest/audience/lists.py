@@ -209,7 +209,7 @@ def list_to_json(row: MailingListRow, counts: dict[str, int] | None = None,
         "timezone": row.timezone, "send_time": row.send_time, "schedule": row.schedule,
         "double_opt_in": row.double_opt_in, "require_approval": row.require_approval,
         "min_articles": row.min_articles, "max_articles": row.max_articles, "skip_thin_days": row.skip_thin_days,
-        "created_at": row.created_at,
+        "archive": row.archive or "public", "created_at": row.created_at,
     }
     if settings is not None:
         data["effective"] = effective_limits(settings, row)

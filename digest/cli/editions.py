@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import click
 
-from digest.audience.lists import get_list
+from digest.audience.lists import ensure_list, get_list
 from digest.cli import get_app
 from digest.cli.output import json_option, print_json, print_table
+from digest.editions import upcoming_date
+from digest.editorial.note import set_note
 from digest.send.editorial import cancel_edition, list_editions, retract_article, show_edition
 
 
@@ -49,6 +54,10 @@ def show_command(edition_id: int, as_json: bool) -> None:
     click.echo(f"  window {data['window_start']:%Y-%m-%d %H:%M} → {data['cutoff_at']:%Y-%m-%d %H:%M} UTC; "
                f"frozen {data['frozen_at'] or 'no'}")
     click.echo("  deliveries: " + (", ".join(f"{k} {v}" for k, v in sorted(data["counts"].items())) or "none"))
+    if data.get("editor_note"):
+        click.echo("  editor's note:")
+        for line in str(data["editor_note"]).splitlines():
+            click.echo(f"    {line}")
     print_table(["variant", "subscribers", "articles", "subject"],
                 [(v["id"], v["subscribers"], len(v["article_ids"]), v["subject"]) for v in data["variants"]],
                 title="variants")
@@ -66,6 +75,46 @@ def show_command(edition_id: int, as_json: bool) -> None:
     if data["failed"]:
         print_table(["delivery", "email", "error"],
                     [(d["delivery_id"], d["email"], d["error"]) for d in data["failed"]], title="failed")
+
+
+@editions_group.command("note")
+@click.option("--list", "list_name", metavar="LIST", help="The list (default: the default list).")
+@click.option("--date", "date_", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Edition date (default: the list's upcoming edition).")
+@click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the note from this UTF-8 file instead of TEXT.")
+@click.option("--clear", is_flag=True, help="Remove the note (the email opens with the greeting again).")
+@click.argument("text", required=False)
+@json_option
+def note_command(list_name: str | None, date_: datetime | None, file_: Path | None, clear: bool,
+                 text: str | None, as_json: bool) -> None:
+    """Set the editor's note that opens an edition (email, text part, web version).
+
+    TEXT (or --file) is a small Markdown subset: paragraphs (blank lines), *emphasis*, **strong** and
+    [links](https://...); HTML in it is shown as text. The note can change until the edition's first delivery
+    and is refused after it (readers have the note they got). Variants already rendered are rendered again.
+    """
+    given = [x for x in (text is not None, file_ is not None, clear) if x]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of TEXT, --file or --clear")
+    if file_ is not None:
+        try:
+            text = file_.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise click.BadParameter(f"{file_}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                     param_hint="--file") from exc
+    app = get_app()
+    with app.store.session() as session:
+        list_row = ensure_list(session, app.settings, list_name)
+        day = date_.date() if date_ else upcoming_date(session, app.settings, list_row)
+        change = set_note(session, app.settings, list_row.name, day, None if clear else text)
+    if as_json:
+        print_json(change.to_json())
+        return
+    what = "cleared" if change.note is None else "set"
+    click.echo(f"Note {what} for {change.list_name} on {change.date.isoformat()} (edition {change.edition_id})"
+               + (f"; re-rendered variant(s) {', '.join(map(str, change.rerendered_variants))}."
+                  if change.rerendered_variants else "."))
 
 
 @editions_group.command("cancel")

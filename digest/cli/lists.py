@@ -74,10 +74,13 @@ def create(name: str, title: str | None, from_email: str | None, from_name: str 
 @thin_days_option
 @click.option("--clear-limits", is_flag=True, help="Follow the settings' min_articles, max_articles and "
               "skip_thin_days again; any of the options above given too is then set.")
+@click.option("--archive", type=click.Choice(["public", "private"]), default=None,
+              help="public: sent editions are on /archive/NAME, with a web version and an Atom feed, and emails "
+                   "link to their web version; private: those pages answer 404 (default of new lists: public).")
 @json_option
 def set_limits(name: str, min_articles: int | None, max_articles: int | None, skip_thin_days: bool | None,
-               clear_limits: bool, as_json: bool) -> None:
-    """Set the list NAME's own article limits: min_articles, max_articles and skip_thin_days.
+               clear_limits: bool, archive: str | None, as_json: bool) -> None:
+    """Set the list NAME's own article limits (min_articles, max_articles, skip_thin_days) and its archive.
 
     A value set here overrides the setting of that name for this list's editions; only the options given
     change (without any, it only prints them). A value that does not fit (max below 1, min below 0 or above
@@ -89,11 +92,13 @@ def set_limits(name: str, min_articles: int | None, max_articles: int | None, sk
         row = lists_lib.set_list_limits(session, app.settings, lists_lib.get_list(session, name),
                                         min_articles=min_articles, max_articles=max_articles,
                                         skip_thin_days=skip_thin_days, clear=clear_limits)
+        if archive is not None:
+            row.archive = archive
         data = lists_lib.list_to_json(row, settings=app.settings)
     if as_json:
         print_json(data)
     else:
-        click.echo(f"{data['name']}: {_limits_text(data)}")
+        click.echo(f"{data['name']}: {_limits_text(data)}" + (f"; archive {data['archive']}" if archive else ""))
 
 
 def _limits_text(data: dict[str, Any]) -> str:

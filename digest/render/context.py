@@ -17,6 +17,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from digest.config import Settings
 from digest.hosted import article_url as hosted_article_url
 from digest.models import RankedItem
+from digest.render.note import note_html, note_text
 from digest.render.personalize import TOKEN_PATTERN, Context, neutralize, template_values
 from digest.render.templates import render_string
 from digest.store.tables import MailingListRow
@@ -25,6 +26,12 @@ from digest.timeutil import list_zone
 SUBJECT_MAX = 78
 PREHEADER_MAX = 140
 TOP_STORIES = 5
+# The body is 600 px wide and a card pads its content 24 px each side: images are given this pixel width (Outlook
+# desktop ignores width="100%" and CSS widths on images and would show them at their file's size).
+CONTENT_WIDTH = 552
+# An image narrower than this (when ingest knows its width) is an icon or thumbnail, not a lead picture.
+LEAD_IMAGE_MIN_WIDTH = 300
+WORDS_PER_MINUTE = 230
 
 
 @dataclass(frozen=True)
@@ -139,8 +146,13 @@ def campaign(list_row: MailingListRow, edition_date: date) -> str:
     return f"{list_row.name}-{edition_date.isoformat()}"
 
 
-# The card's image width in the templates: the 600 px body less mj-image's 24 px padding on each side.
-IMAGE_COLUMN_WIDTH = 552
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+_OUTLET_TAGLINE = re.compile(r"\s+[-–—|:·]\s+")
+
+
+def short_outlet(outlet: str) -> str:
+    """The outlet's name without the tagline feeds put in their title ("Le Monde.fr - Actualités et Infos…")."""
+    return cut_chars(_OUTLET_TAGLINE.split(outlet, 1)[0], 40) if outlet else ""
 
 
 def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, edition_date: date,
@@ -169,6 +181,22 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
     if teaser.also_covered is not None:
         also = also[: teaser.also_covered]
     image = safe_url(a.image_url)
+    # The article's own language (ingest sets it where the feed says), for a lang attribute on its text, so a
+    # screen reader reads a French story in a French voice inside an English email.
+    language = getattr(a, "language", None)
+    language = language if isinstance(language, str) and _LANGUAGE_TAG.match(language) else ""
+    known_width = getattr(a, "image_width", None)
+    image_width = min(CONTENT_WIDTH, int(known_width)) if isinstance(known_width, int) and known_width > 0 \
+        else CONTENT_WIDTH
+    # Every article with a page gets a read-on link, a summary-only feed item above all (its lede is all the
+    # email has); the label says where it leads.
+    outlet = clean(a.outlet)
+    if a.deep_look_title:
+        read_on_label = f"Read the Deep Look: {clean(a.deep_look_title)}"
+    elif has_deep_look or not outlet:
+        read_on_label = "Read the full story"
+    else:
+        read_on_label = f"Read on at {short_outlet(outlet)}"
     return {
         "rank": rank,
         "anchor": f"story-{rank}",
@@ -188,24 +216,63 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
         # know whether to offer a read-on link, never a second address to compare with ``url``.
         "deep_look_url": link if has_deep_look else None,
         "deep_look_title": clean(a.deep_look_title),
+        "language": language,
+        "read_on_url": link,
+        "read_on_label": read_on_label,
+        "summary_only": not quick_looks and not has_deep_look,
         "image_url": image,
+        "image_width": image_width,
+        # The lead shows its picture only when it is one: not a known-narrow icon or thumbnail.
+        "image_is_picture": bool(image) and (not isinstance(known_width, int) or known_width >= LEAD_IMAGE_MIN_WIDTH),
         # The image links to the article: without alt text of its own (feeds rarely give one), the headline
         # names the link for screen readers and shows where images are blocked.
         "image_alt": clean(a.image_alt) or clean(a.title),
-        # An image narrower than the column is shown at its own width, never stretched (None: fills the column).
-        "image_width": a.image_width if a.image_width and a.image_width < IMAGE_COLUMN_WIDTH else None,
         "also_covered": also,
         "topics": list(a.topics),
     }
 
 
+def topic_sections(list_row: MailingListRow, articles: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stories under a header per topic, in the list's topic order (ranking order within a topic); a story
+    goes under the first of its topics the list has, and stories of none of them come last, under "More"."""
+    order = [str(t) for t in (list_row.topics or [])]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for article in articles:
+        topic = next((t for t in order if t in article["topics"]), "")
+        groups.setdefault(topic, []).append(article)
+    named = [{"title": topic.replace("-", " ").replace("_", " ").capitalize(), "topic": topic,
+              "articles": groups[topic]} for topic in order if topic in groups]
+    if "" in groups:
+        named.append({"title": "More" if named else "", "topic": "", "articles": groups[""]})
+    return named
+
+
+def reading_minutes(articles: Sequence[Mapping[str, Any]], note: str) -> int:
+    """Minutes to read the email itself (headlines, ledes, Quick Looks, the note), at least one."""
+    words = len(note.split())
+    for a in articles:
+        words += sum(len(str(part).split()) for part in (a["title"], a["lede"], *a["quick_looks"]))
+    return max(1, round(words / WORDS_PER_MINUTE))
+
+
+def web_version_url(base_url: str, list_row: MailingListRow, edition_date: date) -> str:
+    """The edition's page in the public archive, or "" when the list's archive is private."""
+    if getattr(list_row, "archive", "public") == "private":
+        return ""
+    return f"{base_url}/archive/{list_row.name}/{edition_date.isoformat()}"
+
+
 def build_context(settings: Settings, list_row: MailingListRow, edition_date: date, items: Sequence[RankedItem],
-                  *, theme: Mapping[str, str], teaser: Teaser) -> dict[str, Any]:
+                  *, theme: Mapping[str, str], teaser: Teaser, note: str | None = None,
+                  sections: bool = False) -> dict[str, Any]:
     zone = list_zone(list_row)
     name = campaign(list_row, edition_date)
+    base_url = str(settings.base_url).rstrip("/")
     articles = [article_view(item, i, teaser=teaser, zone=zone, edition_date=edition_date,
                              utm=settings.utm or {}, campaign_name=name,
-                             base_url=str(settings.base_url).rstrip("/")) for i, item in enumerate(items, 1)]
+                             base_url=base_url) for i, item in enumerate(items, 1)]
+    rest = articles[1:]
+    plain_note = note_text(note)
     ctx: dict[str, Any] = {
         "theme": dict(theme),
         "list_name": list_row.name,
@@ -218,8 +285,19 @@ def build_context(settings: Settings, list_row: MailingListRow, edition_date: da
         "articles": articles,
         "top_stories": articles[:TOP_STORIES],
         "article_count": len(articles),
+        # The first story leads (larger, with its picture); the rest follow as compact cards, in topic
+        # sections when the theme asks for them (one untitled section otherwise).
+        "lead": articles[0] if articles else None,
+        "rest": rest,
+        "sections": topic_sections(list_row, rest) if sections else ([{"title": "", "topic": "", "articles": rest}]
+                                                                     if rest else []),
+        "reading_minutes": reading_minutes(articles, plain_note),
+        "note_html": note_html(note),
+        "note_text": plain_note,
+        "web_url": web_version_url(base_url, list_row, edition_date),
+        "subscribe_url": f"{base_url}/subscribe/{list_row.name}",
         "postal_address": clean(settings.postal_address),
-        "base_url": str(settings.base_url).rstrip("/"),
+        "base_url": base_url,
         "recipient": template_values("html"),
     }
     # The subject appears in three contexts, each with its own placeholder tokens: the Subject header, the
@@ -242,7 +320,9 @@ def subject_line(settings: Settings, ctx: Mapping[str, Any], context: Context = 
     }
     raw = render_string(str(settings.subject_template), values, origin="subject_template (config)")
     # Line breaks from the template or a headline must never reach the Subject header.
-    return keep_whole_tokens(cut_chars(raw, SUBJECT_MAX)).rstrip(" ·:,;-–—") or ctx["list_label"]
+    # A template that comes out empty (the default on a day without stories) falls back to the list and date.
+    return (keep_whole_tokens(cut_chars(raw, SUBJECT_MAX)).rstrip(" ·:,;-–—")
+            or f"{ctx['list_label']} · {ctx['date_label']}")
 
 
 def keep_whole_tokens(cut: str) -> str:

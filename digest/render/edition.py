@@ -22,7 +22,7 @@ from digest.render import mjml, size, templates
 from digest.render.context import TEASER_LEVELS, build_context, text_context
 from digest.render.inline import inline_css
 from digest.render.text import tidy
-from digest.render.theme import resolve_theme
+from digest.render.theme import resolve_theme, theme_flags
 from digest.store.tables import MailingListRow
 
 CACHE_SIZE = 32
@@ -56,11 +56,14 @@ def cache_key(settings: Settings, list_row: MailingListRow, edition_date: date, 
               template_fingerprint: str) -> str:
     data = {
         "selection": selection.key,
-        "articles": [[item.article.content_hash(), [dataclasses.asdict(o) for o in item.also_covered_by]]
+        "articles": [[item.article.content_hash(), [dataclasses.asdict(o) for o in item.also_covered_by],
+                      getattr(item.article, "image_width", None), getattr(item.article, "language", None)]
                      for item in selection.items],
         "list": [list_row.id, list_row.name, list_row.title, list_row.from_name, list_row.from_email,
                  list_row.reply_to, list_row.timezone],
         "date": edition_date.isoformat(),
+        "note": selection.note,
+        "archive": getattr(list_row, "archive", "public"),
         "templates": template_fingerprint,
         "settings": {k: v for k, v in sorted(settings.values.items()) if k not in _SECRET_SETTINGS},
         "project": str(settings.project_dir),
@@ -98,13 +101,14 @@ def render_selection(settings: Settings, list_row: MailingListRow, edition_date:
             return dataclasses.replace(hit, trimmed=list(hit.trimmed))
     _lint(settings, fingerprint)
     theme = resolve_theme(settings, list_row.from_name)
+    sections = theme_flags(settings)["sections"]
     items: list[RankedItem] = list(selection.items)
     limit = int(settings.max_html_bytes)
     base_url = str(settings.base_url)
 
     def attempt(count: int, level: int) -> _Attempt:
         ctx = build_context(settings, list_row, edition_date, items[:count], theme=theme,
-                            teaser=TEASER_LEVELS[level])
+                            teaser=TEASER_LEVELS[level], note=selection.note, sections=sections)
         source = templates.render(settings, templates.HTML_TEMPLATE, ctx)
         html = inline_css(mjml.to_html(source, origin=f"{templates.HTML_TEMPLATE} (rendered MJML)"))
         measured = len(html.encode("utf-8")) + size.personalization_reserve(html, base_url)

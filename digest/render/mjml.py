@@ -7,6 +7,7 @@ so ``lint`` rejects every ``mj-*`` tag outside MJML's vocabulary, naming the fil
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,12 +63,31 @@ def lint_files(paths: list[Path], display: dict[Path, str] | None = None) -> lis
     return problems
 
 
+# MRML writes attribute values with Rust's debug escaping: a no-break space in an alt or title attribute comes
+# out as the literal text "\u{a0}", and so does any combining mark, format, control or separator character.
+# Character references pass through untouched (and mean the same to HTML), so those characters go in as
+# references. Newlines and tabs are MJML's own layout and stay.
+_ESCAPED_BY_MRML = re.compile(r"[^\x00-\x7f]")
+
+
+def _reference(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if unicodedata.category(char)[0] in "MCZ" or char in "\u115f\u1160\u3164\uffa0":
+        return f"&#x{ord(char):X};"
+    return char
+
+
+def encode_for_mrml(source: str) -> str:
+    """``source`` with every character MRML would print as a ``\\u{..}`` escape written as a reference."""
+    return _ESCAPED_BY_MRML.sub(_reference, source)
+
+
 def to_html(source: str, *, origin: str = "rendered MJML") -> str:
     """Compile MJML; a parse failure becomes a TemplateError (with the line in the rendered MJML when known)."""
     problems = lint(source, origin=origin)
     if problems:
         raise problems[0].error()
     try:
-        return str(mjml2html(source, disable_comments=True))
+        return str(mjml2html(encode_for_mrml(source), disable_comments=True))
     except ValueError as exc:
         raise TemplateError(f"MJML could not be compiled: {exc}", template=origin) from exc

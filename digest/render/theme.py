@@ -28,15 +28,29 @@ DEFAULTS: dict[str, str] = {
     "dark_muted_color": "#aab1bb",
     "dark_primary_color": "#8ab4f8",
 }
+# Switches (TOML booleans): ``sections`` groups the stories after the lead under a header per topic.
+FLAGS: dict[str, bool] = {"sections": False}
 _COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 
 
-def resolve_theme(settings: Settings, from_name: str | None = None) -> dict[str, str]:
+def theme_flags(settings: Settings) -> dict[str, bool]:
+    """The theme's switches; a value that is not a boolean is a ConfigError naming the key."""
     raw: dict[str, Any] = dict(settings.theme or {})
+    flags = dict(FLAGS)
+    for key in FLAGS:
+        if key in raw:
+            if not isinstance(raw[key], bool):
+                raise ConfigError(f"theme.{key} must be true or false, not {raw[key]!r}")
+            flags[key] = raw[key]
+    return flags
+
+
+def resolve_theme(settings: Settings, from_name: str | None = None) -> dict[str, str]:
+    raw: dict[str, Any] = {k: v for k, v in dict(settings.theme or {}).items() if k not in FLAGS}
     unknown = sorted(set(raw) - set(DEFAULTS))
     if unknown:
-        raise ConfigError(f"theme: unknown key(s) {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
+        raise ConfigError(f"theme: unknown key(s) {', '.join(unknown)} (known: {', '.join([*DEFAULTS, *FLAGS])})")
     theme = dict(DEFAULTS)
     for key, value in raw.items():
         if not isinstance(value, str):

@@ -87,6 +87,7 @@ def show_edition(app: App, edition_id: int, *, limit: int = 200) -> dict[str, An
             "id": edition.id, "list": list_row.name if list_row else None, "date": edition.date,
             "status": edition.status, "window_start": edition.window_start, "cutoff_at": edition.cutoff_at,
             "frozen_at": edition.frozen_at, "approved_at": edition.approved_at, "note": edition.note,
+            "editor_note": edition.editor_note,
             "counts": counts, "deliveries": sum(counts.values()), "variants": variants, "preview": preview,
             "articles": [{"id": a, "title": titles.get(a), "delivered": a in sent_ids, "retracted": a in retracted}
                          for a in article_ids],

@@ -111,6 +111,8 @@ class MailingListRow(Base):
     min_articles: Mapped[int | None] = mapped_column(Integer)
     max_articles: Mapped[int | None] = mapped_column(Integer)
     skip_thin_days: Mapped[bool | None] = mapped_column(Boolean)
+    # "public": sent editions are on /archive/<list> and its feed; "private": those pages answer 404.
+    archive: Mapped[str] = mapped_column(String(10), default="public")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -188,6 +190,8 @@ class EditionRow(Base):
     approved_at: Mapped[datetime | None] = mapped_column()
     approved_by: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(Text)
+    # The editor's note (Markdown subset) that opens the email; ``note`` above is the send part's status note.
+    editor_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -52,8 +52,9 @@ from digest.errors import DigestError, NotFound
 from digest.send import transactional
 from digest.web import preview_editions as editions
 from digest.web.preview_checks import SpamChecker, run_checks
-from digest.web.preview_frame import frame_html
+from digest.web.preview_frame import frame_html, inject_head
 from digest.web.preview_live import ChangeHub, FileWatcher, articles_fingerprint, poll_articles
+from digest.web.preview_web import preview_archive, preview_web_version
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +288,18 @@ def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.
         return HTMLResponse(frame_html(edition.html, dark=dark),
                             headers={"Content-Security-Policy": EMAIL_CSP, "Cache-Control": "no-store"})
 
+    async def view_web(request: Request) -> Response:
+        which = request.url.path.rsplit("/", 1)[1]
+        try:
+            day = _parse_date(request.path_params["date"])
+            maker = preview_web_version if which == "web" else preview_archive
+            html = await run_in_threadpool(maker, state.settings(), state.app.store, request.path_params["list"], day)
+        except DigestError as exc:
+            return error_response(request, exc)
+        dark = request.query_params.get("dark") in {"1", "true", "on"}
+        page = frame_html(html, dark=dark) if which == "web" else inject_head(html, '<base target="_blank">')
+        return HTMLResponse(page, headers={"Content-Security-Policy": EMAIL_CSP, "Cache-Control": "no-store"})
+
     async def view_text(request: Request) -> Response:
         try:
             edition = await build(request)
@@ -389,6 +402,8 @@ def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.
         Route(base, edition_page),
         Route(base + "/html", view_html),
         Route(base + "/text", view_text),
+        Route(base + "/web", view_web),
+        Route(base + "/archive", view_web),
         Route(base + "/source", view_source),
         Route(base + "/headers", view_headers),
         Route(base + "/panel", panel),

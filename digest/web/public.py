@@ -38,6 +38,7 @@ from digest.audience.tokens import BadToken, preferences_url, serializer, unsubs
 from digest.audience.validate import Invalid, all_timezones, clean_name, normalize_email, parse_topics
 from digest.errors import NotFound
 from digest.store.tables import MailingListRow
+from digest.web.archive import archive_routes
 from digest.web.articles import article_routes
 from digest.web.webhooks import webhook_routes
 
@@ -452,6 +453,7 @@ def create_app(app: App) -> Starlette:
         Route("/unsubscribe/{token}", pages.unsubscribe, methods=["GET", "POST"]),
         Route("/preferences/{token}", pages.preferences, methods=["GET", "POST"]),
         *article_routes(app),
+        *archive_routes(app),
         *webhook_routes(app),
     ]
     return Starlette(routes=routes, middleware=[Middleware(BodyLimit, limit=MAX_FORM_BYTES)])

@@ -12,7 +12,7 @@
   var panel = document.getElementById("panel");
   var live = document.getElementById("live");
   var darkButton = document.getElementById("dark");
-  var VIEWS = ["html", "text", "source", "headers"];
+  var VIEWS = ["html", "text", "source", "headers", "web", "archive"];
   var WIDTHS = ["640", "375"];
 
   var state = { view: "html", width: "640", dark: false, version: Number(viewer.getAttribute("data-version")) || 0 };
@@ -31,7 +31,7 @@
 
   function frameUrl() {
     var extra = { v: String(state.version) };  // a new URL per change, so no cache can serve the old email
-    if (state.view === "html" && state.dark) { extra.dark = "1"; }
+    if ((state.view === "html" || state.view === "web") && state.dark) { extra.dark = "1"; }
     return base + "/" + state.view + query(extra);
   }
 

@@ -1,0 +1,1 @@
+"""Editorial decisions stored with an edition (the editor's note)."""
