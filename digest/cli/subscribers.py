@@ -129,7 +129,7 @@ def import_(file: Path, list_name: str | None, dry_run: bool, resubscribe: bool,
     app = get_app()
     with _rolled_back(app.store) as session:
         offered = list(ensure_list(session, app.settings, list_name).topics or [])
-    parsed = read_csv(file, offered_topics=offered)
+    parsed = read_csv(file, offered_topics=offered, backend=app.settings.backend)
     transaction = _rolled_back(app.store) if dry_run else app.store.session()
     with _progress(not as_json and parsed.rows >= PROGRESS_MIN_ROWS) as progress, transaction as session:
         list_row = ensure_list(session, app.settings, list_name)
@@ -189,7 +189,8 @@ def add(email: str, list_name: str | None, name: str | None, topics: str | None,
     with app.store.session() as session:
         list_row = ensure_list(session, app.settings, list_name)
         report = subs.add(session, list_row, email, name=name, topics=topics, timezone=timezone_,
-                          send_time=send_time, status=status, resubscribe=resubscribe)
+                          send_time=send_time, status=status, resubscribe=resubscribe,
+                          backend=app.settings.backend)
         row = subs.get(session, list_row, email)
         data = subs.to_json(row, list_row)
     _send_confirmations(app, data["list"], report)

@@ -3,8 +3,9 @@
 Tests send through it, and so can people (`digest dev sendgrid`). It checks what SendGrid checks (Bearer
 auth; 1 to 1,000 personalizations; at most 1,000 recipients per request, each address once; ``from`` and a
 ``to`` per personalization; a subject; content or a template; substitutions and custom_args of strings; at
-most 10 categories), answers 202 with an empty body, and reports errors as SendGrid does:
-``{"errors": [{"message", "field", "help"}]}`` with 400, 401 or 413.
+most 10 categories; every address in the spec's ``email`` format, as Prism checks it), answers 202 with an
+empty body, and reports errors as SendGrid does: ``{"errors": [{"message", "field", "help"}]}`` with 400, 401
+or 413.
 
 It also speaks ``POST /v3/mail/batch`` and ``POST /v3/user/scheduled_sends``, and honours ``send_at``: a
 message is *held* until its time, so a cancel before then stops it (``cancelled``), as SendGrid does.
@@ -42,7 +43,12 @@ MAX_SUBSTITUTION_BYTES = 10_000
 MAX_SEND_AT_AHEAD = 72 * 3600
 FORBIDDEN_HEADERS = {"x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
                      "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc"}
-_EMAIL = re.compile(r"^[^@\s\"<>]+@[^@\s\"<>]+\.[^@\s\"<>]+$")
+# SendGrid's spec types every address ``format: email``; Prism checks it with ajv-formats' "full" email pattern,
+# this one: ASCII only, so an IDN domain must come as IDNA (xn--...) and a non-ASCII local part not at all. ASCII
+# mode keeps Python's case folding from letting the Kelvin sign pass for a "k", as JavaScript's /i does not.
+_EMAIL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                    r"@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?",
+                    re.IGNORECASE | re.ASCII)
 HELP = {"url": "https://www.twilio.com/docs/sendgrid/api-reference/mail-send/errors"}
 
 
@@ -261,7 +267,7 @@ def validate(body: Any, batches: dict[str, dict[str, Any]], now: float) -> None:
                 raise StandinError(400, f"The {kind} field must be an array.", f"{where}.{kind}")
             for j, entry in enumerate(entries):
                 email = entry.get("email") if isinstance(entry, dict) else None
-                if not isinstance(email, str) or not _EMAIL.match(email):
+                if not isinstance(email, str) or not _EMAIL.fullmatch(email):
                     raise StandinError(400, "Does not contain a valid address.", f"{where}.{kind}.{j}.email")
                 key = email.lower()
                 if key in seen:
@@ -309,7 +315,8 @@ def validate(body: Any, batches: dict[str, dict[str, Any]], now: float) -> None:
     if batch_id is not None and (not isinstance(batch_id, str) or batch_id not in batches):
         raise StandinError(400, "The batch id is invalid.", "batch_id")
     reply_to = body.get("reply_to")
-    if reply_to is not None and (not isinstance(reply_to, dict) or not _EMAIL.match(str(reply_to.get("email")))):
+    if reply_to is not None and (not isinstance(reply_to, dict)
+                                 or not _EMAIL.fullmatch(str(reply_to.get("email")))):
         raise StandinError(400, "The reply_to email does not contain a valid address.", "reply_to.email")
 
 
@@ -318,7 +325,7 @@ def _validate_from(body: dict[str, Any]) -> None:
     if not isinstance(sender, dict) or not sender.get("email"):
         raise StandinError(400, "The from object must be provided for every email send. It is an object that "
                            "requires an email parameter, but may also contain a name parameter.", "from")
-    if not isinstance(sender["email"], str) or not _EMAIL.match(sender["email"]):
+    if not isinstance(sender["email"], str) or not _EMAIL.fullmatch(sender["email"]):
         raise StandinError(400, "The from email does not contain a valid address.", "from.email")
 
 
