@@ -56,10 +56,12 @@ def actor_for(provider: str) -> str:
 
 
 def apply_events(session: Session, settings: Settings, events: list[TrackingEvent], *,
-                 now: datetime | None = None) -> ProcessResult:
-    """Record ``events`` and apply them to subscribers, in the order they happened."""
+                 now: datetime | None = None, actor: str | None = None) -> ProcessResult:
+    """Record ``events`` and apply them to subscribers, in the order they happened. ``actor`` names who reported
+    them in the audit log (default: the provider's webhook)."""
     applier = _Applier(session, settings, now or datetime.now(UTC),
                        _forgotten(session, [e.email for e in events if e.email]))
+    applier.fixed_actor = actor
     # Providers batch events out of order; "soft bounces in a row" only means something in time order.
     for event in sorted(events, key=lambda e: e.timestamp):
         applier.apply(event)
@@ -73,6 +75,7 @@ class _Applier:
         self.now = now
         self.result = ProcessResult()
         self.actor = actor_for("unknown")
+        self.fixed_actor: str | None = None
         self._editions: dict[int, EditionRow | None] = {}
         self._article_urls: dict[int, dict[str, str]] = {}
         self._article_ids: dict[int, set[str]] = {}
@@ -129,7 +132,7 @@ class _Applier:
 
     def apply(self, event: TrackingEvent) -> None:
         self.result.received += 1
-        self.actor = actor_for(event.provider)
+        self.actor = self.fixed_actor or actor_for(event.provider)
         edition = self.edition(event.edition_id)
         subscriber = self.subscriber(event, edition)
         email = event.email or (subscriber.email if subscriber is not None else None)

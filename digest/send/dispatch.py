@@ -67,6 +67,7 @@ from digest.send.backends.base import (
 from digest.send.guard import EditionLease
 from digest.send.plan import Planner, SubscriberFilter, content_for
 from digest.send.rate import RateLimiter, backoff_delay, sleep_until
+from digest.send.refusals import Refusals
 from digest.store.db import Store
 from digest.store.tables import DeliveryRow, EditionRow, MailingListRow, SubscriberRow, VariantRow
 
@@ -99,6 +100,7 @@ class SendSummary:
     recipients: int = 0  # delivery rows of the edition (dry run: that would be written)
     sent: int = 0  # by this run
     failed: int = 0
+    bounced: int = 0  # of failed: addresses the server refused for good (recorded as hard bounces)
     skipped: int = 0
     in_doubt: int = 0  # rows of the edition in doubt now
     pending: int = 0  # left for a later run
@@ -424,6 +426,7 @@ class _Sender:
         self.recorded_variants: set[int] = set()
         self.schedule: Schedule | None = None
         self.delay = int(settings.sendgrid_send_at_delay) if backend.supports_schedule else 0
+        self.refusals = Refusals(store, settings, backend.name)
 
     # --- recovery -----------------------------------------------------------------------------------------
 
@@ -497,6 +500,10 @@ class _Sender:
                 with self.store.session() as s:
                     variants = [v for v in outbox.pending_variants(s, self.edition_id)
                                 if v is not None and v not in done]
+                if not variants and self.refusals.next_round(self.stop):
+                    done.clear()  # recipients refused for now (4xx) are tried again once the rest went out
+                    with self.store.session() as s:
+                        variants = [v for v in outbox.pending_variants(s, self.edition_id) if v is not None]
         finally:
             self._flush_now()
 
@@ -616,8 +623,12 @@ class _Sender:
             for delivery_id, message in result.rejected.items():
                 self._mark([delivery_id], batch_id, "failed", message)
             self.summary.failed += len(result.rejected)
+        refused, deferred = self.refusals.handle(result, batch_id, self._apply_deferred)
+        self.summary.failed += refused
+        self.summary.retries += deferred
+        self.summary.bounced = self.refusals.bounced
         self.summary.sent += len(accepted)
-        self.progress.advance(sent=len(accepted), failed=len(result.rejected))
+        self.progress.advance(sent=len(accepted), failed=len(result.rejected) + refused)
         return "sent"
 
     def _retry_or_fail(self, ids: list[int], batch_id: str, message: str, retries: int, *,

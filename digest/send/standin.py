@@ -11,7 +11,8 @@ It also speaks ``POST /v3/mail/batch`` and ``POST /v3/user/scheduled_sends``, an
 message is *held* until its time, so a cancel before then stops it (``cancelled``), as SendGrid does.
 
 It records what it accepted (in memory, and optionally one JSON line per request in a file), and can be
-scripted to answer 429 (with ``X-RateLimit-Reset``), 500 or any status, to hang, or to be slow: through the
+scripted to answer 429 (with ``X-RateLimit-Reset``), 500 or any status, to hang, to be slow, or to refuse
+given addresses with SendGrid's 400 naming each (``refuse``): through the
 constructor, `StandinState.script`, or ``POST /_standin/script`` (``GET /_standin/messages``,
 ``GET /_standin/stats`` and ``POST /_standin/reset`` complete the control API).
 """
@@ -110,7 +111,7 @@ class StandinState:
 
     def __init__(self, api_key: str = "SG.standin-key", *, record: bool = True, jsonl: Path | None = None,
                  delay: float = 0.0, behaviours: Iterable[Behaviour] = (),
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, refuse: Iterable[str] = ()) -> None:
         self.api_key = api_key
         self.record = record
         self.jsonl = jsonl
@@ -118,6 +119,8 @@ class StandinState:
         self._lock = threading.Lock()
         self.delay = delay
         self._script: deque[Behaviour] = deque(behaviours)
+        # Addresses SendGrid's validation refuses in any request (see `refused_errors`).
+        self.refused: set[str] = {e.lower() for e in refuse}
         self.received: list[Received] = []
         self.batches: dict[str, dict[str, Any]] = {}
         self.stats: Counter[str] = Counter()
@@ -131,8 +134,30 @@ class StandinState:
             if delay is not None:
                 self.delay = delay
 
+    def refuse(self, *emails: str) -> None:
+        """From now on, answer a request holding any of ``emails`` with SendGrid's 400 naming each one."""
+        with self._lock:
+            self.refused.update(e.lower() for e in emails)
+
+    def refused_errors(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """SendGrid's documented answer to addresses it will not take: one error per address, its ``field`` the
+        address's place in the request (``personalizations.3.to.0.email``), all in one 400."""
+        with self._lock:
+            refused = set(self.refused)
+        if not refused:
+            return []
+        errors = []
+        for i, p in enumerate(body["personalizations"]):
+            for kind in ("to", "cc", "bcc"):
+                for j, entry in enumerate(p.get(kind) or []):
+                    if str(entry.get("email", "")).lower() in refused:
+                        errors.append({"message": "Does not contain a valid address.",
+                                       "field": f"personalizations.{i}.{kind}.{j}.email", "help": HELP})
+        return errors
+
     def reset(self) -> None:
         with self._lock:
+            self.refused.clear()
             self._script.clear()
             self.delay = 0.0
             self.received.clear()
@@ -410,6 +435,11 @@ def create_app(state: StandinState) -> Starlette:
             except ValueError:
                 raise StandinError(400, "Bad Request: the body is not valid JSON", None) from None
             validate(body, state.batches, state.clock())
+            refused = state.refused_errors(body)
+            if refused:
+                state.stats["status_400"] += 1
+                state.stats["refused_addresses"] += len(refused)
+                return JSONResponse({"errors": refused}, status_code=400)
             _, status = state.accept(body)
             if behaviour is not None and behaviour.hang:
                 state.stats["hung_after_accept"] += 1
@@ -458,6 +488,7 @@ def create_app(state: StandinState) -> Starlette:
     async def control_script(request: Request) -> Response:
         body = json.loads(await request.body() or b"{}")
         state.script(*[Behaviour.from_json(b) for b in body.get("behaviours", [])], delay=body.get("delay"))
+        state.refuse(*[str(e) for e in body.get("refuse", [])])
         return JSONResponse(state.snapshot())
 
     async def control_messages(request: Request) -> Response:

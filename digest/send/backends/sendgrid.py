@@ -15,6 +15,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import re
 import time
 import urllib.error
 from collections.abc import Callable, Sequence
@@ -47,6 +48,39 @@ from digest.send.backends.base import (
 # python_http_client logs every request's headers, the API key included, at DEBUG: keep that out of any log,
 # whatever level the application configures.
 logging.getLogger("python_http_client.client").setLevel(logging.INFO)
+
+
+class RequestRefused(PermanentError):
+    """SendGrid refused the request (400); ``errors`` is its ``errors`` array, each naming a ``field``."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+# The field of an error about one address, as SendGrid names it: "personalizations.3.to.0.email".
+_ADDRESS_FIELD = re.compile(r"^personalizations\.(\d+)\.(?:to|cc|bcc)\.\d+\.email$")
+
+
+def _error_list(body: bytes | str | None) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or ""))
+        errors = data.get("errors") if isinstance(data, dict) else None
+    except ValueError:
+        return []
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+
+
+def refused_recipients(errors: list[dict[str, Any]], count: int) -> dict[int, str] | None:
+    """Personalization index → SendGrid's message, when every error of a 400 names one address of the request
+    (e.g. "Does not contain a valid address."); None when any error is about the request itself."""
+    found: dict[int, str] = {}
+    for err in errors:
+        match = _ADDRESS_FIELD.match(str(err.get("field") or ""))
+        if match is None or int(match.group(1)) >= count:
+            return None
+        found[int(match.group(1))] = f"SendGrid refused the address: {err.get('message')} (field {err['field']})"
+    return found or None
 
 
 def provider_message(body: bytes | str | None) -> str:
@@ -107,6 +141,8 @@ class SendGridBackend(Backend):
                 raise AuthError(message) from None
             if status >= 500:
                 raise TransientError(message) from None
+            if status == 400:
+                raise RequestRefused(message, _error_list(exc.body)) from None
             raise PermanentError(message) from None
         except urllib.error.URLError as exc:
             # urllib wraps failures of sending the request (connect, write): the provider never had all of it.
@@ -128,8 +164,21 @@ class SendGridBackend(Backend):
                 unsendable[r.delivery_id] = f"SendGrid: {exc}"
             else:
                 sendable.append(r)
-        result = super().send_batch(content, sendable, schedule=schedule) if sendable else BatchResult()
+        bounced: dict[int, str] = {}
+        while True:
+            try:
+                result = super().send_batch(content, sendable, schedule=schedule) if sendable else BatchResult()
+                break
+            except RequestRefused as exc:
+                # SendGrid names the addresses it refuses (by personalization): those fail as hard bounces, and
+                # the rest of the request goes again without them. Nothing of a refused request was sent.
+                refused = refused_recipients(exc.errors, len(sendable))
+                if refused is None:
+                    raise
+                bounced.update({sendable[i].delivery_id: message for i, message in refused.items()})
+                sendable = [r for i, r in enumerate(sendable) if i not in refused]
         result.rejected.update(unsendable)
+        result.bounced.update(bounced)
         return result
 
     def build_payload(self, content: Content, recipients: Sequence[Recipient],
