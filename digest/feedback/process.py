@@ -8,7 +8,7 @@ requests carrying the same event at once are serialized by that constraint, neve
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from digest.audience import lifecycle
 from digest.audience.gdpr import FORGOTTEN  # the suppression reason `forget` leaves behind
 from digest.config import Settings
+from digest.feedback import machine
 from digest.feedback.events import SUPPRESSING_REJECTS, EventType, RejectReason, TrackingEvent
 from digest.hosted import article_id_from
 from digest.store.tables import (
@@ -137,6 +138,10 @@ class _Applier:
         subscriber = self.subscriber(event, edition)
         email = event.email or (subscriber.email if subscriber is not None else None)
         key = lifecycle.email_key(email) if email else None
+        if event.type == EventType.OPENED and machine.looks_automated(
+                self.session, event, edition.id if edition is not None else None, key,
+                subscriber.id if subscriber is not None else None):
+            event = replace(event, type=EventType.MACHINE_OPENED)
         forgotten = key is not None and lifecycle.email_hash(key) in self.forgotten
         event_id = self._insert(event, edition, subscriber, None if forgotten else key, forgotten=forgotten)
         if event_id is None:
