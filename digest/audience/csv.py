@@ -123,6 +123,24 @@ def read_csv(path: str | Path, *, offered_topics: list[str] | None = None, backe
     return parsed
 
 
+def read_table(path: str | Path, *, required: str = "email") -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """A CSV in the import's formats as its (alias-mapped) column names and its data rows with their lines,
+    for files that are not subscriber lists (a suppression export); the same file-level errors as `read_csv`."""
+    path = Path(path)
+    text = _decode(path)
+    if not text.strip():
+        raise ParseError(f"the file is empty; expected a header row with an {required!r} column", source=str(path))
+    delimiter, columns = _header(text.splitlines()[0])
+    if required not in columns:
+        shown = ", ".join(c for c in columns if c) or "nothing"
+        raise ParseError(f"no {required!r} column in the header row (found: {shown})", source=str(path), line=1)
+    try:
+        rows = [(line, [unneutralize(c) for c in cells]) for line, cells in _rows(text, delimiter)]
+    except csv.Error as exc:
+        raise ParseError(f"not a readable CSV file: {exc}", source=str(path)) from None
+    return columns, rows
+
+
 def _rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """Data rows with the line each starts on (a quoted field may span lines)."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', strict=False)
