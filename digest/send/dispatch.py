@@ -49,7 +49,7 @@ from digest.errors import SendError
 from digest.models import Selection
 from digest.rank.select import ALREADY_SENT_AS
 from digest.render.personalize import recipient_for
-from digest.send import outbox
+from digest.send import outbox, subject_test
 from digest.send.backends import get_backend
 from digest.send.backends.base import (
     AuthError,
@@ -238,6 +238,7 @@ def send_edition(app: App, list_name: str | None = None, date: date | str | None
             sender = _Sender(store, settings, backend, edition_id, summary, lease, stop, reporter)
             sender.recover(time.time())
             if _plan(store, settings, edition_id, summary, now, subscriber_filter):
+                subject_test.at_send(store, edition_id, now)  # a subject test's sample, hold or winner
                 sender.run()
     finally:
         reporter.finish()
@@ -380,7 +381,8 @@ def _finish(store: Store, edition_id: int, summary: SendSummary, *, stopped: boo
         assert edition is not None
         totals = outbox.counts(s, edition_id)
         if (summary.status != "skipped" and edition.status not in ("cancelled", "skipped")
-                and totals and not totals.get("pending") and not totals.get("sending")):
+                and totals and not totals.get("pending") and not totals.get("sending")
+                and not totals.get(subject_test.HELD)):
             edition.status = "sent"
         summary.status = edition.status
         summary.totals = totals
