@@ -153,7 +153,7 @@ def test_suppress_marks_every_list_and_blocks_imports(project: Project) -> None:
     csv_file.write_text("Email;Reason\nz@example.org;hard\n", encoding="utf-8")
     project.run("subscribers", "add", "z@example.org")
     project.run("subscribers", "suppress", "--file", str(csv_file))
-    assert project.json("subscribers", "show", "z@example.org")["status"] == "unsubscribed"
+    assert project.json("subscribers", "show", "z@example.org")["status"] == "bounced"  # the row's reason
     blocked = project.run("subscribers", "add", "z@example.org", "--resubscribe", ok=False)
     assert "suppression list" in blocked.stderr
     bad = project.root / "bad.csv"

@@ -87,7 +87,7 @@ def test_a_bounce_reported_by_sendgrid_keeps_the_address_out_of_the_next_send(
     with app.store.session() as s:
         stats = edition_stats(s, first.edition_id or 0)
     assert stats.counts == {"sent": 3, "delivered": 2, "bounced": 1, "complained": 0, "unsubscribed": 0,
-                            "opened": 1, "clicked": 1}
+                            "opened": 1, "machine_opened": 0, "clicked": 1}
     assert [a.article_id for a in stats.top_articles] == [f"art{int(link.group(2)):03d}"]
 
     # The next day's edition, with the next day's news: reader1 is not mailed.

@@ -70,7 +70,8 @@ def world(store: Store, settings: Settings) -> World:
     return w
 
 
-EXPECTED = {"sent": 3, "delivered": 2, "bounced": 1, "complained": 1, "unsubscribed": 1, "opened": 2, "clicked": 2}
+EXPECTED = {"sent": 3, "delivered": 2, "bounced": 1, "complained": 1, "unsubscribed": 1, "opened": 2,
+            "machine_opened": 0, "clicked": 2}
 
 
 def test_stats_add_up_on_a_constructed_edition(store: Store, world: World) -> None:
@@ -187,10 +188,11 @@ def test_stats_json_has_plain_integer_counts_and_separate_rates(project: Project
 def test_stats_human_output_shows_the_trend_and_top_articles(project: Project, cli_world: World) -> None:
     wide = {"COLUMNS": "200"}  # rich wraps to the terminal; the test is about content, not wrapping
     out = project.run("stats", env=wide).stdout
-    assert "List daily" in out and "open%" in out and "2024-05-01" in out
+    assert "List daily" in out and "open%" in out and "2024-05-01" in out and "machine" in out
     assert "Harbour bridge reopens" not in out  # top articles of the newest edition, which had no clicks
     detail = project.run("stats", "--edition", str(cli_world.editions[0]), env=wide).stdout
     assert "Harbour bridge reopens" in detail and "complained" in detail and "33.3%" in detail
+    assert "machine_opened" in detail
 
 
 def test_stats_errors_name_what_is_missing(project: Project, cli_world: World) -> None:

@@ -22,6 +22,7 @@ from digest.audience.importer import Issue, Record
 from digest.audience.validate import (
     Invalid,
     check_send_time,
+    check_sendable,
     check_status,
     check_timezone,
     clean_name,
@@ -96,9 +97,10 @@ def _column_name(raw: str) -> str:
     return _ALIASES.get(name, name)
 
 
-def read_csv(path: str | Path, *, offered_topics: list[str] | None = None) -> ParsedCsv:
+def read_csv(path: str | Path, *, offered_topics: list[str] | None = None, backend: str | None = None) -> ParsedCsv:
     """Parse and validate a subscriber file. File-level problems raise ParseError naming the file;
-    row-level problems become ``rejected`` entries with the row's line number."""
+    row-level problems become ``rejected`` entries with the row's line number. With ``backend``, an address that
+    backend cannot deliver to (a non-ASCII local part through SendGrid) is rejected too."""
     path = Path(path)
     text = _decode(path)
     if not text.strip():
@@ -115,10 +117,28 @@ def read_csv(path: str | Path, *, offered_topics: list[str] | None = None) -> Pa
                        ignored_columns=[c for c in columns if c and c not in COLUMNS])
     try:
         for line, cells in _rows(text, delimiter):
-            _parse_row(parsed, line, cells, offered_topics)
+            _parse_row(parsed, line, cells, offered_topics, backend)
     except csv.Error as exc:
         raise ParseError(f"not a readable CSV file: {exc}", source=str(path)) from None
     return parsed
+
+
+def read_table(path: str | Path, *, required: str = "email") -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """A CSV in the import's formats as its (alias-mapped) column names and its data rows with their lines,
+    for files that are not subscriber lists (a suppression export); the same file-level errors as `read_csv`."""
+    path = Path(path)
+    text = _decode(path)
+    if not text.strip():
+        raise ParseError(f"the file is empty; expected a header row with an {required!r} column", source=str(path))
+    delimiter, columns = _header(text.splitlines()[0])
+    if required not in columns:
+        shown = ", ".join(c for c in columns if c) or "nothing"
+        raise ParseError(f"no {required!r} column in the header row (found: {shown})", source=str(path), line=1)
+    try:
+        rows = [(line, [unneutralize(c) for c in cells]) for line, cells in _rows(text, delimiter)]
+    except csv.Error as exc:
+        raise ParseError(f"not a readable CSV file: {exc}", source=str(path)) from None
+    return columns, rows
 
 
 def _rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
@@ -132,7 +152,8 @@ def _rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
         start = reader.line_num + 1
 
 
-def _parse_row(parsed: ParsedCsv, line: int, cells: list[str], offered: list[str] | None) -> None:
+def _parse_row(parsed: ParsedCsv, line: int, cells: list[str], offered: list[str] | None,
+               backend: str | None = None) -> None:
     columns = parsed.columns
     raw_email = unneutralize(cells[columns.index("email")].strip()) if columns.index("email") < len(cells) else ""
     if len(cells) > len(columns):
@@ -146,7 +167,7 @@ def _parse_row(parsed: ParsedCsv, line: int, cells: list[str], offered: list[str
             values[name] = unneutralize(cell.strip())
     try:
         record = Record(
-            line=line, email=normalize_email(values.get("email", "")), name=clean_name(values.get("name")),
+            line=line, email=_email(values.get("email", ""), backend), name=clean_name(values.get("name")),
             topics=_topics(values.get("topics"), offered),
             timezone=_field("timezone", check_timezone, values.get("timezone")),
             send_time=_field("send_time", check_send_time, values.get("send_time")),
@@ -156,6 +177,16 @@ def _parse_row(parsed: ParsedCsv, line: int, cells: list[str], offered: list[str
         parsed.rejected.append(Issue(line, raw_email or None, str(exc)))
         return
     parsed.records.append(record)
+
+
+def _email(value: str, backend: str | None) -> str:
+    email = normalize_email(value)
+    if backend is not None:
+        try:
+            check_sendable(email, backend)
+        except Invalid as exc:
+            raise Invalid(f"email: {exc}") from None
+    return email
 
 
 def _topics(value: str | None, offered: list[str] | None) -> list[str] | None:

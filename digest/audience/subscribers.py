@@ -17,6 +17,7 @@ from digest.audience.lifecycle import SUPPRESSING_STATUSES, change_status, email
 from digest.audience.validate import (
     Invalid,
     check_send_time,
+    check_sendable,
     check_status,
     check_timezone,
     clean_name,
@@ -54,11 +55,15 @@ def get(session: Session, list_row: MailingListRow, email: str) -> SubscriberRow
 def add(session: Session, list_row: MailingListRow, email: str, *, name: str | None = None,
         topics: str | None = None, timezone: str | None = None, send_time: str | None = None,
         status: str | None = None, resubscribe: bool = False, actor: str = "cli",
-        source: str = "cli") -> ImportReport:
-    """Add or update one subscriber by the same rules as an import of a one-row file."""
+        source: str = "cli", backend: str | None = None) -> ImportReport:
+    """Add or update one subscriber by the same rules as an import of a one-row file (``backend``: refuse an
+    address it cannot deliver to, as the import does)."""
     try:
+        address = normalize_email(email)
+        if backend is not None:
+            check_sendable(address, backend)
         record = Record(
-            line=None, email=normalize_email(email), name=clean_name(name),
+            line=None, email=address, name=clean_name(name),
             topics=parse_topics(topics, list_row.topics) if topics is not None else None,
             timezone=check_timezone(timezone) if timezone else None,
             send_time=check_send_time(send_time) if send_time else None,

@@ -72,6 +72,24 @@ def ascii_domain(domain: str) -> str:
         raise Invalid(f"the domain {domain!r} has no ASCII form ({exc})") from None
 
 
+def ascii_address(email: str) -> str:
+    """A stored address as an API that takes only ASCII addresses needs it (SendGrid's ``email`` format): the
+    domain in its IDNA form, the local part as it is. A local part that is not ASCII has no ASCII form at all
+    (only SMTPUTF8 carries it), so it raises Invalid."""
+    local, _, domain = email.rpartition("@")
+    if not local.isascii():
+        raise Invalid(f"{email!r}: the part before the @ is not ASCII, and SendGrid accepts only ASCII there "
+                      "(an SMTP server that offers SMTPUTF8 can take it: backend = \"smtp\")")
+    return f"{local}@{ascii_domain(domain)}"
+
+
+def check_sendable(email: str, backend: str) -> str:
+    """``email`` (normalized) if the list's backend can deliver to it; Invalid naming why not."""
+    if backend == "sendgrid":
+        ascii_address(email)
+    return email
+
+
 def clean_name(raw: str | None) -> str | None:
     """A name as one line: control characters (line breaks, tabs) become spaces and runs of spaces one space.
 

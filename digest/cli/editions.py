@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
+from digest import editions
 from digest.audience.lists import ensure_list, get_list
 from digest.cli import get_app
 from digest.cli.output import json_option, print_json, print_table
 from digest.editions import upcoming_date
 from digest.editorial.note import set_note
+from digest.send import subject_test
 from digest.send.editorial import cancel_edition, list_editions, retract_article, show_edition
 
 
@@ -68,6 +72,9 @@ def show_command(edition_id: int, as_json: bool) -> None:
     print_table(["article", "title", "delivered", "retracted"],
                 [(a["id"], a["title"], "yes" if a["delivered"] else "", "yes" if a["retracted"] else "")
                  for a in data["articles"]], title="articles")
+    test = data["subject_test"]
+    if test is not None:
+        _print_subject_test(test)
     if data["in_doubt"]:
         print_table(["delivery", "email", "batch", "why"],
                     [(d["delivery_id"], d["email"], d["batch_id"], d["error"]) for d in data["in_doubt"]],
@@ -115,6 +122,62 @@ def note_command(list_name: str | None, date_: datetime | None, file_: Path | No
     click.echo(f"Note {what} for {change.list_name} on {change.date.isoformat()} (edition {change.edition_id})"
                + (f"; re-rendered variant(s) {', '.join(map(str, change.rerendered_variants))}."
                   if change.rerendered_variants else "."))
+
+
+def _print_subject_test(test: dict[str, Any]) -> None:
+    if test["drawn_at"] is None:
+        state = f"sample ({test['sample_percent']}%) drawn at the edition's send"
+    elif test["winner"] is None:
+        state = f"{test['held']} held until {test['decide_at']:%Y-%m-%d %H:%M} UTC, then the winner"
+    else:
+        state = f"winner decided {test['decided_at']:%Y-%m-%d %H:%M} UTC; {test['sent_the_winner']} given it"
+    print_table(["subject", "sample", "sent", "clickers", "openers", f"score ({test['metric']})", "winner"],
+                [(t["subject"], t["sample"], t["sent"], t["clicks"], t["opens"], t["score"],
+                  "yes" if t["winner"] else "") for t in test["subjects"]],
+                title=f"subject test: {state}")
+
+
+@editions_group.command("subject-test")
+@click.option("--list", "list_name", metavar="LIST", help="The list (default: default_list).")
+@click.option("--date", "day", metavar="YYYY-MM-DD", required=True, help="The edition's date.")
+@click.option("--subject", "subjects", multiple=True, required=True,
+              help="A subject to test (give two or more).")
+@click.option("--sample-percent", type=click.IntRange(1, 100), default=20, show_default=True,
+              help="Share of the readers who get a test subject, split evenly among the subjects.")
+@click.option("--decide-after", default="2h", show_default=True,
+              help="How long after the sample's send the winner is chosen (e.g. 2h, 90m, 0s).")
+@click.option("--by", "metric", type=click.Choice(subject_test.METRICS), default="clicks", show_default=True,
+              help="What wins: unique clickers, or unique human openers, per message sent.")
+@json_option
+def subject_test_command(list_name: str | None, day: str, subjects: tuple[str, ...], sample_percent: int,
+                         decide_after: str, metric: str, as_json: bool) -> None:
+    """Test subjects on a sample of an edition's readers; the rest get the winner.
+
+    At the edition's send (scheduled or `digest send`) the sample gets the subjects in equal shares and the rest
+    waits; once --decide-after has passed, the next send (or the scheduler) sends the winner to everyone else.
+    Each reader gets one subject, once. `digest editions show ID` reports each subject and the winner.
+    """
+    app = get_app()
+    seconds = subject_test.parse_duration(decide_after)
+    try:
+        date_ = _dt.date.fromisoformat(day)
+    except ValueError:
+        raise click.BadParameter(f"{day!r} is not a date (YYYY-MM-DD)", param_hint="--date") from None
+    with app.store.session() as session:
+        list_row = ensure_list(session, app.settings, list_name)
+        edition = editions.get_or_create_edition(session, app.settings, list_row, date_)
+        test = subject_test.create(session, edition, list(subjects), sample_percent=sample_percent,
+                                   decide_after=seconds, metric=metric)
+        data: dict[str, Any] = {"edition_id": edition.id, "list": list_row.name, "date": date_,
+                                "subjects": list(test.subjects),
+                "sample_percent": test.sample_percent, "decide_after_seconds": test.decide_after_seconds,
+                "by": test.metric}
+    if as_json:
+        print_json(data)
+        return
+    click.echo(f"Subject test set on edition {data['edition_id']} ({data['list']} {date_}): {sample_percent}% "
+               f"split among {len(data['subjects'])} subjects, the winner by {metric} after {decide_after} "
+               "goes to the rest.")
 
 
 @editions_group.command("cancel")

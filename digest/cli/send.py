@@ -27,7 +27,8 @@ def print_summary(summary: SendSummary) -> None:
         return
     if summary.retried_failed:
         click.echo(f"  {summary.retried_failed} failed deliveries put back to pending (--retry-failed)")
-    click.echo(f"  this run: sent {summary.sent}, failed {summary.failed}, skipped {summary.skipped}, "
+    bounced = f" ({summary.bounced} bounced: suppressed everywhere)" if summary.bounced else ""
+    click.echo(f"  this run: sent {summary.sent}, failed {summary.failed}{bounced}, skipped {summary.skipped}, "
                f"in doubt {len(summary.in_doubt_found)}, {summary.requests} request(s), "
                f"{summary.retries} retr(y/ies), {summary.rate_limited} rate-limited")
     click.echo(f"  edition: {summary.recipients} deliveries — " +

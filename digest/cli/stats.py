@@ -27,8 +27,9 @@ def _pct(value: float | None) -> str:
               help="How many top articles by clicks to show per edition.")
 @json_option
 def stats(list_name: str | None, edition_id: int | None, last: int, top: int, as_json: bool) -> None:
-    """Per-edition statistics: sent, delivered, bounced, complained, unsubscribed, unique opens and clicks, their
-    rates, and the most-clicked articles; for a list, the trend over its last editions.
+    """Per-edition statistics: sent, delivered, bounced, complained, unsubscribed, unique opens (people's, and
+    apart from them machine opens: Apple Mail Privacy Protection, scanners) and clicks, their rates (of human
+    opens), and the most-clicked articles; for a list, the trend over its last editions.
 
     Counts come from the provider's event webhook (SendGrid), and unsubscribes through digest's own link from
     digest itself; an SMTP or file send has only `sent` and those `unsubscribed`.
@@ -73,11 +74,11 @@ def _print_edition(e: EditionStats) -> None:
 
 
 def _print_trend(name: str, editions: list[EditionStats]) -> None:
-    # Eleven columns: a light box and short headers fit a 92-column terminal; narrower ones fold the headers.
+    # Twelve columns: a light box and short headers fit a 100-column terminal; narrower ones fold the headers.
     table = Table(title=f"List {name}: last {len(editions)} edition(s), newest first", box=box.SIMPLE_HEAD,
                   pad_edge=False)
-    for column in ("id", "date", "sent", "delivered", "bounced", "complained", "unsub", "opened", "clicked",
-                   "open%", "click%"):
+    for column in ("id", "date", "sent", "delivered", "bounced", "complained", "unsub", "opened", "machine",
+                   "clicked", "open%", "click%"):
         table.add_column(column, justify="left" if column == "date" else "right", no_wrap=column == "date",
                          overflow="fold")
     for e in editions:

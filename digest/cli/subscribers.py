@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.app import App
-from digest.audience import gdpr
+from digest.audience import gdpr, suppressions
 from digest.audience import subscribers as subs
 from digest.audience.confirmation import send_confirmation
 from digest.audience.csv import read_csv, write_csv
@@ -22,6 +22,7 @@ from digest.audience.importer import ImportReport, merge
 from digest.audience.importer import Progress as ProgressFn
 from digest.audience.lifecycle import is_suppressed, last_audit_id, last_audit_ids, suppress_and_mark
 from digest.audience.lists import ensure_list
+from digest.audience.suppressions import read_suppressions
 from digest.audience.validate import MAX_NAME, Invalid, normalize_email
 from digest.cli import get_app
 from digest.cli.output import console, dumps, json_option, list_option, print_json, print_table
@@ -129,7 +130,7 @@ def import_(file: Path, list_name: str | None, dry_run: bool, resubscribe: bool,
     app = get_app()
     with _rolled_back(app.store) as session:
         offered = list(ensure_list(session, app.settings, list_name).topics or [])
-    parsed = read_csv(file, offered_topics=offered)
+    parsed = read_csv(file, offered_topics=offered, backend=app.settings.backend)
     transaction = _rolled_back(app.store) if dry_run else app.store.session()
     with _progress(not as_json and parsed.rows >= PROGRESS_MIN_ROWS) as progress, transaction as session:
         list_row = ensure_list(session, app.settings, list_name)
@@ -189,7 +190,8 @@ def add(email: str, list_name: str | None, name: str | None, topics: str | None,
     with app.store.session() as session:
         list_row = ensure_list(session, app.settings, list_name)
         report = subs.add(session, list_row, email, name=name, topics=topics, timezone=timezone_,
-                          send_time=send_time, status=status, resubscribe=resubscribe)
+                          send_time=send_time, status=status, resubscribe=resubscribe,
+                          backend=app.settings.backend)
         row = subs.get(session, list_row, email)
         data = subs.to_json(row, list_row)
     _send_confirmations(app, data["list"], report)
@@ -316,25 +318,21 @@ def confirm_again(email: str, list_name: str | None, as_json: bool) -> None:
         click.echo(f"Sent a new confirmation email to {address} (list {list_row.name!r}).")
 
 
-def _suppression_file(path: Path) -> list[str]:
-    """Addresses from a CSV with an email column, in the import's formats."""
-    parsed = read_csv(path)
-    if parsed.rejected:
-        first = parsed.rejected[0]
-        raise DigestError(f"{path}:{first.line}: {first.reason} ({len(parsed.rejected)} bad row(s); nothing "
-                          "was suppressed)")
-    return [r.email for r in parsed.records]
-
-
 @subscribers_group.command("suppress")
 @click.argument("emails", nargs=-1)
 @click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="CSV file with an email column (e.g. a bounce list exported from your SMTP provider).")
+              help="CSV suppression export from another provider: an email column and, optionally, a reason "
+              "column (bounce, complaint, unsubscribe) per row.")
 @click.option("--reason", default="manual", show_default=True,
-              help="Why: bounce and complaint mark subscribers bounced/complained; anything else unsubscribed.")
+              help="Why, for EMAILs and for file rows without a reason: bounce and complaint mark subscribers "
+              "bounced/complained; anything else unsubscribed.")
+@click.option("--dry-run", is_flag=True, help="Check the file and report what would change; write nothing.")
 @json_option
-def suppress(emails: tuple[str, ...], file_: Path | None, reason: str, as_json: bool) -> None:
-    """Never send to or import EMAIL... again, on any list (the address is stored only as a hash)."""
+def suppress(emails: tuple[str, ...], file_: Path | None, reason: str, dry_run: bool, as_json: bool) -> None:
+    """Never send to or import EMAIL... again, on any list (the address is stored only as a hash).
+
+    With --file, every row is checked first and reported with its line; one bad row and nothing is suppressed.
+    """
     if not emails and file_ is None:
         raise click.UsageError("give at least one EMAIL or --file FILE.csv")
     addresses: list[str] = []
@@ -343,20 +341,45 @@ def suppress(emails: tuple[str, ...], file_: Path | None, reason: str, as_json: 
             addresses.append(normalize_email(raw))
         except Invalid as exc:
             raise DigestError(f"{raw}: {exc}") from None
-    if file_ is not None:
-        addresses.extend(_suppression_file(file_))
+    report = read_suppressions(file_, default_reason=reason) if file_ is not None else None
+    if report is not None:
+        report.dry_run = dry_run
+        if report.rejected:
+            _refuse_suppressions(file_, report, as_json)
     app = get_app()
     results: list[dict[str, Any]] = []
-    with app.store.session() as session:
+    transaction = _rolled_back(app.store) if dry_run else app.store.session()
+    with transaction as session:
         for address in dict.fromkeys(addresses):
             added, changed = suppress_and_mark(session, address, reason, actor="cli:suppress")
             results.append({"email": address, "newly_suppressed": added, "subscribers_changed": changed})
+        if report is not None:
+            report.results = suppressions.apply(session, report.records, actor=f"import:{report.source}")
     if as_json:
-        print_json(results)
+        if report is None:
+            print_json(results)
+        else:
+            data = report.to_json()
+            data["addresses"] = results + data["addresses"]
+            print_json(data)
         return
-    added_n = sum(1 for r in results if r["newly_suppressed"])
-    changed_n = sum(int(r["subscribers_changed"]) for r in results)
-    click.echo(f"Suppressed {added_n} new address(es) of {len(results)}; {changed_n} subscriber(s) marked.")
+    every = results + (report.results if report is not None else [])
+    added_n = sum(1 for r in every if r["newly_suppressed"])
+    changed_n = sum(int(r["subscribers_changed"]) for r in every)
+    click.echo(f"Suppressed {added_n} new address(es) of {len(every)}; {changed_n} subscriber(s) marked."
+               + (" Dry run: nothing was written." if dry_run else ""))
+
+
+def _refuse_suppressions(path: Path | None, report: suppressions.SuppressionReport, as_json: bool) -> None:
+    """Report every bad row of a suppression file and stop: nothing of it is applied."""
+    first = report.rejected[0]
+    if as_json:
+        print_json(report.to_json())
+    else:
+        print_table(["line", "email", "reason"], [[i.line, i.email, i.reason] for i in report.rejected],
+                    title="Rejected rows")
+    raise DigestError(f"{path}:{first.line}: {first.reason} ({len(report.rejected)} bad row(s) of {report.rows}; "
+                      "nothing was suppressed)")
 
 
 @subscribers_group.command("export-data")

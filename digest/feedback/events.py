@@ -27,6 +27,9 @@ class EventType(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     SUBSCRIBED = "subscribed"
     OPENED = "opened"
+    # An open no person made: Apple Mail Privacy Protection fetching every image on arrival, a security scanner.
+    # Counted apart, so open rates and anything judged by opens rest on people.
+    MACHINE_OPENED = "machine_opened"
     CLICKED = "clicked"
     UNKNOWN = "unknown"
 

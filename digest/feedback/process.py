@@ -8,7 +8,7 @@ requests carrying the same event at once are serialized by that constraint, neve
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from digest.audience import lifecycle
 from digest.audience.gdpr import FORGOTTEN  # the suppression reason `forget` leaves behind
 from digest.config import Settings
+from digest.feedback import machine
 from digest.feedback.events import SUPPRESSING_REJECTS, EventType, RejectReason, TrackingEvent
 from digest.hosted import article_id_from
 from digest.store.tables import (
@@ -56,10 +57,12 @@ def actor_for(provider: str) -> str:
 
 
 def apply_events(session: Session, settings: Settings, events: list[TrackingEvent], *,
-                 now: datetime | None = None) -> ProcessResult:
-    """Record ``events`` and apply them to subscribers, in the order they happened."""
+                 now: datetime | None = None, actor: str | None = None) -> ProcessResult:
+    """Record ``events`` and apply them to subscribers, in the order they happened. ``actor`` names who reported
+    them in the audit log (default: the provider's webhook)."""
     applier = _Applier(session, settings, now or datetime.now(UTC),
                        _forgotten(session, [e.email for e in events if e.email]))
+    applier.fixed_actor = actor
     # Providers batch events out of order; "soft bounces in a row" only means something in time order.
     for event in sorted(events, key=lambda e: e.timestamp):
         applier.apply(event)
@@ -73,6 +76,7 @@ class _Applier:
         self.now = now
         self.result = ProcessResult()
         self.actor = actor_for("unknown")
+        self.fixed_actor: str | None = None
         self._editions: dict[int, EditionRow | None] = {}
         self._article_urls: dict[int, dict[str, str]] = {}
         self._article_ids: dict[int, set[str]] = {}
@@ -129,11 +133,15 @@ class _Applier:
 
     def apply(self, event: TrackingEvent) -> None:
         self.result.received += 1
-        self.actor = actor_for(event.provider)
+        self.actor = self.fixed_actor or actor_for(event.provider)
         edition = self.edition(event.edition_id)
         subscriber = self.subscriber(event, edition)
         email = event.email or (subscriber.email if subscriber is not None else None)
         key = lifecycle.email_key(email) if email else None
+        if event.type == EventType.OPENED and machine.looks_automated(
+                self.session, event, edition.id if edition is not None else None, key,
+                subscriber.id if subscriber is not None else None):
+            event = replace(event, type=EventType.MACHINE_OPENED)
         forgotten = key is not None and lifecycle.email_hash(key) in self.forgotten
         event_id = self._insert(event, edition, subscriber, None if forgotten else key, forgotten=forgotten)
         if event_id is None:

@@ -130,6 +130,8 @@ def parse_events(body: bytes, *, received_at: datetime) -> list[TrackingEvent]:
 def normalize(raw: dict[str, Any], *, received_at: datetime) -> TrackingEvent:
     esp_event = str(raw.get("event") or "")
     type_ = EVENT_TYPES.get(esp_event, EventType.UNKNOWN)
+    if type_ == EventType.OPENED and _flag(raw.get("sg_machine_open")):
+        type_ = EventType.MACHINE_OPENED  # SendGrid's own verdict (Apple Mail Privacy Protection and the like)
     bounce_type: BounceType | None = None
     reject_reason: RejectReason | None = None
     reason = _text(raw.get("reason")) or _text(raw.get("response"))
@@ -158,6 +160,10 @@ def normalize(raw: dict[str, Any], *, received_at: datetime) -> TrackingEvent:
         message_id=_text(raw.get("sg_message_id")),
         raw=raw,
     )
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "1")
 
 
 def _fallback_id(raw: dict[str, Any]) -> str:

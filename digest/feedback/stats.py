@@ -1,6 +1,7 @@
 """Per-edition statistics, a list's trend, and clicks per topic for ranking's engagement signal.
 
-Counts are people, not events: "opened" is how many recipients opened at least once. A recipient is identified
+Counts are people, not events: "opened" is how many recipients opened at least once, by their own hand:
+opens a machine made (`digest.feedback.machine`) are "machine_opened", and no rate uses them. A recipient is identified
 by address (falling back to the subscriber id), so a second open or a provider retry does not count twice.
 Counts from rows that `digest db prune` removed live on in ``edition_totals`` and are added back here.
 """
@@ -26,13 +27,14 @@ from digest.store.tables import (
     MailingListRow,
 )
 
-COUNT_NAMES = ("sent", "delivered", "bounced", "complained", "unsubscribed", "opened", "clicked")
+COUNT_NAMES = ("sent", "delivered", "bounced", "complained", "unsubscribed", "opened", "machine_opened", "clicked")
 _EVENT_COUNTS = {
     EventType.DELIVERED.value: "delivered",
     EventType.BOUNCED.value: "bounced",
     EventType.COMPLAINED.value: "complained",
     EventType.UNSUBSCRIBED.value: "unsubscribed",
     EventType.OPENED.value: "opened",
+    EventType.MACHINE_OPENED.value: "machine_opened",
     EventType.CLICKED.value: "clicked",
 }
 _RECIPIENT = func.coalesce(EventRow.email_key, cast(EventRow.subscriber_id, String), EventRow.provider_event_id)
@@ -88,7 +90,7 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def live_counts(session: Session, edition_id: int) -> dict[str, Any]:
-    """Counts from the rows still in the store: the seven counts, plus ``articles`` (per-article clicks), the
+    """Counts from the rows still in the store: the eight counts, plus ``articles`` (per-article clicks), the
     shape `prune` folds into ``edition_totals``."""
     counts: dict[str, Any] = {name: 0 for name in COUNT_NAMES}
     counts["sent"] = session.scalar(select(func.count()).select_from(DeliveryRow).where(

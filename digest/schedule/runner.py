@@ -28,6 +28,7 @@ from digest.schedule import due as due_mod
 from digest.schedule.due import DueEdition, EditionState, ListInfo, SubscriberInfo
 from digest.schedule.lease import Lease
 from digest.schedule.manage import AWAITING_APPROVAL, SENT, SKIPPED_UNAPPROVED, record_run
+from digest.send import subject_test
 from digest.send.dispatch import EmptyEdition, empty_message, send_edition, stop_on_signals
 from digest.store.tables import DeliveryRow, EditionRow, MailingListRow, ScheduleRunRow, SubscriberRow
 
@@ -227,6 +228,22 @@ def _run_list(app: App, lst: ListInfo, now: datetime, report: DueReport, stop: t
                              f"(until {item.deadline:%Y-%m-%d %H:%M} UTC)" if item.deadline else None)
         elif item.action == "skip_unapproved":
             _skip_unapproved(app, item, now, result)
+    _send_subject_winners(app, lst, now, report, stop)
+
+
+def _send_subject_winners(app: App, lst: ListInfo, now: datetime, report: DueReport,
+                          stop: threading.Event | None) -> None:
+    """Subject tests whose decision is due: a send of the edition picks the winner and sends it to the rest."""
+    with app.store.session() as session:
+        due = [day for name, day in subject_test.due(session, now) if name == lst.name]
+    for day in due:
+        if stop is not None and stop.is_set():
+            return
+        result = PassItem(lst.name, day, "subject_winner", 0)
+        report.items.append(result)
+        summary = send_to(app, lst.name, day, [], now=now, stop=stop)
+        result.edition_id, result.sent = summary.get("edition_id"), int(summary.get("sent", 0))
+        result.failed = int(summary.get("failed", 0))
 
 
 def _send(app: App, item: DueEdition, now: datetime, result: PassItem, stop: threading.Event | None) -> None:

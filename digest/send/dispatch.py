@@ -49,7 +49,7 @@ from digest.errors import SendError
 from digest.models import Selection
 from digest.rank.select import ALREADY_SENT_AS
 from digest.render.personalize import recipient_for
-from digest.send import outbox
+from digest.send import outbox, subject_test
 from digest.send.backends import get_backend
 from digest.send.backends.base import (
     AuthError,
@@ -67,6 +67,7 @@ from digest.send.backends.base import (
 from digest.send.guard import EditionLease
 from digest.send.plan import Planner, SubscriberFilter, content_for
 from digest.send.rate import RateLimiter, backoff_delay, sleep_until
+from digest.send.refusals import Refusals
 from digest.store.db import Store
 from digest.store.tables import DeliveryRow, EditionRow, MailingListRow, SubscriberRow, VariantRow
 
@@ -99,6 +100,7 @@ class SendSummary:
     recipients: int = 0  # delivery rows of the edition (dry run: that would be written)
     sent: int = 0  # by this run
     failed: int = 0
+    bounced: int = 0  # of failed: addresses the server refused for good (recorded as hard bounces)
     skipped: int = 0
     in_doubt: int = 0  # rows of the edition in doubt now
     pending: int = 0  # left for a later run
@@ -236,6 +238,7 @@ def send_edition(app: App, list_name: str | None = None, date: date | str | None
             sender = _Sender(store, settings, backend, edition_id, summary, lease, stop, reporter)
             sender.recover(time.time())
             if _plan(store, settings, edition_id, summary, now, subscriber_filter):
+                subject_test.at_send(store, edition_id, now)  # a subject test's sample, hold or winner
                 sender.run()
     finally:
         reporter.finish()
@@ -378,7 +381,8 @@ def _finish(store: Store, edition_id: int, summary: SendSummary, *, stopped: boo
         assert edition is not None
         totals = outbox.counts(s, edition_id)
         if (summary.status != "skipped" and edition.status not in ("cancelled", "skipped")
-                and totals and not totals.get("pending") and not totals.get("sending")):
+                and totals and not totals.get("pending") and not totals.get("sending")
+                and not totals.get(subject_test.HELD)):
             edition.status = "sent"
         summary.status = edition.status
         summary.totals = totals
@@ -424,6 +428,7 @@ class _Sender:
         self.recorded_variants: set[int] = set()
         self.schedule: Schedule | None = None
         self.delay = int(settings.sendgrid_send_at_delay) if backend.supports_schedule else 0
+        self.refusals = Refusals(store, settings, backend.name)
 
     # --- recovery -----------------------------------------------------------------------------------------
 
@@ -497,6 +502,10 @@ class _Sender:
                 with self.store.session() as s:
                     variants = [v for v in outbox.pending_variants(s, self.edition_id)
                                 if v is not None and v not in done]
+                if not variants and self.refusals.next_round(self.stop):
+                    done.clear()  # recipients refused for now (4xx) are tried again once the rest went out
+                    with self.store.session() as s:
+                        variants = [v for v in outbox.pending_variants(s, self.edition_id) if v is not None]
         finally:
             self._flush_now()
 
@@ -616,8 +625,12 @@ class _Sender:
             for delivery_id, message in result.rejected.items():
                 self._mark([delivery_id], batch_id, "failed", message)
             self.summary.failed += len(result.rejected)
+        refused, deferred = self.refusals.handle(result, batch_id, self._apply_deferred)
+        self.summary.failed += refused
+        self.summary.retries += deferred
+        self.summary.bounced = self.refusals.bounced
         self.summary.sent += len(accepted)
-        self.progress.advance(sent=len(accepted), failed=len(result.rejected))
+        self.progress.advance(sent=len(accepted), failed=len(result.rejected) + refused)
         return "sent"
 
     def _retry_or_fail(self, ids: list[int], batch_id: str, message: str, retries: int, *,

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from digest import editions
 from digest.app import App
 from digest.errors import NotFound, SendError
-from digest.send import outbox
+from digest.send import outbox, subject_test
 from digest.send.plan import Planner
 from digest.store.articles import get_article
 from digest.store.tables import (
@@ -92,6 +92,7 @@ def show_edition(app: App, edition_id: int, *, limit: int = 200) -> dict[str, An
             "articles": [{"id": a, "title": titles.get(a), "delivered": a in sent_ids, "retracted": a in retracted}
                          for a in article_ids],
             "in_doubt": rows("in_doubt"), "failed": rows("failed"),
+            "subject_test": subject_test.report(s, edition_id),
         }
 
 
@@ -102,7 +103,7 @@ def cancel_edition(app: App, edition_id: int, now: datetime | None = None) -> di
         edition = _edition(s, edition_id)
         if edition.status in ("sent", "skipped"):
             raise SendError(f"edition {edition_id} is already {edition.status}: nothing left to cancel")
-        cancelled = outbox.cancel_pending(s, edition_id, now)
+        cancelled = outbox.cancel_pending(s, edition_id, now) + subject_test.cancel_held(s, edition_id, now)
         edition.status = "cancelled"
         edition.note = f"cancelled at {now:%Y-%m-%d %H:%M} UTC"
         counts = outbox.counts(s, edition_id)

@@ -3,14 +3,16 @@
 Tests send through it, and so can people (`digest dev sendgrid`). It checks what SendGrid checks (Bearer
 auth; 1 to 1,000 personalizations; at most 1,000 recipients per request, each address once; ``from`` and a
 ``to`` per personalization; a subject; content or a template; substitutions and custom_args of strings; at
-most 10 categories), answers 202 with an empty body, and reports errors as SendGrid does:
-``{"errors": [{"message", "field", "help"}]}`` with 400, 401 or 413.
+most 10 categories; every address in the spec's ``email`` format, as Prism checks it), answers 202 with an
+empty body, and reports errors as SendGrid does: ``{"errors": [{"message", "field", "help"}]}`` with 400, 401
+or 413.
 
 It also speaks ``POST /v3/mail/batch`` and ``POST /v3/user/scheduled_sends``, and honours ``send_at``: a
 message is *held* until its time, so a cancel before then stops it (``cancelled``), as SendGrid does.
 
 It records what it accepted (in memory, and optionally one JSON line per request in a file), and can be
-scripted to answer 429 (with ``X-RateLimit-Reset``), 500 or any status, to hang, or to be slow: through the
+scripted to answer 429 (with ``X-RateLimit-Reset``), 500 or any status, to hang, to be slow, or to refuse
+given addresses with SendGrid's 400 naming each (``refuse``): through the
 constructor, `StandinState.script`, or ``POST /_standin/script`` (``GET /_standin/messages``,
 ``GET /_standin/stats`` and ``POST /_standin/reset`` complete the control API).
 """
@@ -42,7 +44,12 @@ MAX_SUBSTITUTION_BYTES = 10_000
 MAX_SEND_AT_AHEAD = 72 * 3600
 FORBIDDEN_HEADERS = {"x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
                      "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc"}
-_EMAIL = re.compile(r"^[^@\s\"<>]+@[^@\s\"<>]+\.[^@\s\"<>]+$")
+# SendGrid's spec types every address ``format: email``; Prism checks it with ajv-formats' "full" email pattern,
+# this one: ASCII only, so an IDN domain must come as IDNA (xn--...) and a non-ASCII local part not at all. ASCII
+# mode keeps Python's case folding from letting the Kelvin sign pass for a "k", as JavaScript's /i does not.
+_EMAIL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                    r"@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?",
+                    re.IGNORECASE | re.ASCII)
 HELP = {"url": "https://www.twilio.com/docs/sendgrid/api-reference/mail-send/errors"}
 
 
@@ -104,7 +111,7 @@ class StandinState:
 
     def __init__(self, api_key: str = "SG.standin-key", *, record: bool = True, jsonl: Path | None = None,
                  delay: float = 0.0, behaviours: Iterable[Behaviour] = (),
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, refuse: Iterable[str] = ()) -> None:
         self.api_key = api_key
         self.record = record
         self.jsonl = jsonl
@@ -112,6 +119,8 @@ class StandinState:
         self._lock = threading.Lock()
         self.delay = delay
         self._script: deque[Behaviour] = deque(behaviours)
+        # Addresses SendGrid's validation refuses in any request (see `refused_errors`).
+        self.refused: set[str] = {e.lower() for e in refuse}
         self.received: list[Received] = []
         self.batches: dict[str, dict[str, Any]] = {}
         self.stats: Counter[str] = Counter()
@@ -125,8 +134,30 @@ class StandinState:
             if delay is not None:
                 self.delay = delay
 
+    def refuse(self, *emails: str) -> None:
+        """From now on, answer a request holding any of ``emails`` with SendGrid's 400 naming each one."""
+        with self._lock:
+            self.refused.update(e.lower() for e in emails)
+
+    def refused_errors(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """SendGrid's documented answer to addresses it will not take: one error per address, its ``field`` the
+        address's place in the request (``personalizations.3.to.0.email``), all in one 400."""
+        with self._lock:
+            refused = set(self.refused)
+        if not refused:
+            return []
+        errors = []
+        for i, p in enumerate(body["personalizations"]):
+            for kind in ("to", "cc", "bcc"):
+                for j, entry in enumerate(p.get(kind) or []):
+                    if str(entry.get("email", "")).lower() in refused:
+                        errors.append({"message": "Does not contain a valid address.",
+                                       "field": f"personalizations.{i}.{kind}.{j}.email", "help": HELP})
+        return errors
+
     def reset(self) -> None:
         with self._lock:
+            self.refused.clear()
             self._script.clear()
             self.delay = 0.0
             self.received.clear()
@@ -261,7 +292,7 @@ def validate(body: Any, batches: dict[str, dict[str, Any]], now: float) -> None:
                 raise StandinError(400, f"The {kind} field must be an array.", f"{where}.{kind}")
             for j, entry in enumerate(entries):
                 email = entry.get("email") if isinstance(entry, dict) else None
-                if not isinstance(email, str) or not _EMAIL.match(email):
+                if not isinstance(email, str) or not _EMAIL.fullmatch(email):
                     raise StandinError(400, "Does not contain a valid address.", f"{where}.{kind}.{j}.email")
                 key = email.lower()
                 if key in seen:
@@ -309,7 +340,8 @@ def validate(body: Any, batches: dict[str, dict[str, Any]], now: float) -> None:
     if batch_id is not None and (not isinstance(batch_id, str) or batch_id not in batches):
         raise StandinError(400, "The batch id is invalid.", "batch_id")
     reply_to = body.get("reply_to")
-    if reply_to is not None and (not isinstance(reply_to, dict) or not _EMAIL.match(str(reply_to.get("email")))):
+    if reply_to is not None and (not isinstance(reply_to, dict)
+                                 or not _EMAIL.fullmatch(str(reply_to.get("email")))):
         raise StandinError(400, "The reply_to email does not contain a valid address.", "reply_to.email")
 
 
@@ -318,7 +350,7 @@ def _validate_from(body: dict[str, Any]) -> None:
     if not isinstance(sender, dict) or not sender.get("email"):
         raise StandinError(400, "The from object must be provided for every email send. It is an object that "
                            "requires an email parameter, but may also contain a name parameter.", "from")
-    if not isinstance(sender["email"], str) or not _EMAIL.match(sender["email"]):
+    if not isinstance(sender["email"], str) or not _EMAIL.fullmatch(sender["email"]):
         raise StandinError(400, "The from email does not contain a valid address.", "from.email")
 
 
@@ -403,6 +435,11 @@ def create_app(state: StandinState) -> Starlette:
             except ValueError:
                 raise StandinError(400, "Bad Request: the body is not valid JSON", None) from None
             validate(body, state.batches, state.clock())
+            refused = state.refused_errors(body)
+            if refused:
+                state.stats["status_400"] += 1
+                state.stats["refused_addresses"] += len(refused)
+                return JSONResponse({"errors": refused}, status_code=400)
             _, status = state.accept(body)
             if behaviour is not None and behaviour.hang:
                 state.stats["hung_after_accept"] += 1
@@ -451,6 +488,7 @@ def create_app(state: StandinState) -> Starlette:
     async def control_script(request: Request) -> Response:
         body = json.loads(await request.body() or b"{}")
         state.script(*[Behaviour.from_json(b) for b in body.get("behaviours", [])], delay=body.get("delay"))
+        state.refuse(*[str(e) for e in body.get("refuse", [])])
         return JSONResponse(state.snapshot())
 
     async def control_messages(request: Request) -> Response:

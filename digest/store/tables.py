@@ -214,6 +214,28 @@ class VariantRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class SubjectTestRow(Base):
+    """A subject test of one edition: the sample split among the subjects, the rest held until the winner."""
+
+    __tablename__ = "subject_tests"
+    __table_args__ = (UniqueConstraint("edition_id", name="uq_subject_test_edition"), _NEVER_REUSE_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
+    subjects: Mapped[list[Any]] = mapped_column()
+    sample_percent: Mapped[int] = mapped_column(Integer)
+    decide_after_seconds: Mapped[int] = mapped_column(Integer)
+    metric: Mapped[str] = mapped_column(String(10))  # "clicks" or "opens"
+    # "<base variant id>:<subject index>" → the variant carrying that subject (same content, that subject).
+    variants: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sample_size: Mapped[int | None] = mapped_column(Integer)
+    drawn_at: Mapped[datetime | None] = mapped_column()
+    decided_at: Mapped[datetime | None] = mapped_column()
+    winner: Mapped[int | None] = mapped_column(Integer)
+    results: Mapped[list[Any] | None] = mapped_column(JSON)  # per subject, what the decision saw
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class EditionArticleRow(Base):
     """Articles an edition actually delivered: what makes them never candidates for that list again."""
 

@@ -35,7 +35,14 @@ from digest.audience.links import GoneSubscriber, Resolved, resolve
 from digest.audience.lists import ensure_list, get_list
 from digest.audience.pages import render
 from digest.audience.tokens import BadToken, preferences_url, serializer, unsubscribe_url
-from digest.audience.validate import Invalid, all_timezones, clean_name, normalize_email, parse_topics
+from digest.audience.validate import (
+    Invalid,
+    all_timezones,
+    check_sendable,
+    clean_name,
+    normalize_email,
+    parse_topics,
+)
 from digest.errors import NotFound
 from digest.store.tables import MailingListRow
 from digest.web.archive import archive_routes
@@ -239,7 +246,7 @@ class _Pages:
 
         # One check per field, so the error names the field that is wrong.
         try:
-            email = normalize_email(email_raw)
+            email = check_sendable(normalize_email(email_raw), self.settings.backend)
         except Invalid as exc:
             return invalid("email", exc)
         try:

@@ -14,6 +14,10 @@ Errors a backend raises tell the dispatcher what to do next:
   connection): it may or may not have been accepted, so only a cancel or the in-doubt rule may resend it;
 - `PermanentError`: the provider refused the batch (4xx); fail it with the provider's message, no retry;
 - `AuthError`: the credentials were refused; stop the whole send (every batch would fail the same way).
+
+A refusal of one recipient is no error of the batch: the `BatchResult` names it, in ``bounced`` (the address
+does not exist: fail it and record a hard bounce), ``later`` (a temporary refusal: try it again later in the
+same send) or ``rejected`` (this backend cannot send to it: fail it, the address itself may be fine).
 """
 
 from __future__ import annotations
@@ -45,12 +49,20 @@ class PermanentError(ProviderError):
     """The provider refused the batch; retrying the same request would fail the same way."""
 
 
+class RecipientBounced(PermanentError):
+    """The server refused this recipient's address for good (SMTP 5.1.x, "user unknown"): a hard bounce."""
+
+
 class AuthError(PermanentError):
     """The provider refused our credentials: no batch can succeed."""
 
 
 class TransientError(ProviderError):
     """The provider did not take the batch (5xx, refused connection): safe to retry."""
+
+
+class RecipientDeferred(TransientError):
+    """The server refused this recipient for now (SMTP 4xx at RCPT or after the message): try it again later."""
 
 
 class Unreachable(TransientError):
@@ -103,6 +115,8 @@ class BatchResult:
 
     accepted: list[int] = field(default_factory=list)  # delivery ids
     rejected: dict[int, str] = field(default_factory=dict)  # delivery id → provider message
+    bounced: dict[int, str] = field(default_factory=dict)  # delivery id → the server's refusal of the address
+    later: dict[int, str] = field(default_factory=dict)  # delivery id → the server's temporary refusal
     provider_message_id: str | None = None
 
 

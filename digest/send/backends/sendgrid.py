@@ -4,6 +4,10 @@ One request carries up to 1,000 personalizations, one recipient each, with that 
 (an HTML-escaped and a plain value per placeholder, since SendGrid substitutes in every content part alike),
 ``custom_args`` (edition, subscriber and delivery ids, inside the personalization: SendGrid's spec types a
 top-level ``custom_args`` as a string) and the per-recipient List-Unsubscribe header.
+
+Addresses go out as SendGrid's spec types them (``format: email``: ASCII only): an internationalized domain in
+its IDNA form (``frank@xn--bcher-kva.example``; the store and the To name keep the Unicode form). A local part
+that is not ASCII has no such form: that recipient fails with the reason, and the rest of the request goes out.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import re
 import time
 import urllib.error
 from collections.abc import Callable, Sequence
@@ -21,6 +26,7 @@ from typing import Any
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
+from digest.audience.validate import Invalid, ascii_address
 from digest.config import Settings
 from digest.errors import ConfigError
 from digest.render.message import list_id_header, unsubscribe_mailto
@@ -42,6 +48,39 @@ from digest.send.backends.base import (
 # python_http_client logs every request's headers, the API key included, at DEBUG: keep that out of any log,
 # whatever level the application configures.
 logging.getLogger("python_http_client.client").setLevel(logging.INFO)
+
+
+class RequestRefused(PermanentError):
+    """SendGrid refused the request (400); ``errors`` is its ``errors`` array, each naming a ``field``."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+# The field of an error about one address, as SendGrid names it: "personalizations.3.to.0.email".
+_ADDRESS_FIELD = re.compile(r"^personalizations\.(\d+)\.(?:to|cc|bcc)\.\d+\.email$")
+
+
+def _error_list(body: bytes | str | None) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or ""))
+        errors = data.get("errors") if isinstance(data, dict) else None
+    except ValueError:
+        return []
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+
+
+def refused_recipients(errors: list[dict[str, Any]], count: int) -> dict[int, str] | None:
+    """Personalization index → SendGrid's message, when every error of a 400 names one address of the request
+    (e.g. "Does not contain a valid address."); None when any error is about the request itself."""
+    found: dict[int, str] = {}
+    for err in errors:
+        match = _ADDRESS_FIELD.match(str(err.get("field") or ""))
+        if match is None or int(match.group(1)) >= count:
+            return None
+        found[int(match.group(1))] = f"SendGrid refused the address: {err.get('message')} (field {err['field']})"
+    return found or None
 
 
 def provider_message(body: bytes | str | None) -> str:
@@ -102,6 +141,8 @@ class SendGridBackend(Backend):
                 raise AuthError(message) from None
             if status >= 500:
                 raise TransientError(message) from None
+            if status == 400:
+                raise RequestRefused(message, _error_list(exc.body)) from None
             raise PermanentError(message) from None
         except urllib.error.URLError as exc:
             # urllib wraps failures of sending the request (connect, write): the provider never had all of it.
@@ -110,12 +151,42 @@ class SendGridBackend(Backend):
             # The request went out and the answer did not come back.
             raise InDoubtError(f"SendGrid {what}: no answer ({type(exc).__name__}: {exc})") from None
 
+    def send_batch(self, content: Content, recipients: Sequence[Recipient], *,
+                   schedule: Schedule | None = None) -> BatchResult:
+        # A recipient SendGrid cannot take fails alone, before the request: one such address in it would make
+        # SendGrid refuse all of it (up to 1,000 people).
+        unsendable: dict[int, str] = {}
+        sendable: list[Recipient] = []
+        for r in recipients:
+            try:
+                ascii_address(r.email)
+            except Invalid as exc:
+                unsendable[r.delivery_id] = f"SendGrid: {exc}"
+            else:
+                sendable.append(r)
+        bounced: dict[int, str] = {}
+        while True:
+            try:
+                result = super().send_batch(content, sendable, schedule=schedule) if sendable else BatchResult()
+                break
+            except RequestRefused as exc:
+                # SendGrid names the addresses it refuses (by personalization): those fail as hard bounces, and
+                # the rest of the request goes again without them. Nothing of a refused request was sent.
+                refused = refused_recipients(exc.errors, len(sendable))
+                if refused is None:
+                    raise
+                bounced.update({sendable[i].delivery_id: message for i, message in refused.items()})
+                sendable = [r for i, r in enumerate(sendable) if i not in refused]
+        result.rejected.update(unsendable)
+        result.bounced.update(bounced)
+        return result
+
     def build_payload(self, content: Content, recipients: Sequence[Recipient],
                       schedule: Schedule | None) -> dict[str, Any]:
         mailto = self.mailto
         personalizations = []
         for r in recipients:
-            to: dict[str, str] = {"email": r.email}
+            to: dict[str, str] = {"email": _address(r.email)}
             if r.person.name:
                 to["name"] = r.person.name
             unsubscribe = f"<{r.person.unsubscribe_url}>" + (f", <{mailto}>" if mailto else "")
@@ -138,7 +209,7 @@ class SendGridBackend(Backend):
     def _static_payload(self, content: Content) -> dict[str, Any]:
         """Everything of a request that is the same for every recipient of the variant."""
         list_row, rendered = content.list_row, content.rendered
-        sender: dict[str, str] = {"email": list_row.from_email}
+        sender: dict[str, str] = {"email": _address(list_row.from_email)}
         if list_row.from_name:
             sender["name"] = list_row.from_name
         payload: dict[str, Any] = {
@@ -153,7 +224,7 @@ class SendGridBackend(Backend):
         if self.categories:
             payload["categories"] = self.categories
         if list_row.reply_to:
-            payload["reply_to"] = {"email": list_row.reply_to}
+            payload["reply_to"] = {"email": _address(list_row.reply_to)}
         if self.sandbox:
             payload["mail_settings"] = {"sandbox_mode": {"enable": True}}
         return payload
@@ -190,7 +261,7 @@ class SendGridBackend(Backend):
     def send_message(self, message: EmailMessage) -> str:
         senders = getaddresses([str(message["From"] or "")])
         sender_name, sender_email = senders[0] if senders else ("", self.settings.from_email)
-        to = [{"email": addr, **({"name": name} if name else {})}
+        to = [{"email": _address(addr), **({"name": name} if name else {})}
               for name, addr in getaddresses([str(v) for v in message.get_all("To", [])]) if addr]
         if not to:
             raise PermanentError("transactional message has no To address")
@@ -205,14 +276,15 @@ class SendGridBackend(Backend):
                    if k.lower() in ("list-unsubscribe", "list-unsubscribe-post", "list-id", "auto-submitted")}
         payload: dict[str, Any] = {
             "personalizations": [{"to": to}],
-            "from": {"email": sender_email or self.settings.from_email, **({"name": sender_name} if sender_name else {})},
+            "from": {"email": _address(sender_email or self.settings.from_email),
+                     **({"name": sender_name} if sender_name else {})},
             "subject": str(message["Subject"] or "(no subject)"),
             "content": content,
         }
         if headers:
             payload["headers"] = headers
         # Reply-To may not go in "headers" (SendGrid refuses it there): it has its own fields.
-        replies = [{"email": addr, **({"name": name} if name else {})}
+        replies = [{"email": _address(addr), **({"name": name} if name else {})}
                    for name, addr in getaddresses([str(v) for v in message.get_all("Reply-To", [])]) if addr]
         if len(replies) == 1:
             payload["reply_to"] = replies[0]
@@ -225,3 +297,11 @@ class SendGridBackend(Backend):
         response = self.post(payload)
         result = self.parse_response(response, [])
         return result.provider_message_id or "sendgrid"
+
+
+def _address(email: str) -> str:
+    """An address in the ASCII form SendGrid takes; one without (a sender, a Reply-To) refuses the request."""
+    try:
+        return ascii_address(email)
+    except Invalid as exc:
+        raise PermanentError(f"SendGrid: {exc}") from None

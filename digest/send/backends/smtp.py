@@ -7,6 +7,7 @@ reply, is in doubt: the server may have queued the message.
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ from digest.send.backends.base import (
     InDoubtError,
     PermanentError,
     Recipient,
+    RecipientBounced,
+    RecipientDeferred,
     Schedule,
     TransientError,
     Unreachable,
@@ -69,6 +72,30 @@ def _smtp_error(exc: smtplib.SMTPResponseException, what: str) -> Exception:
     if 400 <= exc.smtp_code < 500:
         return TransientError(message)
     return PermanentError(message)
+
+
+# RFC 3463 enhanced status codes: 5.1.x (bad address: user unknown, no such domain) and 5.2.x (mailbox disabled,
+# full beyond repair) are about the recipient; 5.7.x (relaying denied, policy, content) and the rest are about
+# us or the message, and suppressing the address for them would clean good readers off the list.
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def _recipient_error(code: int, resp: bytes | str, what: str) -> Exception:
+    """What a refusal of one recipient (at RCPT, or of their one-recipient message) means: a hard bounce, a
+    temporary refusal to try again later, or a failure that says nothing about the address."""
+    text = resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
+    message = f"SMTP {what}: {code} {text}"
+    if code == 421:
+        return TransientError(message)  # the server is closing the connection: nothing to do with this reader
+    if 400 <= code < 500:
+        return RecipientDeferred(message)
+    enhanced = _ENHANCED.match(text)
+    if enhanced is not None:
+        about_address = enhanced.group(1) == "5" and enhanced.group(2) in ("1", "2")
+    else:
+        about_address = code in (550, 551, 553) and "relay" not in text.lower()
+    return RecipientBounced(message) if about_address else _smtp_error(
+        smtplib.SMTPResponseException(code, resp), what)
 
 
 def _envelope_address(address: str) -> tuple[str, bool]:
@@ -149,6 +176,16 @@ class SmtpBackend(Backend):
             data = self.dkim.sign(data, sender)
         return sender, recipient.email, data
 
+    def send_batch(self, content: Content, recipients: Sequence[Recipient], *,
+                   schedule: Schedule | None = None) -> BatchResult:
+        # A refusal of this one recipient is its outcome, not the batch's: the connection carries on with the next.
+        try:
+            return super().send_batch(content, recipients, schedule=schedule)
+        except RecipientBounced as exc:
+            return BatchResult(bounced={r.delivery_id: str(exc) for r in recipients})
+        except RecipientDeferred as exc:
+            return BatchResult(later={r.delivery_id: str(exc) for r in recipients})
+
     def post(self, payload: tuple[str, str, bytes]) -> str:
         sender, rcpt, data = payload
         return self._transmit(sender, [rcpt], data)
@@ -183,11 +220,13 @@ class SmtpBackend(Backend):
                 code, resp = conn.rcpt(rcpt)
                 if code not in (250, 251):
                     conn.rset()
-                    raise _smtp_error(smtplib.SMTPResponseException(code, resp), f"RCPT TO {rcpt}")
+                    raise _recipient_error(code, resp, f"RCPT TO {rcpt}")
             conn.putcmd("data")
             code, resp = conn.getreply()
             if code != 354:
                 conn.rset()
+                if len(rcpts) == 1:
+                    raise _recipient_error(code, resp, "DATA")
                 raise _smtp_error(smtplib.SMTPDataError(code, resp), "DATA")
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             self._drop()
@@ -204,6 +243,8 @@ class SmtpBackend(Backend):
             raise InDoubtError(f"SMTP {self.settings.smtp_host}: no answer after the message was sent: {exc}") \
                 from None
         if code != 250:
+            if len(rcpts) == 1:
+                raise _recipient_error(code, resp, "end of DATA")
             raise _smtp_error(smtplib.SMTPDataError(code, resp), "end of DATA")
         return resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
 
