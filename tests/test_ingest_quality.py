@@ -222,7 +222,9 @@ def test_advertising_by_category_byline_and_ad_server_link() -> None:
     ("<p>El concejo votó. Leer más</p><p>Suscríbete a nuestro boletín</p>", ["El concejo votó."]),
     ("<p>Il consiglio ha votato. Continua a leggere</p><p>Iscriviti alla newsletter</p>",
      ["Il consiglio ha votato."]),
-    # Words that only look like the furniture, inside a sentence, stay.
+    # Words that only look like the furniture, inside or ending a sentence, stay.
+    ("<p>Experts say children should read more.</p><p>Adults should read more</p>",
+     ["Experts say children should read more.", "Adults should read more"]),
     ("<p>She told readers to continue reading the report before the vote.</p>",
      ["She told readers to continue reading the report before the vote."]),
 ])

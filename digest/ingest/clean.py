@@ -64,11 +64,13 @@ _PROMO = re.compile(
     r"scarica (la|l'|l’)?app.*|iscriviti alla (nostra )?newsletter.*|seguici su .*)$", re.IGNORECASE)
 
 # What feeds append to the last sentence of a paragraph: a read-on link's words, a help link's "[?]", a share
-# bar flattened into a line. Cut from the tail, so the sentence before it stays.
+# bar flattened into a line. Cut from the tail, so the sentence before it stays. Read-on words count only after a
+# sentence's end or before an arrow or ellipsis: "Children should read more." is a sentence, not a link.
+_READ_ON = (r"(continue reading|read more|read (the )?full (article|story)|keep reading|weiterlesen|mehr lesen|"
+            r"lire la suite|leia mais|continue lendo|leer más|seguir leyendo|continua a leggere|leggi tutto)")
 _TAIL = re.compile(
-    r"(\s*(\[\?\]|\(\?\)|(continue reading|read more|read (the )?full (article|story)|keep reading|"
-    r"weiterlesen|mehr lesen|lire la suite|leia mais|continue lendo|leer más|seguir leyendo|continua a leggere|"
-    r"leggi tutto)\s*(\.\.\.|…|»|>>|→|›)?|"
+    r"(\s*(\[\?\]|\(\?\)|"
+    rf"(?<=[.!?…\"”»)\]])\s*{_READ_ON}\s*(\.\.\.|…|»|>>|→|›)?|\s{_READ_ON}\s*(\.\.\.|…|»|>>|→|›)|"
     r"(add to|share on|compartilhar no|partager sur|teilen auf|compartir en|condividi su) "
     r"(facebook|twitter|x|linkedin|whatsapp|email|e-mail)|tweet this|email this|print this|"
     r"[|·•])\s*)+$", re.IGNORECASE)
