@@ -67,3 +67,27 @@ def effective_language(subscriber_language: str | None, list_language: str | Non
             except UnknownLanguage:
                 continue
     return SOURCE
+
+
+def from_accept_language(header: str | None) -> str | None:
+    """The supported language a browser's Accept-Language header prefers most, or None.
+
+    Only for pages that know no reader and no list (a broken link): everywhere else the reader's or the list's
+    language wins over the browser's."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate((header or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag and tag != "*" and quality > 0:
+            ranked.append((-quality, position, tag))
+    for _, _, tag in sorted(ranked):
+        try:
+            return normalize(tag)
+        except UnknownLanguage:
+            continue
+    return None
