@@ -27,7 +27,6 @@ def build_confirmation(settings: Settings, list_row: MailingListRow, subscriber_
     _ = Translator(tag)
     message = EmailMessage()
     message["Subject"] = _("Please confirm your subscription to %(list)s", list=context["list_title"])
-    message["Content-Language"] = tag
     message["From"] = _address(list_row.from_name, list_row.from_email)
     message["To"] = _address(name or "", email)
     if list_row.reply_to:
@@ -38,6 +37,8 @@ def build_confirmation(settings: Settings, list_row: MailingListRow, subscriber_
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(render("email/confirm.txt", context))
     message.add_alternative(render("email/confirm.html", context), subtype="html")
+    # After the bodies: setting the content clears every Content-* header set before.
+    message["Content-Language"] = tag
     return message
 
 
