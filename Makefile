@@ -37,8 +37,8 @@ migration: $(STAMP)
 LOCALES := digest/i18n/locales
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -o $(LOCALES)/digest.pot --no-location --sort-output -c "Translators:" \
-		--project digest --version 0.1 --msgid-bugs-address newsroom@example.org .
-	$(BIN)/pybabel update -i $(LOCALES)/digest.pot -d $(LOCALES) -D digest --no-location \
+		--project digest --version 0.1 --msgid-bugs-address newsroom@example.org -w 110 .
+	$(BIN)/pybabel update -i $(LOCALES)/digest.pot -d $(LOCALES) -D digest -w 110 \
 		--ignore-obsolete --no-fuzzy-matching
 
 catalogs: $(STAMP)

@@ -60,8 +60,8 @@ def email_messages() -> list[str]:
         N_("Subscribe"),
         N_("Editor's note"),
         N_("Read on"),
-        ngettext("%(num)s min read", "%(num)s min read", 2),
-        ngettext("%(num)s story", "%(num)s stories", 2),
+        ngettext("%(num)s min read", "%(num)s min read", 1),
+        ngettext("%(num)s story", "%(num)s stories", 1),
         N_("Today's top stories"),
         N_("In this edition"),
     ]
