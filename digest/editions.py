@@ -252,10 +252,10 @@ def stamp(selection: Selection, list_row: MailingListRow, edition: EditionRow,
 
 
 def select_for(session: Session, settings: Any, edition: EditionRow, topics: Iterable[str] | None, *,
-               limit: int | None = None) -> Selection:
+               limit: int | None = None, language: str | None = None) -> Selection:
     """The edition's selection for a reader with ``topics`` preferences; None or empty means the list's topics,
     exactly what a subscriber who chose none gets (``effective_preferences``, which is idempotent, so passing
-    effective preferences already is harmless)."""
+    effective preferences already is harmless). ``language``: the reader's (None: the list's)."""
     list_row = session.get(MailingListRow, edition.list_id)
     assert list_row is not None
     # Applied here rather than by each caller: an editor's preview, the approval build and the thin-day check
@@ -263,7 +263,8 @@ def select_for(session: Session, settings: Any, edition: EditionRow, topics: Ite
     preferences = effective_preferences(topics, list_row.topics)
     ranker = ranker_for(session, settings, edition)
     clicks = engagement_for(session, settings, edition)
-    return stamp(ranker.select(preferences, limit=limit, engagement=clicks), list_row, edition)
+    return stamp(ranker.select(preferences, limit=limit, engagement=clicks), list_row, edition,
+                 language or list_language(settings, list_row))
 
 
 def get_or_create_variant(session: Session, edition: EditionRow, selection: Selection) -> VariantRow:
@@ -278,7 +279,8 @@ def get_or_create_variant(session: Session, edition: EditionRow, selection: Sele
         return row
     try:
         with session.begin_nested():
-            row = VariantRow(edition_id=edition.id, key=key, article_ids=selection.article_ids)
+            row = VariantRow(edition_id=edition.id, key=key, article_ids=selection.article_ids,
+                             language=selection.language)
             session.add(row)
     except IntegrityError:
         row = find()
@@ -320,7 +322,7 @@ class VariantGroup:
     """One distinct selection of an edition in one language and the subscribers (and preference profiles) that
     get it."""
 
-    selection: Selection
+    selection: Selection  # its ``language`` is the group's
     profiles: list[tuple[str, ...]] = field(default_factory=list)
     subscriber_ids: list[int] = field(default_factory=list)
 

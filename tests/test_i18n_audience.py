@@ -97,6 +97,7 @@ def test_each_selection_and_language_renders_once(project: Project, monkeypatch:
     with app.store.session() as s:
         by_email = dict(s.execute(select(DeliveryRow.email, DeliveryRow.variant_id)).all())
         assert s.scalar(select(func.count()).select_from(VariantRow)) == 2
+        assert sorted(s.scalars(select(VariantRow.language))) == ["de", "fr"]  # what send time needs
         edition = s.get(editions.EditionRow, s.scalar(select(VariantRow.edition_id)))
         groups = editions.variants_for_list(s, app.settings, edition)
     assert by_email[emails[0]] == by_email[emails[2]] == by_email[emails[3]] != by_email[emails[1]]

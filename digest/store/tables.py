@@ -202,6 +202,8 @@ class VariantRow(Base):
     edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(64))
     article_ids: Mapped[list[Any]] = mapped_column()
+    # The readers' language (part of ``key``): what personalizing and the message headers need at send time.
+    language: Mapped[str | None] = mapped_column(String(35))
     subject: Mapped[str | None] = mapped_column(Text)
     preheader: Mapped[str | None] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)

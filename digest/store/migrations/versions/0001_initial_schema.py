@@ -237,6 +237,7 @@ def upgrade() -> None:
     sa.Column('edition_id', sa.Integer(), nullable=False),
     sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('article_ids', sa.JSON(), nullable=False),
+    sa.Column('language', sa.String(length=35), nullable=True),
     sa.Column('subject', sa.Text(), nullable=True),
     sa.Column('preheader', sa.Text(), nullable=True),
     sa.Column('html', sa.Text(), nullable=True),
