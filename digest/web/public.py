@@ -121,15 +121,18 @@ class _Pages:
 
         return await run_in_threadpool(work)
 
-    def page(self, template: str, status: int = 200, *, language: str, **context: Any) -> HTMLResponse:
+    def page(self, template: str, status: int = 200, *, language: str | None = None, **context: Any
+             ) -> HTMLResponse:
+        """``template`` in ``language`` (None: theme.language's, for a page that knows no reader or list)."""
+        language = language or self.default_language()
         context.setdefault("postal_address", self.settings.postal_address)
         context.setdefault("title", "")
         headers = {**_SECURITY_HEADERS, "Content-Language": language}
         return HTMLResponse(render(template, {**context, "language": language}), status_code=status,
                             headers=headers)
 
-    def message(self, language: str, title: str, *paragraphs: str, status: int = 200,
-                link: tuple[str, str] | None = None) -> HTMLResponse:
+    def message(self, title: str, *paragraphs: str, status: int = 200, link: tuple[str, str] | None = None,
+                language: str | None = None) -> HTMLResponse:
         """A title and paragraphs (already in ``language``), and optionally one link as (href, text)."""
         href, text = link or ("", "")
         return self.page("message.html", status, language=language, title=title, paragraphs=list(paragraphs),
@@ -145,15 +148,15 @@ class _Pages:
     def token_error(self, exc: BadToken, language: str) -> HTMLResponse:
         _ = Translator(language)
         if isinstance(exc, GoneSubscriber):
-            return self.message(language, _("Subscription not found"),
+            return self.message(_("Subscription not found"),
                                 _("This link belongs to a subscription that no longer exists."),
-                                _("Nothing was changed."), status=404)
+                                _("Nothing was changed."), status=404, language=language)
         if exc.expired:
-            return self.message(language, _("This link has expired"), _("This link has expired."),
+            return self.message(_("This link has expired"), _("This link has expired."),
                                 _("Subscribe again to get a new confirmation link, or use the link in a newer "
-                                  "email."), status=410)
-        return self.message(language, _("This link is not valid"), _("This link is not valid."),
-                            _("Nothing was changed."), status=400)
+                                  "email."), status=410, language=language)
+        return self.message(_("This link is not valid"), _("This link is not valid."),
+                            _("Nothing was changed."), status=400, language=language)
 
     def reader_language(self, resolved: Resolved) -> str:
         return effective_language(resolved.subscriber, resolved.list_row, self.settings)
@@ -202,17 +205,17 @@ class _Pages:
         except NotFound:
             language = self.browser_language(request)
             _ = Translator(language)
-            return self.message(language, _("No such list"),
-                                _("There is no list named %(name)s.", name=repr(list_name)), status=404)
+            return self.message(_("No such list"),
+                                _("There is no list named %(name)s.", name=repr(list_name)), status=404, language=language)
         _ = Translator(info["language"])
         if request.method != "POST":
             return self.subscribe_form(request, info)
         ctype = request.headers.get("content-type", "")
         if not ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            return self.message(info["language"], _("Unsupported request"),
-                                _("Send the subscribe form, or use /api/subscribe with JSON."), status=415)
+            return self.message(_("Unsupported request"),
+                                _("Send the subscribe form, or use /api/subscribe with JSON."), status=415, language=info["language"])
         if _too_large(request):
-            return self.message(info["language"], _("Request too large"), status=413)
+            return self.message(_("Request too large"), status=413, language=info["language"])
         form = await request.form(max_files=0, max_fields=60)
         if not self._csrf_ok(request, str(form.get("csrf_token") or "")):
             return self.subscribe_form(request, info, status=403,
@@ -311,8 +314,8 @@ class _Pages:
                 if as_json:
                     return JSONResponse({"error": "could not send the confirmation email; try again later"},
                                         status_code=503)
-                return self.message(info["language"], _("Please try again later"),
-                                    _("We could not send the confirmation email."), status=503)
+                return self.message(_("Please try again later"),
+                                    _("We could not send the confirmation email."), status=503, language=info["language"])
         if as_json:
             status = "pending" if info["double_opt_in"] else "subscribed"
             return JSONResponse({"status": status, "list": info["name"], "message": _thanks_text(info)},
@@ -322,15 +325,15 @@ class _Pages:
     def thanks(self, info: dict[str, Any]) -> HTMLResponse:
         _ = Translator(info["language"])
         title = _("Check your inbox") if info["double_opt_in"] else _("Thank you")
-        return self.message(info["language"], title, _thanks_text(info))
+        return self.message(title, _thanks_text(info), language=info["language"])
 
     def too_many(self, why: str, as_json: bool, language: str) -> Response:
         if as_json:
             return JSONResponse({"error": why}, status_code=429, headers={"Retry-After": "3600"})
         _ = Translator(language)
-        response = self.message(language, _("Too many requests"),
+        response = self.message(_("Too many requests"),
                                 _("Too many subscribe requests came from here or for this address. Please try "
-                                  "again later."), status=429)
+                                  "again later."), status=429, language=language)
         response.headers["Retry-After"] = "3600"
         return response
 
@@ -352,21 +355,21 @@ class _Pages:
             choose = (_("Choose your topics, time zone and language") if resolved.list_row.topics
                       else _("Choose your time zone and language"))
             if resolved.subscriber.status == "active":
-                return self.message(language, _("You are subscribed"),
+                return self.message(_("You are subscribed"),
                                     _("%(email)s already receives %(list)s.", email=email, list=title),
-                                    link=(_preferences_link(self, resolved) or "", choose))
+                                    link=(_preferences_link(self, resolved) or "", choose), language=language)
             if request.method != "POST":
                 # Showing a button instead of confirming on GET: link scanners in mailboxes open every link.
                 return self.page("confirm.html", language=language, title=_("Confirm your subscription"),
                                  email=email, list_title=title, action=request.url.path)
             result = signup.confirm(session, resolved)
             if result.kind == "stale":
-                return self.message(language, _("This link is no longer valid"),
+                return self.message(_("This link is no longer valid"),
                                     _("The subscription changed after this link was sent. Subscribe again to get "
-                                      "a new one."), status=410)
-            return self.message(language, _("You are subscribed"),
+                                      "a new one."), status=410, language=language)
+            return self.message(_("You are subscribed"),
                                 _("Thank you: %(email)s will receive %(list)s.", email=email, list=title),
-                                link=(_preferences_link(self, resolved) or "", choose))
+                                link=(_preferences_link(self, resolved) or "", choose), language=language)
 
         return await self.db(work)
 
@@ -380,14 +383,14 @@ class _Pages:
             # language should a person ever see one.
             if _too_large(request):
                 language = self.browser_language(request)
-                return self.message(language, Translator(language)("Request too large"), status=413)
+                return self.message(Translator(language)("Request too large"), status=413, language=language)
             one_click, from_page = await _read_one_click(request)
             if not one_click:
                 language = self.browser_language(request)
                 _ = Translator(language)
-                return self.message(language, _("Not unsubscribed"),
+                return self.message(_("Not unsubscribed"),
                                     _("The request did not ask to unsubscribe (expected "
-                                      "List-Unsubscribe=One-Click). Nothing was changed."), status=400)
+                                      "List-Unsubscribe=One-Click). Nothing was changed."), status=400, language=language)
 
         def work(session: Any) -> Response:
             try:
@@ -403,8 +406,8 @@ class _Pages:
                                  already=sub.status in SUPPRESSING_STATUSES,
                                  preferences_link=_preferences_link(self, resolved))
             signup.unsubscribe_via_link(session, resolved, one_click=not from_page)
-            return self.message(language, _("You are unsubscribed"),
-                                _("%(email)s will receive no more %(list)s.", email=sub.email, list=title))
+            return self.message(_("You are unsubscribed"),
+                                _("%(email)s will receive no more %(list)s.", email=sub.email, list=title), language=language)
 
         return await self.db(work)
 
@@ -416,7 +419,7 @@ class _Pages:
         if request.method == "POST":
             if _too_large(request):
                 language = self.browser_language(request)
-                return self.message(language, Translator(language)("Request too large"), status=413)
+                return self.message(Translator(language)("Request too large"), status=413, language=language)
             form = await request.form(max_files=0, max_fields=200)
 
         def work(session: Any) -> Response:
