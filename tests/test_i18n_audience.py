@@ -183,3 +183,29 @@ def test_subscribe_page_and_confirmation_email_speak_the_list_s_language(site: t
     # A broken link knows no reader: the browser's language decides.
     broken = web.get("/preferences/not-a-token", headers={"Accept-Language": "es-MX,es;q=0.9,en;q=0.5"})
     assert broken.status_code == 400 and '<html lang="es">' in broken.text and "Este enlace no es válido" in broken.text
+
+
+def test_the_hosted_article_speaks_the_language_its_link_asks_for(project: Project) -> None:
+    evening = project.root / "story.txt"
+    evening.write_text("A fictional council vote/ Sample Desk/ SPRINGFIELD/ A. Writer/ Morning Edition/ "
+                       "The council voted, says the fictional lede.\n\nSample Quick Looks\n- One point\n"
+                       "Deep Look: The long read\nSPRINGFIELD — A paragraph of the fictional body.\n",
+                       encoding="utf-8")
+    project.run("ingest", str(evening), "--published", "2026-11-28T05:30:00+00:00")
+    app = project.app()
+    web = Web(create_app(app))
+    try:
+        with app.store.session() as s:
+            from digest.store.tables import ArticleRow
+
+            article_id = s.scalar(select(ArticleRow.id))
+        page = web.get(f"/articles/{article_id}?lang=pt-BR")
+        assert '<html lang="pt-BR">' in page.text and "sábado, 28 de novembro de 2026, 05:30 UTC" in page.text
+        assert page.headers["content-language"] == "pt-BR"
+        page = web.get(f"/articles/{article_id}", headers={"Accept-Language": "de-CH, en;q=0.5"})
+        assert '<html lang="de">' in page.text and "Samstag, 28. November 2026, 05:30 UTC" in page.text
+        page = web.get(f"/articles/{article_id}?lang=nl")
+        assert '<html lang="en">' in page.text and "Saturday, 28 November 2026, 05:30 UTC" in page.text
+    finally:
+        web.close()
+        app.close()
