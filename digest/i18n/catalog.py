@@ -81,3 +81,10 @@ class Translator:
 
     def __call__(self, message: str, **values: Any) -> str:
         return translate(self.language, message, **values)
+
+
+def fingerprint() -> str:
+    """Changes when a catalog file changes: for render caches keyed by what shapes a render. (A running process
+    keeps the catalogs it loaded; restart it to see edited translations.)"""
+    files = sorted(LOCALES.rglob("*.po")) + sorted(LOCALES.rglob("*.mo"))
+    return ";".join(f"{p.relative_to(LOCALES)}:{p.stat().st_mtime_ns}" for p in files)
