@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench lint typecheck migration clean preview
+.PHONY: demo test bench lint typecheck migration clean preview messages catalogs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,19 @@ typecheck: $(STAMP)
 # Regenerates migration 0001 from digest/store/tables.py (until the first release).
 migration: $(STAMP)
 	$(BIN)/python scripts/regen_initial_migration.py
+
+# The catalogs (digest/i18n/locales): `messages` extracts every message (babel.cfg) into digest.pot and merges
+# it into each language's digest.po, new ones left to translate; `catalogs` compiles the .po files to .mo
+# (optional: the .po files are read at run time when no newer .mo is there).
+LOCALES := digest/i18n/locales
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -o $(LOCALES)/digest.pot --no-location --sort-output -c "Translators:" \
+		--project digest --version 0.1 --msgid-bugs-address newsroom@example.org -w 110 .
+	$(BIN)/pybabel update -i $(LOCALES)/digest.pot -d $(LOCALES) -D digest -w 110 \
+		--ignore-obsolete --no-fuzzy-matching
+
+catalogs: $(STAMP)
+	$(BIN)/pybabel compile -d $(LOCALES) -D digest --statistics
 
 # The preview of the demo database (after `make demo`); links are signed with a throwaway key unless
 # DIGEST_SECRET_KEY is set.

@@ -22,9 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from digest.audience.lists import effective_language as list_language
 from digest.audience.subscribers import receives_editions
 from digest.errors import ConfigError
 from digest.feedback.stats import clicks_per_topic
+from digest.i18n.languages import effective_language
 from digest.models import Article, Selection
 from digest.rank.score import RankSettings, norm_topic
 from digest.rank.select import Ranker
@@ -238,8 +240,11 @@ def ranker_for(session: Session, settings: Any, edition: EditionRow) -> Ranker:
                   remembered=memory.told, remembered_context=memory.context)
 
 
-def stamp(selection: Selection, list_row: MailingListRow, edition: EditionRow) -> Selection:
+def stamp(selection: Selection, list_row: MailingListRow, edition: EditionRow,
+          language: str | None = None) -> Selection:
+    """Label a fresh selection with its list, edition and (when the caller knows it) readers' language."""
     selection.list_name = list_row.name
+    selection.language = language
     selection.edition_date = edition.date
     selection.window_start = edition.window_start
     selection.cutoff_at = window_end(edition)
@@ -248,10 +253,10 @@ def stamp(selection: Selection, list_row: MailingListRow, edition: EditionRow) -
 
 
 def select_for(session: Session, settings: Any, edition: EditionRow, topics: Iterable[str] | None, *,
-               limit: int | None = None) -> Selection:
+               limit: int | None = None, language: str | None = None) -> Selection:
     """The edition's selection for a reader with ``topics`` preferences; None or empty means the list's topics,
     exactly what a subscriber who chose none gets (``effective_preferences``, which is idempotent, so passing
-    effective preferences already is harmless)."""
+    effective preferences already is harmless). ``language``: the reader's (None: the list's)."""
     list_row = session.get(MailingListRow, edition.list_id)
     assert list_row is not None
     # Applied here rather than by each caller: an editor's preview, the approval build and the thin-day check
@@ -259,7 +264,8 @@ def select_for(session: Session, settings: Any, edition: EditionRow, topics: Ite
     preferences = effective_preferences(topics, list_row.topics)
     ranker = ranker_for(session, settings, edition)
     clicks = engagement_for(session, settings, edition)
-    return stamp(ranker.select(preferences, limit=limit, engagement=clicks), list_row, edition)
+    return stamp(ranker.select(preferences, limit=limit, engagement=clicks), list_row, edition,
+                 language or list_language(settings, list_row))
 
 
 def get_or_create_variant(session: Session, edition: EditionRow, selection: Selection) -> VariantRow:
@@ -274,7 +280,8 @@ def get_or_create_variant(session: Session, edition: EditionRow, selection: Sele
         return row
     try:
         with session.begin_nested():
-            row = VariantRow(edition_id=edition.id, key=key, article_ids=selection.article_ids)
+            row = VariantRow(edition_id=edition.id, key=key, article_ids=selection.article_ids,
+                             language=selection.language)
             session.add(row)
     except IntegrityError:
         row = find()
@@ -313,9 +320,10 @@ def effective_preferences(subscriber_topics: Iterable[str] | None, list_topics: 
 
 @dataclass
 class VariantGroup:
-    """One distinct selection of an edition and the subscribers (and preference profiles) that get it."""
+    """One distinct selection of an edition in one language and the subscribers (and preference profiles) that
+    get it."""
 
-    selection: Selection
+    selection: Selection  # its ``language`` is the group's
     profiles: list[tuple[str, ...]] = field(default_factory=list)
     subscriber_ids: list[int] = field(default_factory=list)
 
@@ -325,30 +333,34 @@ class VariantGroup:
 
 
 def variants_for_list(session: Session, settings: Any, edition: EditionRow) -> list[VariantGroup]:
-    """Group the list's active, unpaused subscribers by the selection their preferences give.
+    """Group the list's active, unpaused subscribers by the selection their preferences give and their language.
 
-    Each distinct preference profile is ranked once; profiles whose selections come out identical share one
-    group (one variant, rendered once). Largest group first, then by key.
+    Each distinct preference profile is ranked once; readers of one language whose selections come out
+    identical share one group (one variant, rendered once). Largest group first, then by key.
     """
     list_row = session.get(MailingListRow, edition.list_id)
     assert list_row is not None
     subscribers = session.execute(
-        select(SubscriberRow.id, SubscriberRow.topics)
+        select(SubscriberRow.id, SubscriberRow.topics, SubscriberRow.language)
         .where(SubscriberRow.list_id == list_row.id, receives_editions())
         .order_by(SubscriberRow.id)).all()
-    profiles: dict[tuple[str, ...], list[int]] = {}
-    for subscriber_id, topics in subscribers:
-        profiles.setdefault(effective_preferences(topics, list_row.topics), []).append(subscriber_id)
+    default = list_language(settings, list_row)
+    profiles: dict[tuple[str, ...], dict[str, list[int]]] = {}
+    for subscriber_id, topics, language in subscribers:
+        languages = profiles.setdefault(effective_preferences(topics, list_row.topics), {})
+        languages.setdefault(effective_language(language, default), []).append(subscriber_id)
     if not profiles:
         return []
     ranker = ranker_for(session, settings, edition)
     clicks = engagement_for(session, settings, edition)
     groups: dict[str, VariantGroup] = {}
     for profile in sorted(profiles):
-        selection = stamp(ranker.select(profile, engagement=clicks, with_dropped=False), list_row, edition)
-        group = groups.setdefault(selection.key, VariantGroup(selection))
-        group.profiles.append(profile)
-        group.subscriber_ids.extend(profiles[profile])
+        for language, ids in sorted(profiles[profile].items()):
+            selection = stamp(ranker.select(profile, engagement=clicks, with_dropped=False), list_row, edition,
+                              language)
+            group = groups.setdefault(selection.key, VariantGroup(selection))
+            group.profiles.append(profile)
+            group.subscriber_ids.extend(ids)
     for group in groups.values():
         group.subscriber_ids.sort()
     return sorted(groups.values(), key=lambda g: (-len(g.subscriber_ids), g.key))

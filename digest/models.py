@@ -118,6 +118,9 @@ class Selection:
     cutoff_at: datetime | None = None
     thin: bool = False  # fewer than min_articles
     note: str | None = None  # the edition's editor's note (Markdown subset), set with the edition by stamp()
+    # The readers' language (a supported tag): the same articles in two languages are two variants. None: the
+    # caller does not say (a one-off build), and the key is the articles' alone.
+    language: str | None = None
 
     @property
     def article_ids(self) -> list[str]:
@@ -125,8 +128,9 @@ class Selection:
 
     @property
     def key(self) -> str:
-        return variant_key(self.article_ids)
+        return variant_key(self.article_ids, self.language)
 
 
-def variant_key(article_ids: list[str]) -> str:
-    return hashlib.sha256("\n".join(article_ids).encode()).hexdigest()[:32]
+def variant_key(article_ids: list[str], language: str | None = None) -> str:
+    basis = "\n".join(article_ids) + (f"\nlanguage:{language}" if language else "")
+    return hashlib.sha256(basis.encode()).hexdigest()[:32]

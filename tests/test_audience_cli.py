@@ -72,7 +72,8 @@ def test_subscribers_add_show_ls_unsubscribe_rm_with_audit(project: Project) -> 
     assert "Unchanged" in again.stdout
     shown = project.json("subscribers", "show", "EVE@example.ORG")
     assert shown["status"] == "active" and shown["email"] == "Eve@example.org"
-    assert shown["effective"] == {"topics": ["sports"], "timezone": "America/New_York", "send_time": "08:00"}
+    assert shown["effective"] == {"topics": ["sports"], "timezone": "America/New_York", "send_time": "08:00",
+                                  "language": "en"}
     listed = project.json("subscribers", "ls")
     assert isinstance(listed, list) and [s["email"] for s in listed] == ["Eve@example.org"]
     assert listed[0]["status"] == "active"

@@ -199,7 +199,7 @@ def test_export_round_trips_and_neutralizes_formulas(project: Project) -> None:
     assert original["=evil@example.org"]["name"] == '=HYPERLINK("http://evil.example","click")'
     # --status filters, and stdout works too.
     only = project.run("subscribers", "export", "--list", "weekly", "--status", "unsubscribed").stdout
-    assert only.splitlines()[1:] == ["at@example.org,'@SUM(1+1),,,,unsubscribed"]
+    assert only.splitlines()[1:] == ["at@example.org,'@SUM(1+1),,,,unsubscribed,"]
 
 
 def test_progress_bar_goes_to_stderr_and_json_stays_clean(project: Project, tmp_path: Path) -> None:

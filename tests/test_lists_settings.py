@@ -30,7 +30,7 @@ DEFAULTS = {"min_articles": 3, "max_articles": 8, "skip_thin_days": False}
 
 
 def limits(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    return {k: data[k] for k in FOLLOW}, data["effective"]
+    return {k: data[k] for k in FOLLOW}, {k: v for k, v in data["effective"].items() if k in FOLLOW}
 
 
 def seed(project: Project) -> None:

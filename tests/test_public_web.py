@@ -77,7 +77,7 @@ def test_double_opt_in_from_form_to_active(site: tuple[Project, Any, Web]) -> No
     row = subscriber(app, "reader@example.org")
     assert row.status == "active" and row.confirmed_at is not None
     # The new reader can pick topics and a time zone at once, without waiting for an edition's link.
-    prefs = re.search(r'<a href="(/preferences/[^"]+)">Choose your topics and time zone</a>', done.text)
+    prefs = re.search(r'<a href="(/preferences/[^"]+)">Choose your topics, time zone and language</a>', done.text)
     assert prefs is not None and "Your preferences" in web.get(prefs.group(1)).text
     again = web.post(path_of(link))
     assert again.status_code == 200 and "already receives" in again.text

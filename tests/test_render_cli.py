@@ -104,6 +104,12 @@ def test_init_creates_a_newsroom_folder_and_never_overwrites(sqlite_project: Pro
     settings = load_settings(target / "digest.toml", environ={})
     assert len(settings.secret_key) >= 40
     assert settings.max_html_bytes == 102_000  # every other key stays commented at its default
+    text = (target / "digest.toml").read_text(encoding="utf-8")
+    assert '# theme = {language = "en"}' in text and "en, de, fr, es, pt-BR, it" in text
+    assert settings.theme == {}  # commented: the default
+    uncommented = text.replace('# theme = {language = "en"}', 'theme = {language = "de"}')
+    (tmp_path / "lang.toml").write_text(uncommented, encoding="utf-8")
+    assert load_settings(tmp_path / "lang.toml", environ={}).theme == {"language": "de"}
     assert (target / "subscribers").is_dir()
     for source in PACKAGE_TEMPLATES.glob("*.j2"):
         assert (target / "templates" / source.name).read_bytes() == source.read_bytes()
@@ -155,7 +161,8 @@ def test_a_wheel_install_ships_templates_and_digest_init_works_from_it(tmp_path:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         archive.extractall(tmp_path / "site")
-    data_dirs = ("digest/templates", "digest/web/static", "digest/web/templates", "digest/store/migrations")
+    data_dirs = ("digest/templates", "digest/web/static", "digest/web/templates", "digest/store/migrations",
+                 "digest/i18n/locales")
     shipped = [p.relative_to(REPO).as_posix() for d in data_dirs for p in (REPO / d).rglob("*")
                if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
     assert len(shipped) > 15 and [n for n in shipped if n not in names] == []

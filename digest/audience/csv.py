@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from digest.audience.importer import Issue, Record
 from digest.audience.validate import (
     Invalid,
+    check_language,
     check_send_time,
     check_sendable,
     check_status,
@@ -32,11 +33,12 @@ from digest.audience.validate import (
 from digest.errors import ParseError
 from digest.store.tables import MailingListRow, SubscriberRow
 
-COLUMNS = ("email", "name", "topics", "timezone", "send_time", "status")
+COLUMNS = ("email", "name", "topics", "timezone", "send_time", "status", "language")
 # Header spellings other tools export, mapped to ours.
 _ALIASES = {"e-mail": "email", "email address": "email", "email_address": "email", "mail": "email",
             "time zone": "timezone", "time_zone": "timezone", "tz": "timezone", "send time": "send_time",
-            "sendtime": "send_time", "full name": "name", "full_name": "name"}
+            "sendtime": "send_time", "full name": "name", "full_name": "name", "lang": "language",
+            "locale": "language"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -172,6 +174,7 @@ def _parse_row(parsed: ParsedCsv, line: int, cells: list[str], offered: list[str
             timezone=_field("timezone", check_timezone, values.get("timezone")),
             send_time=_field("send_time", check_send_time, values.get("send_time")),
             status=_field("status", check_status, values.get("status")),
+            language=_field("language", check_language, values.get("language")),
         )
     except Invalid as exc:
         parsed.rejected.append(Issue(line, raw_email or None, str(exc)))
@@ -212,13 +215,14 @@ def write_csv(session: Session, list_row: MailingListRow, out: TextIO, *, status
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     t = SubscriberRow
-    query = (select(t.email, t.name, t.topics, t.timezone, t.send_time, t.status)
+    query = (select(t.email, t.name, t.topics, t.timezone, t.send_time, t.status, t.language)
              .where(t.list_id == list_row.id).order_by(t.id))
     if status:
         query = query.where(t.status == status)
     count = 0
-    for email, name, topics, tz, send_time, status_ in session.execute(query.execution_options(yield_per=2000)):
+    for email, name, topics, tz, send_time, status_, language in session.execute(
+            query.execution_options(yield_per=2000)):
         writer.writerow([neutralize(v) for v in (
-            email, name or "", ",".join(topics or []), tz or "", send_time or "", status_)])
+            email, name or "", ",".join(topics or []), tz or "", send_time or "", status_, language or "")])
         count += 1
     return count

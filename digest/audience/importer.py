@@ -29,7 +29,7 @@ CHUNK = 5000
 # Called as progress(phase, done, total) so a face can draw a bar; the library itself prints nothing.
 Progress = Callable[[str, int, int], None]
 # Fields a record may set; None in a record means "not given: leave the stored value as it is".
-FIELDS = ("name", "topics", "timezone", "send_time")
+FIELDS = ("name", "topics", "timezone", "send_time", "language")
 
 
 @dataclass
@@ -43,6 +43,7 @@ class Record:
     timezone: str | None = None
     send_time: str | None = None
     status: str | None = None
+    language: str | None = None
 
 
 @dataclass
@@ -88,13 +89,14 @@ class _Existing:
     topics: list[str]
     timezone: str | None
     send_time: str | None
+    language: str | None
 
 
 def _load_existing(session: Session, list_id: int) -> dict[str, _Existing]:
     t = SubscriberRow
-    rows = session.execute(select(t.email_key, t.id, t.name, t.status, t.topics, t.timezone, t.send_time)
-                           .where(t.list_id == list_id))
-    return {r[0]: _Existing(r[1], r[2], r[3], list(r[4] or []), r[5], r[6]) for r in rows}
+    rows = session.execute(select(t.email_key, t.id, t.name, t.status, t.topics, t.timezone, t.send_time,
+                                  t.language).where(t.list_id == list_id))
+    return {r[0]: _Existing(r[1], r[2], r[3], list(r[4] or []), r[5], r[6], r[7]) for r in rows}
 
 
 def merge(session: Session, list_row: MailingListRow, records: Iterable[Record], *, source: str,
@@ -136,7 +138,8 @@ def merge(session: Session, list_row: MailingListRow, records: Iterable[Record],
             inserts.append({
                 "list_id": list_row.id, "email": record.email, "email_key": key, "name": record.name,
                 "status": status, "topics": record.topics or [], "timezone": record.timezone,
-                "send_time": record.send_time, "source": source[:200], "created_at": now,
+                "send_time": record.send_time, "language": record.language, "source": source[:200],
+                "created_at": now,
                 "confirmed_at": now if status == "active" else None,
                 "active_since": now if status == "active" else None,
                 "unsubscribed_at": now if status == "unsubscribed" else None,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from digest.audience.validate import (
     Invalid,
+    check_language,
     check_list_name,
     check_send_time,
     check_timezone,
@@ -19,6 +20,7 @@ from digest.audience.validate import (
 )
 from digest.config import Settings
 from digest.errors import DigestError, NotFound
+from digest.i18n.languages import effective_language as _effective_language
 from digest.store.tables import AuditRow, MailingListRow, SubscriberRow, UTCDateTime
 
 
@@ -67,7 +69,8 @@ def create_list(session: Session, settings: Settings, name: str, *, from_email: 
                 from_name: str | None = None, reply_to: str | None = None, timezone: str | None = None,
                 send_time: str | None = None, topics: str | list[str] | None = None,
                 double_opt_in: bool | None = None, title: str | None = None, min_articles: int | None = None,
-                max_articles: int | None = None, skip_thin_days: bool | None = None) -> MailingListRow:
+                max_articles: int | None = None, skip_thin_days: bool | None = None,
+                language: str | None = None) -> MailingListRow:
     """Create a list. Every option given is checked first and an error names it; the options not given (None or
     empty) come from the config, through ``new_list_row``, and are not checked again here: the settings check
     their own values when they load."""
@@ -82,6 +85,7 @@ def create_list(session: Session, settings: Settings, name: str, *, from_email: 
             "topics": parse_topics(topics) if topics else None,
             "double_opt_in": double_opt_in,
             "title": title,
+            "language": _checked("--language", check_language, language) if language else None,
         }
         _check_limits(settings, min_articles, max_articles)
     except Invalid as exc:
@@ -117,6 +121,21 @@ def set_list_limits(session: Session, settings: Settings, row: MailingListRow, *
         setattr(row, key, value)
     session.flush()
     return row
+
+
+def set_list_language(session: Session, row: MailingListRow, language: str | None) -> MailingListRow:
+    """Set the list's language (a supported BCP 47 tag, refused otherwise), or None: follow theme.language."""
+    try:
+        row.language = _checked("--language", check_language, language) if language is not None else None
+    except Invalid as exc:
+        raise ListError(str(exc)) from None
+    session.flush()
+    return row
+
+
+def effective_language(settings: Settings, row: MailingListRow) -> str:
+    """The language of the list's readers who chose none: the list's own, else theme.language."""
+    return _effective_language(None, row.language, (settings.theme or {}).get("language"))
 
 
 def effective_limits(settings: Settings, row: MailingListRow) -> dict[str, Any]:
@@ -206,13 +225,13 @@ def list_to_json(row: MailingListRow, counts: dict[str, int] | None = None,
     data: dict[str, Any] = {
         "id": row.id, "name": row.name, "title": row.title, "from_email": row.from_email,
         "from_name": row.from_name, "reply_to": row.reply_to, "topics": list(row.topics or []),
-        "timezone": row.timezone, "send_time": row.send_time, "schedule": row.schedule,
+        "timezone": row.timezone, "language": row.language, "send_time": row.send_time, "schedule": row.schedule,
         "double_opt_in": row.double_opt_in, "require_approval": row.require_approval,
         "min_articles": row.min_articles, "max_articles": row.max_articles, "skip_thin_days": row.skip_thin_days,
         "archive": row.archive or "public", "created_at": row.created_at,
     }
     if settings is not None:
-        data["effective"] = effective_limits(settings, row)
+        data["effective"] = {**effective_limits(settings, row), "language": effective_language(settings, row)}
     if counts is not None:
         data["subscribers"] = dict(sorted(counts.items()))
     return data

@@ -25,7 +25,7 @@ from digest.audience.lifecycle import (
 )
 from digest.audience.links import Resolved
 from digest.audience.subscribers import find, unsubscribe
-from digest.audience.validate import Invalid, check_timezone, parse_topics
+from digest.audience.validate import Invalid, check_language, check_timezone, parse_topics
 from digest.config import Settings
 from digest.feedback.process import record_link_unsubscribe
 from digest.store.tables import MailingListRow, SubscriberRow
@@ -118,21 +118,40 @@ def unsubscribe_via_link(session: Session, resolved: Resolved, *, one_click: boo
     return changed
 
 
-def update_preferences(resolved: Resolved, *, topics: list[str], timezone_: str, paused: bool) -> None:
-    """Save the preference centre's form; raises Invalid naming the field that is wrong."""
+class PreferenceInvalid(Invalid):
+    """One field of the preference form is wrong: ``field`` and the ``value`` sent say which, for the page to
+    explain in the reader's language."""
+
+    def __init__(self, field: str, value: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.value = field, value
+
+
+def update_preferences(resolved: Resolved, *, topics: list[str], timezone_: str, paused: bool,
+                       language: str | None = None) -> None:
+    """Save the preference centre's form; raises PreferenceInvalid naming the field that is wrong, and then
+    changes nothing. ``language`` empty: the list's; None: left as it is."""
     list_row, row = resolved.list_row, resolved.subscriber
     try:
         chosen = parse_topics(topics, list_row.topics) if list_row.topics else []
     except Invalid as exc:
-        raise Invalid(f"topics: {exc}") from None
+        raise PreferenceInvalid("topics", ",".join(topics), f"topics: {exc}") from None
     tz = timezone_.strip()
     if tz:
         try:
             tz = check_timezone(tz)
         except Invalid as exc:
-            raise Invalid(f"time zone: {exc}") from None
+            raise PreferenceInvalid("timezone", tz, f"time zone: {exc}") from None
+    tag = (language or "").strip()
+    if tag:
+        try:
+            tag = check_language(tag)
+        except Invalid as exc:
+            raise PreferenceInvalid("language", tag, f"language: {exc}") from None
     row.topics = chosen
     row.timezone = tz or None
+    if language is not None:
+        row.language = tag or None
     row.paused = paused
 
 

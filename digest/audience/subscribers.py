@@ -16,6 +16,7 @@ from digest.audience.importer import ImportReport, Record, merge
 from digest.audience.lifecycle import SUPPRESSING_STATUSES, change_status, email_key, record_removed
 from digest.audience.validate import (
     Invalid,
+    check_language,
     check_send_time,
     check_sendable,
     check_status,
@@ -24,7 +25,9 @@ from digest.audience.validate import (
     normalize_email,
     parse_topics,
 )
+from digest.config import Settings
 from digest.errors import DigestError, NotFound
+from digest.i18n.languages import effective_language as _effective_language
 from digest.store.tables import AuditRow, MailingListRow, SubscriberRow
 
 
@@ -55,7 +58,7 @@ def get(session: Session, list_row: MailingListRow, email: str) -> SubscriberRow
 def add(session: Session, list_row: MailingListRow, email: str, *, name: str | None = None,
         topics: str | None = None, timezone: str | None = None, send_time: str | None = None,
         status: str | None = None, resubscribe: bool = False, actor: str = "cli",
-        source: str = "cli", backend: str | None = None) -> ImportReport:
+        source: str = "cli", backend: str | None = None, language: str | None = None) -> ImportReport:
     """Add or update one subscriber by the same rules as an import of a one-row file (``backend``: refuse an
     address it cannot deliver to, as the import does)."""
     try:
@@ -68,6 +71,7 @@ def add(session: Session, list_row: MailingListRow, email: str, *, name: str | N
             timezone=check_timezone(timezone) if timezone else None,
             send_time=check_send_time(send_time) if send_time else None,
             status=check_status(status) if status else None,
+            language=check_language(language) if language else None,
         )
     except Invalid as exc:
         raise SubscriberError(f"{email}: {exc}") from None
@@ -135,6 +139,12 @@ def effective_send_time(subscriber: SubscriberRow, list_row: MailingListRow) -> 
     return subscriber.send_time or list_row.send_time
 
 
+def effective_language(subscriber: SubscriberRow | None, list_row: MailingListRow, settings: Settings | None) -> str:
+    """The language the subscriber reads in: their own, else the list's, else theme.language, else English."""
+    theme = (settings.theme or {}).get("language") if settings is not None else None
+    return _effective_language(subscriber.language if subscriber is not None else None, list_row.language, theme)
+
+
 def history(session: Session, subscriber: SubscriberRow) -> list[AuditRow]:
     # By id and address: SQLite gives a deleted subscriber's id to the next one, whose history is not theirs.
     return list(session.scalars(select(AuditRow).where(AuditRow.subscriber_id == subscriber.id,
@@ -147,15 +157,16 @@ def audit_to_json(row: AuditRow) -> dict[str, Any]:
             "old_status": row.old_status, "new_status": row.new_status, "actor": row.actor, "reason": row.reason}
 
 
-def to_json(subscriber: SubscriberRow, list_row: MailingListRow) -> dict[str, Any]:
+def to_json(subscriber: SubscriberRow, list_row: MailingListRow, settings: Settings | None = None) -> dict[str, Any]:
     return {
         "id": subscriber.id, "list": list_row.name, "email": subscriber.email, "name": subscriber.name,
         "status": subscriber.status, "topics": list(subscriber.topics or []), "timezone": subscriber.timezone,
-        "send_time": subscriber.send_time, "paused": subscriber.paused, "source": subscriber.source,
+        "send_time": subscriber.send_time, "language": subscriber.language, "paused": subscriber.paused, "source": subscriber.source,
         "created_at": subscriber.created_at, "confirmed_at": subscriber.confirmed_at,
         "unsubscribed_at": subscriber.unsubscribed_at, "active_since": subscriber.active_since,
         "soft_bounces": subscriber.soft_bounces,
         "effective": {"topics": effective_topics(subscriber, list_row),
                       "timezone": effective_timezone(subscriber, list_row),
-                      "send_time": effective_send_time(subscriber, list_row)},
+                      "send_time": effective_send_time(subscriber, list_row),
+                      "language": effective_language(subscriber, list_row, settings)},
     }

@@ -11,12 +11,21 @@ import idna
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH, LOCAL_PART_MAX_LENGTH
 
+from digest.i18n.languages import UnknownLanguage, normalize
 from digest.ingest.topics import normalize_topic
 from digest.models import SUBSCRIBER_STATUSES
 
 
 class Invalid(ValueError):
     """One value is wrong; the message says why, for a row report or a form."""
+
+
+def check_language(value: str) -> str:
+    """A supported BCP 47 tag, normalized (``pt_br`` → ``pt-BR``); the error lists the supported ones."""
+    try:
+        return normalize(value)
+    except UnknownLanguage as exc:
+        raise Invalid(str(exc)) from None
 
 
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")

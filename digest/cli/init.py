@@ -9,6 +9,7 @@ import click
 
 from digest.config import CONFIG_FILENAME, render_toml_template
 from digest.errors import DigestError
+from digest.i18n.languages import SUPPORTED
 from digest.render.templates import PACKAGE_TEMPLATES
 
 
@@ -37,7 +38,14 @@ def _config_text() -> str:
     line = '# secret_key = ""'
     if line not in text:  # the foundation changed the template; fail loudly rather than write no secret
         raise DigestError("digest.toml template has no secret_key line to fill in")
-    return text.replace(line, f'secret_key = "{secrets.token_urlsafe(32)}"', 1)
+    text = text.replace(line, f'secret_key = "{secrets.token_urlsafe(32)}"', 1)
+    theme = "# theme = {}"
+    if theme not in text:
+        raise DigestError("digest.toml template has no theme line to show the language in")
+    # The language is the one theme key a newsroom abroad changes first: shown, still commented.
+    return text.replace(theme, "# The readers' language, unless the list (`digest lists set NAME --language TAG`) or the "
+                        "subscriber sets one: " + ", ".join(SUPPORTED) + ".\n"
+                        '# theme = {language = "en"}', 1)
 
 
 @click.command("init")

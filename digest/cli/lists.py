@@ -16,6 +16,10 @@ min_articles_option = click.option(
 max_articles_option = click.option(
     "--max-articles", type=int, metavar="N",
     help="Most articles in this list's editions, at least 1 (overrides the setting max_articles).")
+language_option = click.option(
+    "--language", metavar="TAG",
+    help="Language of the list's emails and pages, a BCP 47 tag: en, de, fr, es, pt-BR or it (default: "
+         "theme.language). A subscriber's own language overrides it.")
 thin_days_option = click.option(
     "--skip-thin-days/--send-thin-days", "skip_thin_days", default=None,
     help="Skip a thin day's edition, or send it thin (overrides the setting skip_thin_days).")
@@ -23,7 +27,8 @@ thin_days_option = click.option(
 
 @click.group("lists")
 def lists_group() -> None:
-    """Manage mailing lists (from address, topics offered, send time, time zone, opt-in mode, article limits)."""
+    """Manage mailing lists (from address, topics offered, send time, time zone, language, opt-in mode,
+    article limits)."""
 
 
 @lists_group.command("create")
@@ -35,6 +40,7 @@ def lists_group() -> None:
 @click.option("--timezone", "timezone_", metavar="TZ", help="IANA time zone, e.g. Europe/Berlin (default: config "
               "timezone).")
 @click.option("--send-time", metavar="HH:MM", help="Local send time (default: config send_time).")
+@language_option
 @click.option("--topics", metavar="A,B", help="Comma-separated topics subscribers may choose from.")
 @click.option("--single-opt-in", is_flag=True, help="Subscribers from the public form are active at once, "
               "without a confirmation email (default: config double_opt_in).")
@@ -43,7 +49,8 @@ def lists_group() -> None:
 @thin_days_option
 @json_option
 def create(name: str, title: str | None, from_email: str | None, from_name: str | None, reply_to: str | None,
-           timezone_: str | None, send_time: str | None, topics: str | None, single_opt_in: bool,
+           timezone_: str | None, send_time: str | None, language: str | None, topics: str | None,
+           single_opt_in: bool,
            min_articles: int | None, max_articles: int | None, skip_thin_days: bool | None,
            as_json: bool) -> None:
     """Create the mailing list NAME.
@@ -57,13 +64,13 @@ def create(name: str, title: str | None, from_email: str | None, from_name: str 
                                     reply_to=reply_to, timezone=timezone_, send_time=send_time, topics=topics,
                                     double_opt_in=False if single_opt_in else None, title=title,
                                     min_articles=min_articles, max_articles=max_articles,
-                                    skip_thin_days=skip_thin_days)
+                                    skip_thin_days=skip_thin_days, language=language)
         data = lists_lib.list_to_json(row, settings=app.settings)
     if as_json:
         print_json(data)
     else:
         click.echo(f"Created list {data['name']!r} (from {data['from_name']} <{data['from_email']}>, "
-                   f"{data['send_time']} {data['timezone']}, "
+                   f"{data['send_time']} {data['timezone']}, {data['effective']['language']}, "
                    f"{'double' if data['double_opt_in'] else 'single'} opt-in; {_limits_text(data)}).")
 
 
@@ -77,19 +84,28 @@ def create(name: str, title: str | None, from_email: str | None, from_name: str 
 @click.option("--archive", type=click.Choice(["public", "private"]), default=None,
               help="public: sent editions are on /archive/NAME, with a web version and an Atom feed, and emails "
                    "link to their web version; private: those pages answer 404 (default of new lists: public).")
+@language_option
+@click.option("--clear-language", is_flag=True, help="Follow theme.language again.")
 @json_option
 def set_limits(name: str, min_articles: int | None, max_articles: int | None, skip_thin_days: bool | None,
-               clear_limits: bool, archive: str | None, as_json: bool) -> None:
-    """Set the list NAME's own article limits (min_articles, max_articles, skip_thin_days) and its archive.
+               clear_limits: bool, archive: str | None, language: str | None, clear_language: bool,
+               as_json: bool) -> None:
+    """Set the list NAME's own article limits (min_articles, max_articles, skip_thin_days), archive and language.
 
     A value set here overrides the setting of that name for this list's editions; only the options given
     change (without any, it only prints them). A value that does not fit (max below 1, min below 0 or above
     max, taking the list's or the settings' value for the one not given) is refused, naming the option, and
-    nothing changes. Prints the list's own values (null: follows the settings) and the ones in force.
+    nothing changes. An unknown --language is refused with the supported tags. Prints the list's own values
+    (null: follows the settings) and the ones in force.
     """
+    if clear_language and language:
+        raise click.UsageError("give --language or --clear-language, not both")
     app = get_app()
     with app.store.session() as session:
-        row = lists_lib.set_list_limits(session, app.settings, lists_lib.get_list(session, name),
+        row = lists_lib.get_list(session, name)
+        if language is not None or clear_language:
+            lists_lib.set_list_language(session, row, language)
+        row = lists_lib.set_list_limits(session, app.settings, row,
                                         min_articles=min_articles, max_articles=max_articles,
                                         skip_thin_days=skip_thin_days, clear=clear_limits)
         if archive is not None:
@@ -98,7 +114,12 @@ def set_limits(name: str, min_articles: int | None, max_articles: int | None, sk
     if as_json:
         print_json(data)
     else:
-        click.echo(f"{data['name']}: {_limits_text(data)}" + (f"; archive {data['archive']}" if archive else ""))
+        text = f"{data['name']}: {_limits_text(data)}"
+        if archive:
+            text += f"; archive {data['archive']}"
+        if language is not None or clear_language:
+            text += f"; language {data['effective']['language']} ({'own' if data['language'] else 'theme.language'})"
+        click.echo(text)
 
 
 def _limits_text(data: dict[str, Any]) -> str:
@@ -137,8 +158,8 @@ def ls(as_json: bool) -> None:
 def show(name: str, as_json: bool) -> None:
     """Show one mailing list's settings and subscriber counts.
 
-    min_articles, max_articles and skip_thin_days are the list's own (- / null: it follows the settings);
-    "effective" shows the values its editions use.
+    min_articles, max_articles, skip_thin_days and language are the list's own (- / null: it follows the
+    settings); "effective" shows the values its editions use.
     """
     app = get_app()
     with app.store.session() as session:

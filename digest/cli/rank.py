@@ -176,7 +176,8 @@ def _show_variants(list_row: MailingListRow, edition: EditionRow, groups: list[e
                    as_json: bool) -> None:
     data = {
         **_edition_json(edition, list_row.name),
-        "variants": [{"key": g.key, "subscribers": len(g.subscriber_ids), "thin": g.selection.thin,
+        "variants": [{"key": g.key, "language": g.selection.language, "subscribers": len(g.subscriber_ids),
+                      "thin": g.selection.thin,
                       "profiles": [list(p) for p in g.profiles],
                       "articles": [{"id": i.article.id, "title": i.article.title} for i in g.selection.items]}
                      for g in groups],
@@ -187,10 +188,10 @@ def _show_variants(list_row: MailingListRow, edition: EditionRow, groups: list[e
     if not groups:
         click.echo(f"List {list_row.name!r} has no active subscribers, so the edition has no variants yet.")
         return
-    rows = [[g.key[:12], str(len(g.subscriber_ids)), "; ".join(", ".join(p) or "(none)" for p in g.profiles),
+    rows = [[g.key[:12], g.selection.language or "", str(len(g.subscriber_ids)), "; ".join(", ".join(p) or "(none)" for p in g.profiles),
              str(len(g.selection.items)), g.selection.items[0].article.title if g.selection.items else ""]
             for g in groups]
-    print_table(["variant", "subscribers", "preferences", "articles", "top story"], rows,
+    print_table(["variant", "language", "subscribers", "preferences", "articles", "top story"], rows,
                 title=f"{list_row.name} · {data['date']} · {len(groups)} variant(s)")
 
 

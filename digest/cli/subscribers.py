@@ -67,16 +67,16 @@ def _send_confirmations(app: App, list_name: str, report: ImportReport) -> None:
     t = SubscriberRow
     with app.store.session() as session:
         list_row = ensure_list(session, app.settings, list_name)
-        rows: list[tuple[int, str, str | None]] = []
+        rows: list[tuple[int, str, str | None, str | None]] = []
         for i in range(0, len(report.to_confirm), 500):
             chunk = report.to_confirm[i:i + 500]
-            query = select(t.id, t.email, t.name).where(t.id.in_(chunk), t.status == "pending")
-            rows.extend((sid, email, name) for sid, email, name in session.execute(query))
-        versions = last_audit_ids(session, [sid for sid, _, _ in rows])
-        pending = [(sid, email, name, versions.get(sid, 0))
-                   for sid, email, name in sorted(rows, key=lambda r: r[0])]
-    for sid, email, name, version in pending:
-        send_confirmation(app.settings, list_row, sid, email, name, version=version)
+            query = select(t.id, t.email, t.name, t.language).where(t.id.in_(chunk), t.status == "pending")
+            rows.extend((sid, email, name, lang) for sid, email, name, lang in session.execute(query))
+        versions = last_audit_ids(session, [r[0] for r in rows])
+        pending = [(sid, email, name, lang, versions.get(sid, 0))
+                   for sid, email, name, lang in sorted(rows, key=lambda r: r[0])]
+    for sid, email, name, lang, version in pending:
+        send_confirmation(app.settings, list_row, sid, email, name, version=version, language=lang)
         report.confirmations_sent += 1
 
 
@@ -122,7 +122,7 @@ def _progress(enabled: bool) -> Iterator[ProgressFn | None]:
 @json_option
 def import_(file: Path, list_name: str | None, dry_run: bool, resubscribe: bool, default_status: str,
             as_json: bool) -> None:
-    """Import subscribers from a CSV FILE (columns: email, name, topics, timezone, send_time, status).
+    """Import subscribers from a CSV FILE (columns: email, name, topics, timezone, send_time, status, language).
 
     All valid rows are written in one transaction; every rejected row is reported with its line number. Importing
     the same file again changes nothing.
@@ -178,22 +178,24 @@ def export(list_name: str | None, status: str | None, out: Path | None) -> None:
 @click.option("--topics", metavar="A,B", help="Topics (from the list's offered topics).")
 @click.option("--timezone", "timezone_", metavar="TZ", help="The subscriber's IANA time zone.")
 @click.option("--send-time", metavar="HH:MM", help="The subscriber's local send time.")
+@click.option("--language", metavar="TAG", help="The subscriber's language, a BCP 47 tag (en, de, fr, es, pt-BR, "
+              "it); overrides the list's.")
 @click.option("--status", type=click.Choice(["active", "pending"]), default="active", show_default=True,
               help="pending sends a confirmation email first.")
 @click.option("--resubscribe", is_flag=True, help="Make an unsubscribed, bounced or complained subscriber "
               "active again.")
 @json_option
 def add(email: str, list_name: str | None, name: str | None, topics: str | None, timezone_: str | None,
-        send_time: str | None, status: str, resubscribe: bool, as_json: bool) -> None:
+        send_time: str | None, language: str | None, status: str, resubscribe: bool, as_json: bool) -> None:
     """Add EMAIL to a list, or update it (by the same rules as an import)."""
     app = get_app()
     with app.store.session() as session:
         list_row = ensure_list(session, app.settings, list_name)
         report = subs.add(session, list_row, email, name=name, topics=topics, timezone=timezone_,
                           send_time=send_time, status=status, resubscribe=resubscribe,
-                          backend=app.settings.backend)
+                          backend=app.settings.backend, language=language)
         row = subs.get(session, list_row, email)
-        data = subs.to_json(row, list_row)
+        data = subs.to_json(row, list_row, app.settings)
     _send_confirmations(app, data["list"], report)
     if as_json:
         print_json(data)
@@ -233,7 +235,7 @@ def ls(list_name: str | None, status: str | None, search: str | None, limit: int
     app = get_app()
     with app.store.session() as session:
         list_row = ensure_list(session, app.settings, list_name)
-        data = [subs.to_json(row, list_row)
+        data = [subs.to_json(row, list_row, app.settings)
                 for row in subs.list_subscribers(session, list_row, status=status, search=search, limit=limit)]
     if as_json:
         print_json(data)
@@ -254,7 +256,7 @@ def show(email: str, list_name: str | None, as_json: bool) -> None:
     with app.store.session() as session:
         list_row = ensure_list(session, app.settings, list_name)
         row = subs.get(session, list_row, email)
-        data = subs.to_json(row, list_row)
+        data = subs.to_json(row, list_row, app.settings)
         data["history"] = [subs.audit_to_json(a) for a in subs.history(session, row)]
     if as_json:
         print_json(data)
@@ -266,7 +268,8 @@ def show(email: str, list_name: str | None, as_json: bool) -> None:
             value = ", ".join(value) or "-"
         click.echo(f"{key:>16}: {'-' if value is None else value}")
     eff = data["effective"]
-    click.echo(f"{'effective':>16}: topics {', '.join(eff['topics']) or 'all'}; {eff['send_time']} {eff['timezone']}")
+    click.echo(f"{'effective':>16}: topics {', '.join(eff['topics']) or 'all'}; {eff['send_time']} {eff['timezone']}; "
+               f"language {eff['language']}")
     print_table(["at", "from", "to", "by", "why"],
                 [[h["at"].isoformat(timespec="seconds"), h["old_status"] or "-", h["new_status"], h["actor"],
                   h["reason"]] for h in data["history"]], title="History")
@@ -309,9 +312,9 @@ def confirm_again(email: str, list_name: str | None, as_json: bool) -> None:
         if is_suppressed(session, row.email):
             raise DigestError(f"{row.email} is on the suppression list: no confirmation is sent")
         # The token carries the last audit id: a link sent before any later status change stays void.
-        subscriber_id, address, name = row.id, row.email, row.name
+        subscriber_id, address, name, language = row.id, row.email, row.name, row.language
         version = last_audit_id(session, row.id)
-    send_confirmation(app.settings, list_row, subscriber_id, address, name, version=version)
+    send_confirmation(app.settings, list_row, subscriber_id, address, name, version=version, language=language)
     if as_json:
         print_json({"email": address, "list": list_row.name, "status": "pending", "confirmation_sent": True})
     else:

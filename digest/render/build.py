@@ -51,10 +51,11 @@ def pick_subscriber(session: Session, list_row: MailingListRow, email: str | Non
 
 
 def selection_for(session: Session, settings: Settings, list_row: MailingListRow, edition_date: date,
-                  topics: list[str] | None = None) -> Selection:
-    """The edition's selection for a reader with ``topics`` (none: the list's topics)."""
+                  topics: list[str] | None = None, language: str | None = None) -> Selection:
+    """The edition's selection for a reader with ``topics`` (none: the list's topics) and ``language`` (none:
+    the list's)."""
     edition = editions.get_or_create_edition(session, settings, list_row, edition_date)
-    return editions.select_for(session, settings, edition, topics)
+    return editions.select_for(session, settings, edition, topics, language=language)
 
 
 def build_edition(session: Session, settings: Settings, list_row: MailingListRow, edition_date: date, *,
@@ -66,7 +67,8 @@ def build_edition(session: Session, settings: Settings, list_row: MailingListRow
     else:
         recipient = sample_recipient(settings, list_row.id)
         topics = []
-    selection = selection_for(session, settings, list_row, edition_date, topics)
+    language = subscribers.effective_language(subscriber, list_row, settings)
+    selection = selection_for(session, settings, list_row, edition_date, topics, language)
     rendered = render_selection(settings, list_row, edition_date, selection)
     _, html, text = personalize(rendered, recipient)
     eml = build_message(settings, list_row, rendered, recipient)

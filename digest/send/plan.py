@@ -1,8 +1,8 @@
 """Planning a send: which subscribers get which variant, each variant rendered once, one delivery row each.
 
 Subscribers are read a chunk at a time by id, and each chunk is written (or, for a dry run, only counted)
-before the next is read, so memory holds one chunk plus one entry per distinct preference profile, however
-large the list. Subscribers that already have a delivery row for the edition are left alone: a resumed send
+before the next is read, so memory holds one chunk plus one entry per distinct preference profile and
+language, however large the list. Subscribers that already have a delivery row for the edition are left alone: a resumed send
 plans only the newcomers.
 """
 
@@ -17,8 +17,10 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from digest import editions
+from digest.audience.lists import effective_language as list_language
 from digest.audience.subscribers import receives_editions
 from digest.config import Settings
+from digest.i18n.languages import effective_language
 from digest.render.edition import RenderedEdition, render_selection
 from digest.send import outbox
 from digest.send.backends.base import Content
@@ -75,21 +77,22 @@ class Planner:
         self.subscriber_filter = subscriber_filter
         self._ranker: Any = None
         self._clicks: Any = None
-        self._profiles: dict[tuple[str, ...], PlannedVariant | None] = {}
+        self._profiles: dict[tuple[tuple[str, ...], str], PlannedVariant | None] = {}
         self.variants: dict[int, PlannedVariant] = {}
 
     # --- variants -----------------------------------------------------------------------------------------
 
     def _variant(self, session: Session, edition: EditionRow, list_row: MailingListRow,
-                 profile: tuple[str, ...]) -> PlannedVariant | None:
-        """The variant for a preference profile, selected and rendered on first need (None: nothing to send)."""
-        if profile in self._profiles:
-            return self._profiles[profile]
+                 profile: tuple[str, ...], language: str) -> PlannedVariant | None:
+        """The variant for a preference profile in a language, selected and rendered on first need (None:
+        nothing to send)."""
+        if (profile, language) in self._profiles:
+            return self._profiles[(profile, language)]
         if self._ranker is None:
             self._ranker = editions.ranker_for(session, self.settings, edition)
             self._clicks = editions.engagement_for(session, self.settings, edition)
         selection = editions.stamp(self._ranker.select(profile, engagement=self._clicks, with_dropped=False),
-                                   list_row, edition)
+                                   list_row, edition, language)
         planned: PlannedVariant | None = None
         if selection.items:
             variant = editions.get_or_create_variant(session, edition, selection)
@@ -97,8 +100,11 @@ class Planner:
                 self.render(session, variant, list_row, edition, selection)
             planned = self.variants.get(variant.id) or PlannedVariant(variant.id, variant.subject or "")
             self.variants[variant.id] = planned
-        self._profiles[profile] = planned
+        self._profiles[(profile, language)] = planned
         return planned
+
+    def _language(self, subscriber_language: str | None, list_row: MailingListRow) -> str:
+        return effective_language(subscriber_language, list_language(self.settings, list_row))
 
     def render(self, session: Session, variant: VariantRow, list_row: MailingListRow, edition: EditionRow,
                selection: Any) -> None:
@@ -136,7 +142,8 @@ class Planner:
                 variant, reason = None, "address is suppressed"
             else:
                 variant = self._variant(session, edition, list_row,
-                                        editions.effective_preferences(sub.topics, list_row.topics))
+                                        editions.effective_preferences(sub.topics, list_row.topics),
+                                        self._language(sub.language, list_row))
                 reason = "no article for this subscriber's selection"
             if variant is not None:
                 out.pending.append((sub, variant.variant_id))
@@ -163,7 +170,7 @@ class Planner:
         after = 0
         while True:
             rows = session.execute(
-                select(DeliveryRow.id, SubscriberRow.topics)
+                select(DeliveryRow.id, SubscriberRow.topics, SubscriberRow.language)
                 .join(SubscriberRow, SubscriberRow.id == DeliveryRow.subscriber_id)
                 .where(DeliveryRow.edition_id == self.edition_id, DeliveryRow.status == "pending",
                        DeliveryRow.variant_id.in_(variant_ids), DeliveryRow.id > after)
@@ -172,9 +179,10 @@ class Planner:
                 return moved
             after = rows[-1][0]
             targets: dict[int | None, list[int]] = {}
-            for delivery_id, topics in rows:
+            for delivery_id, topics, language in rows:
                 variant = self._variant(session, edition, list_row,
-                                        editions.effective_preferences(topics, list_row.topics))
+                                        editions.effective_preferences(topics, list_row.topics),
+                                        self._language(language, list_row))
                 targets.setdefault(variant.variant_id if variant else None, []).append(delivery_id)
             for variant_id, ids in targets.items():
                 if variant_id is None:

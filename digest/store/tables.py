@@ -103,6 +103,8 @@ class MailingListRow(Base):
     reply_to: Mapped[str | None] = mapped_column(String(320))
     topics: Mapped[list[Any]] = mapped_column(default=list)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # A BCP 47 tag (digest.i18n.languages), or null for theme.language.
+    language: Mapped[str | None] = mapped_column(String(35))
     send_time: Mapped[str] = mapped_column(String(5), default="07:00")
     # A cron expression, or null for "daily at send_time".
     schedule: Mapped[str | None] = mapped_column(String(120))
@@ -133,6 +135,8 @@ class SubscriberRow(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     topics: Mapped[list[Any]] = mapped_column(default=list)
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # The reader's own language, over the list's (null: the list's).
+    language: Mapped[str | None] = mapped_column(String(35))
     send_time: Mapped[str | None] = mapped_column(String(5))
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str | None] = mapped_column(String(200))
@@ -205,6 +209,8 @@ class VariantRow(Base):
     edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(64))
     article_ids: Mapped[list[Any]] = mapped_column()
+    # The readers' language (part of ``key``): what personalizing and the message headers need at send time.
+    language: Mapped[str | None] = mapped_column(String(35))
     subject: Mapped[str | None] = mapped_column(Text)
     preheader: Mapped[str | None] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)

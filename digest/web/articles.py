@@ -2,7 +2,8 @@
 
 Newslooks text arrives without a URL, so an email could offer its Quick Looks but no way to read on. Render links
 such articles here (`base_url/articles/<id>`); the page shows the whole stored article, escaped. A retracted
-article answers 410 so old emails stop pointing at it.
+article answers 410 so old emails stop pointing at it. The page speaks the language of ``?lang=`` (what an
+email in that language links with), else the browser's, else theme.language.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from starlette.routing import BaseRoute, Route
 from digest.app import App
 from digest.audience.pages import render
 from digest.hosted import ARTICLE_ROUTE
+from digest.i18n import dates
+from digest.i18n.catalog import Translator
+from digest.i18n.languages import UnknownLanguage, effective_language, from_accept_language, normalize
 from digest.store.articles import row_to_article
 from digest.store.tables import ArticleRow
 
@@ -40,16 +44,31 @@ def article_routes(app: App) -> list[BaseRoute]:
                 return {"retracted": True}
             return {"retracted": False, "article": row_to_article(row)}
 
+    def language_of(request: Request) -> str:
+        try:
+            return normalize(request.query_params.get("lang") or "")
+        except UnknownLanguage:
+            return from_accept_language(request.headers.get("accept-language")) or effective_language(
+                None, None, (app.settings.theme or {}).get("language"))
+
     async def show(request: Request) -> HTMLResponse:
         found = await run_in_threadpool(load, str(request.path_params["article_id"]))
         if found is None:
             raise HTTPException(404, "no such article")
-        context = {"postal_address": app.settings.postal_address, "title": "Article withdrawn"}
+        language = language_of(request)
+        _ = Translator(language)
+        context = {"postal_address": app.settings.postal_address, "title": _("Article withdrawn"),
+                   "language": language}
+        headers = {**_HEADERS, "Content-Language": language, "Vary": "Accept-Language"}
         if found["retracted"]:
             return HTMLResponse(render("message.html", {**context, "paragraphs": [
-                "The newsroom withdrew this article after it was sent."]}), status_code=410, headers=_HEADERS)
+                _("The newsroom withdrew this article after it was sent.")]}), status_code=410, headers=headers)
         article = found["article"]
-        html = render("article.html", {**context, "title": article.title, "article": article})
-        return HTMLResponse(html, headers={**_HEADERS, "Cache-Control": "public, max-age=300"})
+        published = article.published_at
+        label = (f"{dates.long_date(published.date(), language)}, {dates.clock(published, language)} UTC"
+                 if published else "")
+        html = render("article.html", {**context, "title": article.title, "article": article,
+                                       "published_label": label})
+        return HTMLResponse(html, headers={**headers, "Cache-Control": "public, max-age=300"})
 
     return [Route(ARTICLE_ROUTE, show, methods=["GET"])]

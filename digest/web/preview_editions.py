@@ -132,7 +132,8 @@ def build_edition(settings: Settings, store: Store, list_name: str, day: date, *
         if subscriber and row is None:
             raise NotFound(f"subscriber: {subscriber!r} is not on the list {list_name!r}")
         edition = pipeline.get_or_create_edition(session, settings, list_row, day)
-        selection = pipeline.select_for(session, settings, edition, row.topics if row else None)
+        selection = pipeline.select_for(session, settings, edition, row.topics if row else None,
+                                        language=subscribers.effective_language(row, list_row, settings))
         values = (row.id, row.email, row.name) if row is not None else None
     rendered = render_selection(settings, list_row, day, selection)
     if values is not None and to is None:

@@ -1,7 +1,8 @@
 """The public pages of `digest serve`: subscribe (form and JSON), confirm, preferences, unsubscribe, webhooks.
 
 The pages are thin: each checks its input, calls ``digest.audience.signup`` inside one store transaction, and
-renders an autoescaped template. Links carry signed tokens; a forged, altered or expired token gets a 4xx page
+renders an autoescaped template in the reader's language (the subscriber's, else the list's, else
+theme.language; a page that knows neither follows the browser's Accept-Language). Links carry signed tokens; a forged, altered or expired token gets a 4xx page
 and changes nothing. Every page is sent with ``Referrer-Policy: no-referrer`` so a token in the address never
 leaks to another site, and is never cached.
 """
@@ -32,8 +33,10 @@ from digest.audience import signup
 from digest.audience.confirmation import send_confirmation
 from digest.audience.lifecycle import SUPPRESSING_STATUSES
 from digest.audience.links import GoneSubscriber, Resolved, resolve
+from digest.audience.lists import effective_language as list_language
 from digest.audience.lists import ensure_list, get_list
 from digest.audience.pages import render
+from digest.audience.subscribers import effective_language
 from digest.audience.tokens import BadToken, preferences_url, serializer, unsubscribe_url
 from digest.audience.validate import (
     Invalid,
@@ -44,6 +47,9 @@ from digest.audience.validate import (
     parse_topics,
 )
 from digest.errors import NotFound
+from digest.i18n.catalog import Translator
+from digest.i18n.languages import SOURCE, SUPPORTED, babel_locale, from_accept_language
+from digest.i18n.languages import effective_language as pick_language
 from digest.store.tables import MailingListRow
 from digest.web.archive import archive_routes
 from digest.web.articles import article_routes
@@ -123,26 +129,45 @@ class _Pages:
 
         return await run_in_threadpool(work)
 
-    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    def page(self, template: str, status: int = 200, *, language: str | None = None, **context: Any
+             ) -> HTMLResponse:
+        """``template`` in ``language`` (None: theme.language's, for a page that knows no reader or list)."""
+        language = language or self.default_language()
         context.setdefault("postal_address", self.settings.postal_address)
         context.setdefault("title", "")
-        return HTMLResponse(render(template, context), status_code=status, headers=_SECURITY_HEADERS)
+        headers = {**_SECURITY_HEADERS, "Content-Language": language}
+        return HTMLResponse(render(template, {**context, "language": language}), status_code=status,
+                            headers=headers)
 
-    def message(self, title: str, *paragraphs: str, status: int = 200, link: tuple[str, str] | None = None
-                ) -> HTMLResponse:
-        """A title and paragraphs, and optionally one link as (href, text)."""
+    def message(self, title: str, *paragraphs: str, status: int = 200, link: tuple[str, str] | None = None,
+                language: str | None = None) -> HTMLResponse:
+        """A title and paragraphs (already in ``language``), and optionally one link as (href, text)."""
         href, text = link or ("", "")
-        return self.page("message.html", status, title=title, paragraphs=list(paragraphs), link_href=href,
-                         link_text=text)
+        return self.page("message.html", status, language=language, title=title, paragraphs=list(paragraphs),
+                         link_href=href, link_text=text)
 
-    def token_error(self, exc: BadToken) -> HTMLResponse:
+    def browser_language(self, request: Request) -> str:
+        """For pages that know no reader or list: the browser's choice among ours, else the default list's."""
+        return from_accept_language(request.headers.get("accept-language")) or self.default_language()
+
+    def default_language(self) -> str:
+        return pick_language(None, None, (self.settings.theme or {}).get("language"))
+
+    def token_error(self, exc: BadToken, language: str) -> HTMLResponse:
+        _ = Translator(language)
         if isinstance(exc, GoneSubscriber):
-            return self.message("Subscription not found", f"{exc}.", "Nothing was changed.", status=404)
+            return self.message(_("Subscription not found"),
+                                _("This link belongs to a subscription that no longer exists."),
+                                _("Nothing was changed."), status=404, language=language)
         if exc.expired:
-            return self.message("This link has expired", f"{exc}.",
-                                "Subscribe again to get a new confirmation link, or use the link in a newer email.",
-                                status=410)
-        return self.message("This link is not valid", f"{exc}.", "Nothing was changed.", status=400)
+            return self.message(_("This link has expired"), _("This link has expired."),
+                                _("Subscribe again to get a new confirmation link, or use the link in a newer "
+                                  "email."), status=410, language=language)
+        return self.message(_("This link is not valid"), _("This link is not valid."),
+                            _("Nothing was changed."), status=400, language=language)
+
+    def reader_language(self, resolved: Resolved) -> str:
+        return effective_language(resolved.subscriber, resolved.list_row, self.settings)
 
     def list_title(self, list_row: MailingListRow) -> str:
         return list_row.title or list_row.name
@@ -152,7 +177,7 @@ class _Pages:
     def _load_list(self, session: Any, name: str | None) -> dict[str, Any]:
         row = get_list(session, name) if name else ensure_list(session, self.settings)
         return {"id": row.id, "name": row.name, "title": self.list_title(row), "topics": list(row.topics or []),
-                "double_opt_in": row.double_opt_in}
+                "double_opt_in": row.double_opt_in, "language": list_language(self.settings, row)}
 
     def _csrf_pair(self, request: Request) -> tuple[str, str]:
         nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(18)
@@ -171,7 +196,9 @@ class _Pages:
     def subscribe_form(self, request: Request, info: dict[str, Any], *, status: int = 200, error: str = "",
                        email: str = "", name: str = "", chosen: list[str] | None = None) -> HTMLResponse:
         nonce, token = self._csrf_pair(request)
-        response = self.page("subscribe.html", status, title=f"Subscribe to {info['title']}",
+        _ = Translator(info["language"])
+        response = self.page("subscribe.html", status, language=info["language"],
+                             title=_("Subscribe to %(list)s", list=info["title"]),
                              list_title=info["title"], action=request.url.path, csrf_token=token, error=error,
                              email=email, name=name, topics=info["topics"], chosen=chosen or [],
                              double_opt_in=info["double_opt_in"])
@@ -184,19 +211,24 @@ class _Pages:
         try:
             info = await self.db(self._load_list, list_name)
         except NotFound:
-            return self.message("No such list", f"There is no list named {list_name!r}.", status=404)
+            language = self.browser_language(request)
+            _ = Translator(language)
+            return self.message(_("No such list"),
+                                _("There is no list named %(name)s.", name=repr(list_name)), status=404, language=language)
+        _ = Translator(info["language"])
         if request.method != "POST":
             return self.subscribe_form(request, info)
         ctype = request.headers.get("content-type", "")
         if not ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            return self.message("Unsupported request", "Send the subscribe form, or use /api/subscribe with JSON.",
-                                status=415)
+            return self.message(_("Unsupported request"),
+                                _("Send the subscribe form, or use /api/subscribe with JSON."), status=415, language=info["language"])
         if _too_large(request):
-            return self.message("Request too large", status=413)
+            return self.message(_("Request too large"), status=413, language=info["language"])
         form = await request.form(max_files=0, max_fields=60)
         if not self._csrf_ok(request, str(form.get("csrf_token") or "")):
             return self.subscribe_form(request, info, status=403,
-                                       error="The form expired or came from another site. Please send it again.")
+                                       error=_("The form expired or came from another site. Please send it "
+                                               "again."))
         if str(form.get("website") or "").strip():
             # A bot filled the hidden field: answer as if it worked and keep nothing, so it learns nothing.
             return self.thanks(info)
@@ -233,15 +265,24 @@ class _Pages:
     async def handle_subscribe(self, request: Request, info: dict[str, Any], email_raw: str, name_raw: str,
                                chosen: list[str], *, as_json: bool) -> Response:
         ip = request.client.host if request.client else "unknown"
+        _ = Translator(info["language"])
         try:
             await self.db(signup.count_ip, self.settings, ip)
         except signup.RateLimited as exc:
-            return self.too_many(str(exc), as_json)
+            return self.too_many(str(exc), as_json, info["language"])
+        # A reader sees why in their language (in English, the checker's own precise words); the JSON API
+        # always gets the checker's words.
+        reader_errors = {
+            "email": _("This is not an email address we can send to. Please check it."),
+            "name": _("Please shorten the name or leave out unusual characters."),
+            "topics": _("Please choose topics from the ones offered."),
+        }
 
         def invalid(field: str, exc: Invalid) -> Response:
             if as_json:
                 return JSONResponse({"error": f"{field}: {exc}"}, status_code=422)
-            return self.subscribe_form(request, info, status=422, error=str(exc), email=email_raw,
+            error = str(exc) if info["language"] == SOURCE else reader_errors[field]
+            return self.subscribe_form(request, info, status=422, error=error, email=email_raw,
                                        name=name_raw, chosen=chosen)
 
         # One check per field, so the error names the field that is wrong.
@@ -260,7 +301,7 @@ class _Pages:
         try:
             await self.db(signup.count_address, self.settings, email)
         except signup.RateLimited as exc:
-            return self.too_many(str(exc), as_json)
+            return self.too_many(str(exc), as_json, info["language"])
 
         def act(session: Any) -> signup.Outcome:
             return signup.subscribe(session, get_list(session, info["name"]), email, name=name, topics=topics)
@@ -281,22 +322,26 @@ class _Pages:
                 if as_json:
                     return JSONResponse({"error": "could not send the confirmation email; try again later"},
                                         status_code=503)
-                return self.message("Please try again later", "We could not send the confirmation email.",
-                                    status=503)
+                return self.message(_("Please try again later"),
+                                    _("We could not send the confirmation email."), status=503, language=info["language"])
         if as_json:
             status = "pending" if info["double_opt_in"] else "subscribed"
             return JSONResponse({"status": status, "list": info["name"], "message": _thanks_text(info)},
-                                status_code=202)
+                                status_code=202, headers={"Content-Language": info["language"]})
         return self.thanks(info)
 
     def thanks(self, info: dict[str, Any]) -> HTMLResponse:
-        title = "Check your inbox" if info["double_opt_in"] else "Thank you"
-        return self.message(title, _thanks_text(info))
+        _ = Translator(info["language"])
+        title = _("Check your inbox") if info["double_opt_in"] else _("Thank you")
+        return self.message(title, _thanks_text(info), language=info["language"])
 
-    def too_many(self, why: str, as_json: bool) -> Response:
+    def too_many(self, why: str, as_json: bool, language: str) -> Response:
         if as_json:
             return JSONResponse({"error": why}, status_code=429, headers={"Retry-After": "3600"})
-        response = self.message("Too many requests", why[:1].upper() + why[1:] + ".", status=429)
+        _ = Translator(language)
+        response = self.message(_("Too many requests"),
+                                _("Too many subscribe requests came from here or for this address. Please try "
+                                  "again later."), status=429, language=language)
         response.headers["Retry-After"] = "3600"
         return response
 
@@ -309,24 +354,30 @@ class _Pages:
             try:
                 resolved = resolve(session, self.settings, "confirm", token)
             except BadToken as exc:
-                return self.token_error(exc)
+                return self.token_error(exc, self.browser_language(request))
             title = self.list_title(resolved.list_row)
+            language = self.reader_language(resolved)
+            _ = Translator(language)
+            email = resolved.subscriber.email
             # A new reader's first chance to pick topics and a time zone, before any edition brings the link.
-            choose = "Choose your topics and time zone" if resolved.list_row.topics else "Choose your time zone"
+            choose = (_("Choose your topics, time zone and language") if resolved.list_row.topics
+                      else _("Choose your time zone and language"))
             if resolved.subscriber.status == "active":
-                return self.message("You are subscribed", f"{resolved.subscriber.email} already receives {title}.",
-                                    link=(_preferences_link(self, resolved) or "", choose))
+                return self.message(_("You are subscribed"),
+                                    _("%(email)s already receives %(list)s.", email=email, list=title),
+                                    link=(_preferences_link(self, resolved) or "", choose), language=language)
             if request.method != "POST":
                 # Showing a button instead of confirming on GET: link scanners in mailboxes open every link.
-                return self.page("confirm.html", title="Confirm your subscription", email=resolved.subscriber.email,
-                                 list_title=title, action=request.url.path)
+                return self.page("confirm.html", language=language, title=_("Confirm your subscription"),
+                                 email=email, list_title=title, action=request.url.path)
             result = signup.confirm(session, resolved)
             if result.kind == "stale":
-                return self.message("This link is no longer valid",
-                                    "The subscription changed after this link was sent. Subscribe again to get a "
-                                    "new one.", status=410)
-            return self.message("You are subscribed", f"Thank you: {resolved.subscriber.email} will receive {title}.",
-                                link=(_preferences_link(self, resolved) or "", choose))
+                return self.message(_("This link is no longer valid"),
+                                    _("The subscription changed after this link was sent. Subscribe again to get "
+                                      "a new one."), status=410, language=language)
+            return self.message(_("You are subscribed"),
+                                _("Thank you: %(email)s will receive %(list)s.", email=email, list=title),
+                                link=(_preferences_link(self, resolved) or "", choose), language=language)
 
         return await self.db(work)
 
@@ -336,25 +387,35 @@ class _Pages:
         token = request.path_params["token"]
         one_click = from_page = False
         if request.method == "POST":
+            # Mail clients post one-click requests themselves: these answers are for machines, in the browser's
+            # language should a person ever see one.
             if _too_large(request):
-                return self.message("Request too large", status=413)
+                language = self.browser_language(request)
+                return self.message(Translator(language)("Request too large"), status=413, language=language)
             one_click, from_page = await _read_one_click(request)
             if not one_click:
-                return self.message("Not unsubscribed", "The request did not ask to unsubscribe "
-                                    "(expected List-Unsubscribe=One-Click). Nothing was changed.", status=400)
+                language = self.browser_language(request)
+                _ = Translator(language)
+                return self.message(_("Not unsubscribed"),
+                                    _("The request did not ask to unsubscribe (expected "
+                                      "List-Unsubscribe=One-Click). Nothing was changed."), status=400, language=language)
 
         def work(session: Any) -> Response:
             try:
                 resolved = resolve(session, self.settings, "unsubscribe", token)
             except BadToken as exc:
-                return self.token_error(exc)
+                return self.token_error(exc, self.browser_language(request))
             sub, title = resolved.subscriber, self.list_title(resolved.list_row)
+            language = self.reader_language(resolved)
+            _ = Translator(language)
             if request.method != "POST":  # GET and HEAD never unsubscribe: mail scanners open every link
-                return self.page("unsubscribe.html", title="Unsubscribe", email=sub.email, list_title=title,
-                                 action=request.url.path, already=sub.status in SUPPRESSING_STATUSES,
+                return self.page("unsubscribe.html", language=language, title=_("Unsubscribe"), email=sub.email,
+                                 list_title=title, action=request.url.path,
+                                 already=sub.status in SUPPRESSING_STATUSES,
                                  preferences_link=_preferences_link(self, resolved))
             signup.unsubscribe_via_link(session, resolved, one_click=not from_page)
-            return self.message("You are unsubscribed", f"{sub.email} will receive no more {title}.")
+            return self.message(_("You are unsubscribed"),
+                                _("%(email)s will receive no more %(list)s.", email=sub.email, list=title), language=language)
 
         return await self.db(work)
 
@@ -365,14 +426,15 @@ class _Pages:
         form = None
         if request.method == "POST":
             if _too_large(request):
-                return self.message("Request too large", status=413)
+                language = self.browser_language(request)
+                return self.message(Translator(language)("Request too large"), status=413, language=language)
             form = await request.form(max_files=0, max_fields=200)
 
         def work(session: Any) -> Response:
             try:
                 resolved = resolve(session, self.settings, "preferences", token)
             except BadToken as exc:
-                return self.token_error(exc)
+                return self.token_error(exc, self.browser_language(request))
             saved, error, status = False, "", 200
             if form is not None:
                 action = str(form.get("action") or "save")
@@ -383,10 +445,11 @@ class _Pages:
                     try:
                         signup.update_preferences(
                             resolved, topics=[str(t) for t in form.getlist("topics")],
-                            timezone_=str(form.get("timezone") or ""), paused=bool(form.get("paused")))
+                            timezone_=str(form.get("timezone") or ""), paused=bool(form.get("paused")),
+                            language=str(form.get("language") or ""))
                         saved = True
-                    except Invalid as exc:
-                        error, status = str(exc), 422
+                    except signup.PreferenceInvalid as exc:
+                        error, status = _preference_error(self.reader_language(resolved), exc), 422
             return self.preferences_page(request, resolved, saved=saved, error=error, status=status)
 
         return await self.db(work)
@@ -394,15 +457,20 @@ class _Pages:
     def preferences_page(self, request: Request, resolved: Resolved, *, saved: bool, error: str,
                          status: int) -> HTMLResponse:
         sub, list_row = resolved.subscriber, resolved.list_row
-        labels = {"active": "active", "pending": "waiting for your confirmation", "unsubscribed": "unsubscribed",
-                  "bounced": "stopped (emails to this address bounced)",
-                  "complained": "stopped (marked as spam)"}
+        language = self.reader_language(resolved)
+        _ = Translator(language)
+        labels = {"active": _("active"), "pending": _("waiting for your confirmation"),
+                  "unsubscribed": _("unsubscribed"), "bounced": _("stopped (emails to this address bounced)"),
+                  "complained": _("stopped (marked as spam)")}
         unsub = unsubscribe_url(self.settings, sub.id, list_row.id, sub.email)
-        return self.page("preferences.html", status, title="Your preferences", list_title=self.list_title(list_row),
+        return self.page("preferences.html", status, language=language, title=_("Your preferences"),
+                         list_title=self.list_title(list_row),
                          email=sub.email, sub_status=sub.status, status_label=labels.get(sub.status, sub.status),
                          saved=saved, error=error, action=request.url.path, topics=list(list_row.topics or []),
                          chosen=list(sub.topics or []), timezone=sub.timezone or "",
                          list_timezone=list_row.timezone, zones=all_timezones(), paused=sub.paused,
+                         languages=_language_choices(), chosen_language=sub.language or "",
+                         list_language=_language_name(list_language(self.settings, list_row)),
                          unsubscribe_action="/unsubscribe/" + unsub.rsplit("/", 1)[1])
 
     # --- misc --------------------------------------------------------------------------------------------
@@ -422,10 +490,33 @@ def _preferences_link(pages: _Pages, resolved: Resolved) -> str | None:
 
 
 def _thanks_text(info: dict[str, Any]) -> str:
+    _ = Translator(info["language"])
     if info["double_opt_in"]:
-        return (f"If this address can receive {info['title']}, an email with a confirmation link is on its way. "
-                "Open it to start your subscription.")
-    return f"Thank you for subscribing to {info['title']}."
+        return _("If this address can receive %(list)s, an email with a confirmation link is on its way. Open it "
+                 "to start your subscription.", list=info["title"])
+    return _("Thank you for subscribing to %(list)s.", list=info["title"])
+
+
+def _preference_error(language: str, exc: signup.PreferenceInvalid) -> str:
+    if language == SOURCE:
+        return str(exc)
+    _ = Translator(language)
+    if exc.field == "timezone":
+        return _("Unknown time zone %(zone)s: please choose one from the list.", zone=repr(exc.value))
+    if exc.field == "language":
+        return _("Please choose a language from the list.")
+    return _("Please choose topics from the ones offered.")
+
+
+def _language_name(tag: str) -> str:
+    """A language's own name, capitalized as a menu entry ("Deutsch", "Português (Brasil)")."""
+    name = babel_locale(tag).get_display_name(babel_locale(tag)) or tag
+    return name[:1].upper() + name[1:]
+
+
+def _language_choices() -> list[tuple[str, str]]:
+    """(tag, name) of every supported language, each named in its own language, so a reader finds theirs."""
+    return [(tag, _language_name(tag)) for tag in SUPPORTED]
 
 
 def _too_large(request: Request) -> bool:
