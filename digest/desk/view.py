@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest import editions
@@ -22,6 +23,7 @@ from digest.rank.select import ALREADY_SENT, OUTSIDE_WINDOW
 from digest.render import personalize as pz
 from digest.render.edition import render_selection
 from digest.store.articles import list_articles
+from digest.store.tables import EditionRow, MailingListRow
 
 # Reasons that mean "not a candidate of this edition at all": nothing the editor could add.
 _NOT_CANDIDATES = (OUTSIDE_WINDOW, ALREADY_SENT)
@@ -97,7 +99,26 @@ def _subject(settings: Settings, session: Session, list_name: str, day: date, se
 
 def desk_view(session: Session, settings: Settings, list_name: str | None, day: date | None, *,
               now: datetime, with_subject: bool = True) -> DeskView:
+    """The desk of the list's edition of ``day`` (default: the upcoming one). An edition not created yet is
+    shown as it would be (``edition_id`` None) and is not created: looking changes nothing."""
     list_row = resolve_list(session, settings, list_name)
+    known = set(session.scalars(select(EditionRow.id).where(EditionRow.list_id == list_row.id)))
+    savepoint = session.begin_nested()
+    try:
+        view = _view(session, settings, list_row, day, now=now, with_subject=with_subject)
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if view.edition_id is not None and view.edition_id not in known:
+        savepoint.rollback()
+        view.edition_id = None
+    else:
+        savepoint.commit()
+    return view
+
+
+def _view(session: Session, settings: Settings, list_row: MailingListRow, day: date | None, *, now: datetime,
+          with_subject: bool) -> DeskView:
     day, edition, past = find_edition(session, settings, list_row, day, now=now)
     locked = refusal(session, list_row, edition, day, past)
     view = DeskView(list_row.name, day, edition.id if edition else None, edition.status if edition else None,
