@@ -22,7 +22,12 @@ from digest.web.preview import create_preview_app
 from tests.conftest import Project
 from tests.desk_support import CONFIG, Newsroom, desk_audit, seed, selection_ids
 from tests.test_preview_app import HOST, Client, _csrf
-from tests.test_preview_server import Server, _wait_for_frame_text, browser_page  # noqa: F401 - the Chromium fixture
+from tests.test_preview_server import (  # noqa: F401 - browser_page: the Chromium fixture
+    Server,
+    _events,
+    _wait_for_frame_text,
+    browser_page,
+)
 
 ORIGIN = {"Origin": f"http://{HOST}"}
 
@@ -78,8 +83,11 @@ def test_each_button_changes_the_stored_edition_and_the_email(project: Project) 
         return client.post(base + f"/desk/{action}", data={"csrf": token, **data}, headers=ORIGIN,
                            follow_redirects=False)
 
+    hub = client.asgi.state.preview.hub
+    version = hub.version
     pinned = post("pin", article="d3")
     assert pinned.status_code == 303 and pinned.headers["location"] == base
+    assert hub.version == version + 1  # every open tab reloads
     assert selection_ids(app, day) == ["d3", "d1", "d2", "d4"]
     assert post("leave-out", article="d1", reason="Fictional: needs a second source").status_code == 303
     assert selection_ids(app, day) == ["d3", "d2", "d4", "d5"]
@@ -149,6 +157,17 @@ def test_past_and_sent_editions_are_read_only(project: Project) -> None:
     refused = client.post(base + "/desk/pin", data={"csrf": token, "article": "d2"}, headers=ORIGIN)
     assert refused.status_code == 409 and "its first delivery went out at" in refused.text
     assert desk_audit(app) == []
+
+
+def test_a_change_made_with_a_command_reloads_the_open_tabs(sqlite_project: Project) -> None:
+    sqlite_project.write_config(CONFIG)
+    seed(sqlite_project.app())
+    server = Server(sqlite_project)
+    try:
+        events = _events(server, 1, lambda: sqlite_project.run("editions", "pin", "d3", "--by", "Dee"))
+        assert events and events[0]["reason"] == "articles"  # the store's poll noticed the desk's change
+    finally:
+        server.stop()
 
 
 # --- the password gate ------------------------------------------------------------------------------------
@@ -231,5 +250,33 @@ def test_an_editor_pins_and_leaves_out_in_the_browser(sqlite_project: Project, b
         assert "left out by the editor" in page.locator("#desk-candidates").inner_text()
         assert selection_ids(newsroom.app, newsroom.day)[0] == "d4"
         assert [a for a, _, _ in desk_audit(newsroom.app)] == ["pin", "leave-out"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.browser
+def test_the_desk_and_its_confirm_page_have_no_serious_axe_violations(sqlite_project: Project) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import require_tool
+    from tests.test_preview_server import CHROMIUM_ARGS
+    from tests.test_public_web_browser import check_page
+
+    chromium = require_tool("chromium", "/usr/bin/chromium")
+    sqlite_project.write_config(CONFIG)
+    seed(sqlite_project.app())
+    server = Server(sqlite_project)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            # bypass_csp only so the test can inject axe-core; the preview's own scripts run under its CSP.
+            page = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True).new_page()
+            page.goto(server.url + "/")
+            page.wait_for_selector("#desk-articles li")
+            check_page(page)
+            page.locator("#desk-articles li").first.get_by_role("button", name="Leave out everywhere").click()
+            page.wait_for_selector("text=Leave out everywhere?")
+            check_page(page)
+            browser.close()
     finally:
         server.stop()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.store.tables import AuditRow, EditionRow, MailingListRow
@@ -57,3 +57,11 @@ def history(session: Session, edition: EditionRow, list_row: MailingListRow, lim
         .order_by(AuditRow.id.desc()).limit(limit)).all()
     return [DeskEntry(r.at, r.actor, (r.new_status or "")[len(PREFIX):], (r.reason or "")[len(head):])
             for r in rows]
+
+
+def fingerprint(session: Session) -> str:
+    """Moves whenever any edition is changed at a desk or approved: for the preview's live reload, which also
+    has to notice changes made with `digest editions ...` in another process."""
+    last_change = session.scalar(select(func.max(AuditRow.id)).where(AuditRow.new_status.like(PREFIX + "%")))
+    last_approval = session.scalar(select(func.max(EditionRow.approved_at)))
+    return f"{last_change or 0}/{last_approval or '-'}"

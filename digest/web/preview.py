@@ -53,7 +53,7 @@ from digest.errors import ConfigError, DigestError, NotFound
 from digest.send import transactional
 from digest.web import preview_editions as editions
 from digest.web.preview_checks import SpamChecker, run_checks
-from digest.web.preview_desk import PasswordGate, desk_routes, load_view
+from digest.web.preview_desk import PasswordGate, desk_fingerprint, desk_routes, load_view
 from digest.web.preview_frame import frame_html
 from digest.web.preview_live import ChangeHub, FileWatcher, articles_fingerprint, poll_articles
 
@@ -182,7 +182,8 @@ def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.
 
     def store_fingerprint() -> tuple[int, str | None]:
         state.settings()
-        return articles_fingerprint(state.app.store)
+        count, newest = articles_fingerprint(state.app.store)
+        return count, f"{newest} {desk_fingerprint(state.app.store)}"
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

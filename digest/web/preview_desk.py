@@ -31,11 +31,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from digest.config import Settings
-from digest.desk import actions
+from digest.desk import actions, audit
 from digest.desk.actions import DeskChange, DeskRefused
 from digest.desk.settings import DeskSettings
 from digest.desk.view import DeskView, desk_view
 from digest.errors import DigestError, NotFound
+from digest.store.db import Store
 
 if TYPE_CHECKING:
     from digest.web.preview import PreviewState
@@ -71,6 +72,11 @@ class PasswordGate:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def desk_fingerprint(store: Store) -> str:
+    with store.session() as session:
+        return audit.fingerprint(session)
 
 
 def load_view(settings: Settings, state: PreviewState, list_name: str, day: date) -> DeskView:
