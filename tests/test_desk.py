@@ -224,3 +224,36 @@ def test_commands_are_refused_after_the_first_delivery(project: Project) -> None
         assert refused.exit_code != 0 and "its first delivery went out at" in refused.output, args
     desk = project.json("editions", "desk", "--date", day)
     assert desk["editable"] is False and [h["action"] for h in desk["history"]] == ["pin"]
+
+
+def test_the_scheduler_sends_the_edition_as_the_desk_left_it(project: Project) -> None:
+    from datetime import UTC, date, datetime
+
+    from digest.schedule.runner import run_due
+    from digest.store.tables import VariantRow
+    from tests.schedule_support import add_articles, add_reader, make_list
+
+    app = project.app()
+    day = date(2026, 3, 10)
+    make_list(app, "morning", "Europe/Paris", "07:00", approval=True)  # cut-off 06:00Z
+    add_reader(app, "morning", 1, active_since=datetime(2026, 3, 1, tzinfo=UTC))
+    ids = add_articles(app, datetime(2026, 3, 10, 6, 0, tzinfo=UTC), prefix="desk")
+    try:
+        built = run_due(app, datetime(2026, 3, 10, 6, 0, tzinfo=UTC))
+        assert [i.action for i in built.items] == ["build"]
+        at = datetime(2026, 3, 10, 6, 10, tzinfo=UTC)
+        with app.store.session() as session:
+            actions.leave_out(session, app.settings, "morning", day, ids[0], by="ed", now=at)
+            actions.pin(session, app.settings, "morning", day, ids[-1], by="ed", now=at)
+            actions.approve(session, app.settings, "morning", day, by="ed", now=at)
+            shown = [a.id for a in desk_view(session, app.settings, "morning", day, now=at,
+                                             with_subject=False).articles]
+        assert shown[0] == ids[-1] and ids[0] not in shown
+        sent = run_due(app, datetime(2026, 3, 10, 7, 0, tzinfo=UTC))
+        assert [i.action for i in sent.items] == ["send"]
+        with app.store.session() as session:
+            variants = session.scalars(select(VariantRow)).all()
+            delivered = set(session.scalars(select(EditionArticleRow.article_id)))
+        assert [v.article_ids for v in variants] == [shown] and delivered == set(shown)
+    finally:
+        app.close()
