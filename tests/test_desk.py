@@ -60,9 +60,10 @@ def test_each_action_changes_every_selection_of_the_edition_and_is_audited(newsr
 
     with app.store.session() as session:
         actions.add(session, s, None, day, "d6", by="Bo Editor", now=now)
-    # Added at the place its score gives it among the editor's order; the lowest ranked one makes room.
+    # Added at the place its score gives it (last: the oldest); the bottom story of the editor's order, d4,
+    # makes room, not d5, which the editor just moved up.
     ids = selection_ids(app, day)
-    assert ids == ["d3", "d1", "d4", "d6"]
+    assert ids == ["d3", "d1", "d5", "d6"]
 
     # Every reader's variant sees the same overrides (the send path: variants_for_list and the planner).
     with app.store.session() as session:
@@ -190,14 +191,14 @@ def test_commands_change_the_edition_rank_and_build_see(project: Project) -> Non
     assert added["changed"]
     desk = project.json("editions", "desk", "--date", day)
     order = [a["id"] for a in desk["articles"]]
-    # Pinned d4 first; d1 out; d3 moved below d5; d6 added by its score, so d5 (lowest score) made room.
-    assert order == ["d4", "d2", "d3", "d6"]
+    # Pinned d4 first; d1 out; d3 moved below d5, so it was at the bottom when d6 came in and made room.
+    assert order == ["d4", "d2", "d5", "d6"]
     assert {c["id"]: c["reason"] for c in desk["candidates"]}["d1"] == f"{LEFT_OUT}: old news"
     assert [h["action"] for h in desk["history"]] == ["add", "move-down", "leave-out", "pin"]
     assert all(h["by"] == "Dee" for h in desk["history"])
     ranked = project.json("rank", "--date", day)
     assert [item["id"] for item in ranked["articles"]] == order
-    assert {d["id"]: d["reason"] for d in ranked["dropped"]}["d5"] == "below the limit"
+    assert {d["id"]: d["reason"] for d in ranked["dropped"]}["d3"] == "below the limit"
     explained = project.run("rank", "--date", day, "--explain").stdout
     assert LEFT_OUT in explained
     build = project.json("build", "--date", day, "--out", str(project.root / "out"))

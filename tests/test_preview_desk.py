@@ -14,6 +14,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from bs4 import BeautifulSoup
+from sqlalchemy import select
 
 from digest.errors import ConfigError
 from digest.send.dispatch import send_edition
@@ -96,7 +97,7 @@ def test_each_button_changes_the_stored_edition_and_the_email(project: Project) 
     assert post("move-up", article="d5").status_code == 303
     assert selection_ids(app, day) == ["d3", "d4", "d5", "d2"]
     assert post("add", article="d6").status_code == 303
-    assert "d6" in selection_ids(app, day)
+    assert selection_ids(app, day) == ["d3", "d4", "d5", "d6"]
     assert post("unpin", article="d3").status_code == 303
 
     email = client.get(base + "/text").text
@@ -278,5 +279,64 @@ def test_the_desk_and_its_confirm_page_have_no_serious_axe_violations(sqlite_pro
             page.wait_for_selector("text=Leave out everywhere?")
             check_page(page)
             browser.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.browser
+def test_an_editors_evening_at_the_desk_is_the_mornings_email(sqlite_project: Project,
+                                                             browser_page: object) -> None:  # noqa: F811
+    """Leave out the second story, move the fourth up, add a candidate, approve; the send delivers exactly that,
+    and afterwards the desk is read-only."""
+    from playwright.sync_api import Page
+
+    from digest.audience.lists import ensure_list
+    from digest.store.tables import EditionArticleRow, VariantRow
+
+    page = browser_page
+    assert isinstance(page, Page)
+    sqlite_project.write_config(CONFIG + 'desk_editor = "Night Editor"\n')
+    app = sqlite_project.app()
+    newsroom = seed(app)
+    with app.store.session() as session:
+        ensure_list(session, app.settings).require_approval = True
+    server = Server(sqlite_project)
+
+    def click(locator: object) -> None:
+        with page.expect_navigation():
+            locator.click()  # type: ignore[attr-defined]
+
+    def shown() -> list[str]:
+        return list(page.eval_on_selector_all("#desk-articles li", "els => els.map(e => e.dataset.article)"))
+
+    try:
+        page.goto(server.url + "/")
+        page.wait_for_selector("#desk-articles li")
+        assert shown() == ["d1", "d2", "d3", "d4"]
+        click(page.locator("#desk-articles li").nth(1).get_by_role("button", name="Leave out", exact=True))
+        click(page.locator("#desk-articles li").nth(3).get_by_role("button", name="Move up"))
+        click(page.locator("#desk-candidates li[data-article='d6']").get_by_role("button", name="Add"))
+        click(page.get_by_role("button", name="Approve"))
+        assert "Approved by Night Editor" in page.locator("#desk-approval").inner_text()
+        order = shown()
+        assert order == ["d1", "d3", "d5", "d6"]
+        _wait_for_frame_text(page, "Orchard growers expect record apples")
+        text = str(page.evaluate("document.getElementById('frame').contentDocument.body.innerText"))
+        titles = ["Council approves harbour bridge budget", "Rovers clinch late derby victory",
+                  "Museum reopens renovated gallery", "Orchard growers expect record apples"]
+        assert [text.index(t) for t in titles] == sorted(text.index(t) for t in titles)
+        assert "Senate committee questions water agency" not in text
+
+        sent = sqlite_project.json("send", "--date", newsroom.day.isoformat())
+        assert sent["sent"] == 2
+        with app.store.session() as session:
+            assert [v.article_ids for v in session.scalars(select(VariantRow))] == [order]
+            assert set(session.scalars(select(EditionArticleRow.article_id))) == set(order)
+
+        page.reload()
+        page.wait_for_selector("#desk-locked")
+        assert "its first delivery went out at" in page.locator("#desk-locked").inner_text()
+        assert page.locator("#desk-wrap button").count() == 0
+        assert shown() == order
     finally:
         server.stop()

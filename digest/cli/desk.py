@@ -169,7 +169,7 @@ def move_command(article_id: str, list_name: str | None, day: date | None, direc
 @json_option
 def add_command(article_id: str, list_name: str | None, day: date | None, by: str | None, as_json: bool) -> None:
     """Add ARTICLE, a candidate that did not make the edition (see `digest editions desk`), at the place its
-    score gives it; when the edition is full, the lowest ranked article makes room."""
+    score gives it; when the edition is full, the last article neither pinned nor added makes room."""
     def work(who: str, now: datetime) -> DeskChange:
         app = get_app()
         with app.store.session() as session:

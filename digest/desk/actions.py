@@ -220,8 +220,9 @@ def leave_out(session: Session, settings: Settings, list_name: str | None, day: 
 
 def add(session: Session, settings: Settings, list_name: str | None, day: date | None, article_id: str, *,
         by: str, now: datetime) -> DeskChange:
-    """Bring a candidate that did not make it into the edition, at the place its score gives it (it takes the
-    place of the lowest ranked article when the edition is full, and of its story's other versions)."""
+    """Bring a candidate that did not make it into the edition, at the place its score gives it. When the edition
+    is full, the last article neither pinned nor added makes room; an added version of a story replaces the
+    story's other versions."""
     target = editable(session, settings, list_name, day, now=now)
     article = candidate(session, target, article_id)
     existing = _existing(session, target.edition, article_id)

@@ -7,6 +7,9 @@
   back to the place its score gives it.
 - **The editor's order** (``position``) then rearranges the articles it names among the places they hold, so
   the articles it does not name (a later arrival, another reader's topics) keep theirs.
+- **Room for added articles**: the Ranker is asked for one more article per added one, and once everything is in
+  place the last articles neither pinned nor added make room ("below the limit"), so the story that drops out
+  is the one at the bottom of what the editor sees, not one the editor just moved up.
 
 Every selection of the edition goes through ``EditedRanker``: `digest rank`, `build`, `send`, the scheduler and
 the preview all see the same edition.
@@ -21,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.models import Article, Dropped, RankedItem, Selection
-from digest.rank.select import Ranker
+from digest.rank.select import BELOW_LIMIT, Ranker
 from digest.store.tables import EditionOverrideRow
 
 LEFT_OUT = "left out by the editor"
@@ -51,12 +54,17 @@ class Overrides:
     def keep(self, candidates: Iterable[Article]) -> list[Article]:
         return [a for a in candidates if a.id not in self.left_out]
 
-    def arrange(self, selection: Selection, *, with_dropped: bool = True) -> Selection:
+    def arrange(self, selection: Selection, *, limit: int | None = None, with_dropped: bool = True) -> Selection:
+        """``selection`` with the overrides applied, cut to ``limit`` articles (pinned and added ones stay)."""
         if self.empty:
             return selection
         items = self._merge_added(selection.items)
         items = self._editor_order(items)
         dropped = list(selection.dropped)
+        if limit is not None and len(items) > limit:
+            items, cut = self._make_room(items, limit)
+            if with_dropped:
+                dropped += [Dropped(item.article.id, BELOW_LIMIT) for item in cut]
         if with_dropped:
             dropped += [Dropped(article_id, left_out_reason(self.left_out[article_id]))
                         for article_id in sorted(self.left_out)]
@@ -76,6 +84,17 @@ class Overrides:
                 merged.append(added.pop(0))
             merged.append(item)
         return first + merged + added
+
+    def _make_room(self, items: list[RankedItem], limit: int) -> tuple[list[RankedItem], list[RankedItem]]:
+        kept = list(items)
+        cut: list[RankedItem] = []
+        for item in reversed(items):
+            if len(kept) <= limit:
+                break
+            if not self._is_pinned(item) and item.article.id not in self.added:
+                kept.remove(item)
+                cut.insert(0, item)
+        return kept, cut
 
     def _is_pinned(self, item: RankedItem) -> bool:
         return item.article.pinned or item.article.id in self.pinned
@@ -107,8 +126,10 @@ class EditedRanker:
 
     def select(self, preferences: Iterable[str] | None = None, *, limit: int | None = None,
                engagement: Mapping[str, float] | None = None, with_dropped: bool = True) -> Selection:
-        selection = self.ranker.select(preferences, limit=limit, engagement=engagement, with_dropped=with_dropped)
-        return self.overrides.arrange(selection, with_dropped=with_dropped)
+        wanted = self.ranker.rs.max_articles if limit is None else limit
+        room = wanted + len(self.overrides.added)
+        selection = self.ranker.select(preferences, limit=room, engagement=engagement, with_dropped=with_dropped)
+        return self.overrides.arrange(selection, limit=wanted, with_dropped=with_dropped)
 
 
 def load_overrides(session: Session, edition_id: int) -> Overrides:

@@ -1,6 +1,6 @@
 """`digest preview`: a local web app to look at editions before they go out.
 
-Routes (all read-only except "send test"):
+Routes (all read-only except "send test" and the editor's desk):
 
 - ``/`` and ``/l/{list}/{date}``: the viewer (editions by list, the email in an iframe, checks, send test);
 - ``/l/{list}/{date}/{html,text,source,headers}``: what the iframe shows; ``/panel`` and ``/checks.json``: checks;
