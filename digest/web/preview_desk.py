@@ -5,8 +5,9 @@ Routes (mounted by ``digest.web.preview``):
 - ``GET /l/{list}/{date}/desk``: the desk's part of the page (the page includes it; live reload fetches it);
 - ``POST /l/{list}/{date}/desk/{action}``: pin, unpin, leave-out, move-up, move-down, add, retract, approve.
   Every POST carries the page's signed CSRF token and must come from the preview's own page; the change is
-  made by ``digest.desk.actions`` as the configured ``desk_editor``, then every open tab reloads. "retract"
-  (Leave out everywhere) first answers with a page asking to confirm.
+  made by ``digest.desk.actions`` as the configured ``desk_editor``; the page comes back through a redirect
+  and the other open tabs reload through the store poll. "retract" (Leave out everywhere) first answers with
+  a page asking to confirm.
 
 ``PasswordGate`` asks for ``preview_password`` (HTTP basic, any user name, compared in constant time) on every
 request; the preview refuses to listen beyond loopback without it.
@@ -163,8 +164,8 @@ def desk_routes(state: PreviewState, pages: Environment, *, allowed: Callable[[R
             return refuse(str(exc), 404)
         except DigestError as exc:
             return refuse(str(exc), 400)
-        if change.changed:
-            state.hub.publish("desk")
+        # No publish here: this tab reloads through the redirect, and the store poll (``desk_fingerprint``) tells
+        # every other tab within a poll interval, as it does for a change made with a command.
         if wants_json:
             return JSONResponse({**change.to_json(), "at": change.at.isoformat()})
         return RedirectResponse(back, 303)
