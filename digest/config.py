@@ -139,6 +139,11 @@ KEYS: tuple[Key, ...] = (
     # scheduling
     _k("catch_up_hours", int, 6, "A missed send older than this is skipped, not sent late.", "scheduling"),
     _k("scheduler_interval_seconds", int, 60, "How often `digest schedule run` wakes.", "scheduling"),
+    # preview
+    _k("desk_editor", str, "", "Name the preview's editor's desk records as who made each change and who approved "
+       "(like --by); empty: the login name.", "preview"),
+    _k("preview_password", str, "", "Password of `digest preview` (HTTP basic, any user name); required with a "
+       "--host other than loopback. Prefer DIGEST_PREVIEW_PASSWORD over writing it in a file.", "preview"),
     # feedback
     _k("webhook_tolerance_seconds", int, 600, "Oldest signed-webhook timestamp accepted.", "feedback"),
     _k("webhook_max_body_bytes", int, 5_000_000, "Largest webhook body accepted.", "feedback"),
@@ -208,7 +213,7 @@ class Settings:
     def redacted(self) -> dict[str, Any]:
         """Values safe to print: secrets masked."""
         out = dict(self.values)
-        for name in ("secret_key", "smtp_password"):
+        for name in ("secret_key", "smtp_password", "preview_password"):
             if out.get(name):
                 out[name] = "***"
         if out.get("secret_key_fallbacks"):

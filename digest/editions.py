@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from digest.audience.lists import effective_language as list_language
 from digest.audience.subscribers import receives_editions
+from digest.desk.overrides import EditedRanker, load_overrides
 from digest.errors import ConfigError
 from digest.feedback.stats import clicks_per_topic
 from digest.i18n.languages import effective_language
@@ -219,10 +220,11 @@ def engagement_for(session: Session, settings: Any, edition: EditionRow) -> Mapp
     return clicks_per_topic(session, edition.list_id) or None
 
 
-def ranker_for(session: Session, settings: Any, edition: EditionRow) -> Ranker:
+def ranker_for(session: Session, settings: Any, edition: EditionRow) -> EditedRanker:
     """A ``Ranker`` over the edition's candidates plus the articles just around its window, so a selection can
     say which were left out as outside the window or already sent. Freshness is measured from the end of the
-    window, never the clock, so every variant of an edition scores alike whenever it is selected."""
+    window, never the clock, so every variant of an edition scores alike whenever it is selected. The editor's
+    overrides of the edition (``digest.desk``) apply to every selection it makes."""
     list_row = session.get(MailingListRow, edition.list_id)
     assert list_row is not None
     end = window_end(edition)
@@ -235,9 +237,11 @@ def ranker_for(session: Session, settings: Any, edition: EditionRow) -> Ranker:
     pool = list(edition.pool or []) if edition.frozen_at is not None else None
     rank_settings = rank_settings_for(settings, list_row)
     memory = remembered_stories(session, edition, rank_settings.story_memory_days)
-    return Ranker(candidates.values(), settings=rank_settings, now=end,
-                  window=(edition.window_start, end), pool=pool, already_sent=sent & candidates.keys(),
-                  remembered=memory.told, remembered_context=memory.context)
+    overrides = load_overrides(session, edition.id)
+    ranker = Ranker(overrides.keep(candidates.values()), settings=rank_settings, now=end,
+                    window=(edition.window_start, end), pool=pool, already_sent=sent & candidates.keys(),
+                    remembered=memory.told, remembered_context=memory.context, pinned=overrides.ranked_first)
+    return EditedRanker(ranker, overrides)
 
 
 def stamp(selection: Selection, list_row: MailingListRow, edition: EditionRow,

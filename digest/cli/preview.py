@@ -11,7 +11,7 @@ from types import FrameType
 import click
 
 from digest.cli import get_app
-from digest.errors import DigestError
+from digest.errors import ConfigError, DigestError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8030  # not 8025: that is Mailpit's, which newsrooms often run alongside
@@ -28,7 +28,8 @@ def _is_loopback(host: str) -> bool:
 
 @click.command("preview")
 @click.option("--host", default=DEFAULT_HOST, show_default=True,
-              help="Address to listen on. The preview has no login: keep it on a loopback address.")
+              help="Address to listen on. Any other than a loopback address needs preview_password "
+                   "(DIGEST_PREVIEW_PASSWORD), which every request must then give (HTTP basic).")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535),
               help="Port to listen on.")
 @click.option("--no-open", is_flag=True, help="Do not open the preview in a web browser.")
@@ -39,21 +40,27 @@ def preview_command(host: str, port: int, no_open: bool, poll_interval: float) -
 
     Shows each list's upcoming and past editions at desktop and mobile widths, in dark mode, as plain text,
     raw source and headers; as any subscriber would get it; with checks (size, alt text, links, SpamAssassin)
-    and a "send test" form. Stop it with Ctrl-C.
+    and a "send test" form; the upcoming edition of each list is the editor's desk (pin, leave out, move, add,
+    approve). Stop it with Ctrl-C.
     """
     import uvicorn
 
+    from digest.desk.settings import DeskSettings
     from digest.web.preview import LOOPBACK_HOSTS, create_preview_app
 
     app = get_app()
+    password = DeskSettings.from_settings(app.settings).password
     if _is_loopback(host):
         allowed = [*LOOPBACK_HOSTS, host]
+    elif not password:
+        raise ConfigError(f"--host {host}: the preview would be reachable beyond this machine and lets anyone "
+                          "change editions; set preview_password (DIGEST_PREVIEW_PASSWORD) first")
     else:
-        click.echo(f"Warning: listening on {host}: anyone who can reach it can read editions and send tests.",
-                   err=True)
-        allowed = ["*"]  # listening beyond this machine was asked for explicitly (and warned about)
+        click.echo(f"Warning: listening on {host}: anyone with the preview password can change editions and "
+                   "send tests.", err=True)
+        allowed = ["*"]  # listening beyond this machine was asked for explicitly, behind the password
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
-    asgi = create_preview_app(app, poll_interval=poll_interval, allowed_hosts=allowed)
+    asgi = create_preview_app(app, poll_interval=poll_interval, allowed_hosts=allowed, password=password)
     hub = asgi.state.preview.hub
 
     class PreviewServer(uvicorn.Server):

@@ -342,3 +342,23 @@ class ScheduleRunRow(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
+
+
+class EditionOverrideRow(Base):
+    """An editor's decision about one article in one edition (the desk): pinned, left out (why), added by hand,
+    or placed at ``position`` in the editor's order. Only this edition sees it; every change is audit-logged."""
+
+    __tablename__ = "edition_overrides"
+    __table_args__ = (UniqueConstraint("edition_id", "article_id", name="uq_edition_override_article"),
+                      _NEVER_REUSE_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"), index=True)
+    article_id: Mapped[str] = mapped_column(String(64))
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    left_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    added: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int | None] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,10 +1,11 @@
 """`digest preview`: a local web app to look at editions before they go out.
 
-Routes (all read-only except "send test"):
+Routes (all read-only except "send test" and the editor's desk):
 
 - ``/`` and ``/l/{list}/{date}``: the viewer (editions by list, the email in an iframe, checks, send test);
 - ``/l/{list}/{date}/{html,text,source,headers}``: what the iframe shows; ``/panel`` and ``/checks.json``: checks;
 - ``POST /l/{list}/{date}/send-test``: one test message through the configured backend (no delivery rows);
+- ``/l/{list}/{date}/desk`` and ``POST .../desk/{action}``: the editor's desk (``digest.web.preview_desk``);
 - ``/events``: Server-Sent Events telling open tabs to reload when templates, config or articles change;
 - ``/editions.json``: every list with its upcoming and past editions.
 """
@@ -48,10 +49,11 @@ from digest.app import App
 from digest.audience import subscribers
 from digest.audience.lists import get_list
 from digest.config import Settings, load_settings
-from digest.errors import DigestError, NotFound
+from digest.errors import ConfigError, DigestError, NotFound
 from digest.send import transactional
 from digest.web import preview_editions as editions
 from digest.web.preview_checks import SpamChecker, run_checks
+from digest.web.preview_desk import PasswordGate, desk_fingerprint, desk_routes, load_view
 from digest.web.preview_frame import frame_html, inject_head
 from digest.web.preview_live import ChangeHub, FileWatcher, articles_fingerprint, poll_articles
 from digest.web.preview_web import preview_archive, preview_web_version
@@ -167,18 +169,22 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.0,
                        spam: SpamChecker | None = None,
-                       allowed_hosts: Sequence[str] = LOOPBACK_HOSTS) -> Starlette:
+                       allowed_hosts: Sequence[str] = LOOPBACK_HOSTS, password: str = "") -> Starlette:
     """The preview as an ASGI app. ``live`` starts the file watcher and article poller (needs the lifespan).
 
     ``allowed_hosts`` are the Host headers answered: a web page the user visits could otherwise point its own
     domain at 127.0.0.1 (DNS rebinding) and read editions and subscriber addresses through the browser.
+    ``password`` (``preview_password``) is asked for on every request; answering any host requires one.
     """
+    if "*" in allowed_hosts and not password:
+        raise ConfigError("preview_password: required to listen beyond this machine (set DIGEST_PREVIEW_PASSWORD)")
     state = PreviewState(app, spam=spam)
     pages = _pages()
 
     def store_fingerprint() -> tuple[int, str | None]:
         state.settings()
-        return articles_fingerprint(state.app.store)
+        count, newest = articles_fingerprint(state.app.store)
+        return count, f"{newest} {desk_fingerprint(state.app.store)}"
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -277,6 +283,12 @@ def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.
         except DigestError as exc:
             return error_response(request, exc)
         context["sent_to"] = request.query_params.get("sent") or ""
+        context["query"] = f"?{urlencode({'subscriber': subscriber})}" if subscriber else ""
+        try:
+            context["desk"], context["error"] = await run_in_threadpool(load_view, state.settings(), state,
+                                                                        list_name, day), None
+        except DigestError as exc:
+            context["desk"], context["error"] = None, str(exc)
         return _page(pages, "viewer.html", **context)
 
     async def view_html(request: Request) -> Response:
@@ -409,9 +421,13 @@ def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.
         Route(base + "/panel", panel),
         Route(base + "/checks.json", checks_json),
         Route(base + "/send-test", send_test, methods=["POST"]),
+        *desk_routes(state, pages, allowed=lambda request, token: _same_origin(request) and state.csrf_ok(token),
+                     page=_page, edition_path=_edition_path, parse_date=_parse_date),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
+    if password:
+        middleware.insert(0, Middleware(PasswordGate, password=password))
     starlette = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     starlette.state.preview = state
     return starlette

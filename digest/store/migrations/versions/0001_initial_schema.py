@@ -230,6 +230,25 @@ def upgrade() -> None:
     with op.batch_alter_table('edition_articles', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_edition_articles_list_id'), ['list_id'], unique=False)
 
+    op.create_table('edition_overrides',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('edition_id', sa.Integer(), nullable=False),
+    sa.Column('article_id', sa.String(length=64), nullable=False),
+    sa.Column('pinned', sa.Boolean(), nullable=False),
+    sa.Column('left_out', sa.Boolean(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('added', sa.Boolean(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=True),
+    sa.Column('updated_by', sa.String(length=200), nullable=False),
+    sa.Column('updated_at', digest.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['edition_id'], ['editions.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('edition_id', 'article_id', name='uq_edition_override_article'),
+    sqlite_autoincrement=True
+    )
+    with op.batch_alter_table('edition_overrides', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_edition_overrides_edition_id'), ['edition_id'], unique=False)
+
     op.create_table('edition_totals',
     sa.Column('edition_id', sa.Integer(), nullable=False),
     sa.Column('counts', sa.JSON(), nullable=False),
@@ -282,6 +301,10 @@ def downgrade() -> None:
     op.drop_table('variants')
     op.drop_table('subject_tests')
     op.drop_table('edition_totals')
+    with op.batch_alter_table('edition_overrides', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_edition_overrides_edition_id'))
+
+    op.drop_table('edition_overrides')
     with op.batch_alter_table('edition_articles', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_edition_articles_list_id'))
 

@@ -96,6 +96,25 @@
   document.querySelectorAll("form").forEach(function (form) {
     form.addEventListener("submit", function () { keepView(form); });
   });
+  // The editor's desk: its forms post and come back to this page; live reload refreshes it in place (a change
+  // made in another tab or with `digest editions ...`).
+  var desk = document.getElementById("desk-wrap");
+  function loadDesk() {
+    if (!desk) { return; }
+    var url = desk.getAttribute("data-src");
+    var separator = url.indexOf("?") >= 0 ? "&" : "?";
+    fetch(url + separator + "v=" + state.version, { cache: "no-store", credentials: "same-origin" })
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        // Rendered by the preview's own autoescaped template, like the panel.
+        desk.innerHTML = html;
+        desk.querySelectorAll("form").forEach(function (form) {
+          form.addEventListener("submit", function () { keepView(form); });
+        });
+        desk.setAttribute("data-version", String(state.version));
+      })
+      .catch(function () { /* keep the desk as it is; the next change tries again */ });
+  }
   var picker = document.getElementById("subscriber");
   if (picker) {
     picker.addEventListener("change", function () { keepView(picker.form); picker.form.submit(); });
@@ -112,6 +131,7 @@
     viewer.setAttribute("data-reloads", String(reloads));
     loadFrame(true);
     loadPanel();
+    loadDesk();
     setLive("live", "live · reloaded (" + reason + ")");
   }
 
