@@ -306,7 +306,7 @@ def test_dark_mode_and_mobile_toggles_in_the_browser(sqlite_project: Project, br
         assert int(mobile["scroll"]) <= int(mobile["width"]) + 1, mobile  # no horizontal scrolling
         # Toggle state is announced on the toggle buttons only (axe: aria-allowed-attr), not on the frame.
         assert page.evaluate("[...document.querySelectorAll('[aria-pressed]')].map(e => e.tagName)") == [
-            "BUTTON"] * 7
+            "BUTTON"] * 9
         assert page.get_attribute("[data-width='375']", "aria-pressed") == "true"
 
         page.click("[data-view='text']")
@@ -314,6 +314,13 @@ def test_dark_mode_and_mobile_toggles_in_the_browser(sqlite_project: Project, br
         _wait_for_frame_text(page, "Council approves harbour bridge budget")
         page.click("[data-view='headers']")
         _wait_for_frame_text(page, "List-Unsubscribe-Post")
+        # The web version and the archive page, next to the email.
+        page.click("[data-view='web']")
+        page.wait_for_function("() => document.getElementById('frame').src.includes('/web')")
+        _wait_for_frame_text(page, "All editions")
+        page.click("[data-view='archive']")
+        page.wait_for_function("() => document.getElementById('frame').src.includes('/archive')")
+        _wait_for_frame_text(page, "this preview")
     finally:
         server.stop()
 
