@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	@bash scripts/demo.sh
 
+# The suite runs on every core (pytest-xdist; tests use their own files, databases and ports); TEST_JOBS=0 runs
+# it in one process.
+TEST_JOBS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
