@@ -53,8 +53,12 @@ echo "== Step 2: rank the candidates for the $EDITION_DATE edition (one story on
 "$DIGEST" rank --date "$EDITION_DATE" --explain
 
 # --- Step 3: render (digest build) -----------------------------------------------------------------------------
-# Build that edition into demo-out/: HTML, plain text, the intermediate MJML and the complete .eml.
-echo "== Step 3: build the edition"
+# The editor's note opens the email in place of the greeting; then build that edition into demo-out/: HTML,
+# plain text, the intermediate MJML and the complete .eml.
+echo "== Step 3: write the editor's note and build the edition"
+"$DIGEST" editions note --date "$EDITION_DATE" \
+  "Good morning. Port Alder's council worked through the night on the budget: *what it means for the ferry* is
+our lead. (A fictional note for the demo.)"
 BUILD_JSON="$("$DIGEST" build --date "$EDITION_DATE" --out demo-out --json)"
 BUILD_JSON="$BUILD_JSON" "$PYTHON" - <<'PY'
 import json, os
