@@ -44,11 +44,9 @@ from sqlalchemy import select
 from digest import editions
 from digest.app import App
 from digest.audience.lists import ensure_list
-from digest.audience.validate import clean_name
 from digest.errors import SendError
 from digest.models import Selection
 from digest.rank.select import ALREADY_SENT_AS
-from digest.render.personalize import recipient_for
 from digest.send import outbox
 from digest.send.backends import get_backend
 from digest.send.backends.base import (
@@ -67,8 +65,9 @@ from digest.send.backends.base import (
 from digest.send.guard import EditionLease
 from digest.send.plan import Planner, SubscriberFilter, content_for
 from digest.send.rate import RateLimiter, backoff_delay, sleep_until
+from digest.send.recipients import RecipientMaker
 from digest.store.db import Store
-from digest.store.tables import DeliveryRow, EditionRow, MailingListRow, SubscriberRow, VariantRow
+from digest.store.tables import DeliveryRow, EditionRow, MailingListRow, VariantRow
 
 # A scheduled SendGrid request is only cancelled (and resent) while its send_at is at least this far ahead.
 CANCEL_MARGIN_SECONDS = 5
@@ -349,12 +348,12 @@ class _SandboxRequests:
         self.size = _batch_size(settings, backend)
         self.waiting: dict[int, list[Recipient]] = {}
         self.contents: dict[int, Content] = {}  # each variant rendered once, not once per chunk
+        self.recipients = RecipientMaker(settings)
 
-    def add(self, session: Any, pending: list[tuple[SubscriberRow, int]]) -> None:
+    def add(self, session: Any, pending: list[tuple[Any, int]]) -> None:
         for sub, variant_id in pending:
             waiting = self.waiting.setdefault(variant_id, [])
-            waiting.append(Recipient(0, recipient_for(self.settings, self.edition.list_id, sub.id, sub.email,
-                                                      clean_name(sub.name))))
+            waiting.append(self.recipients.recipient(0, self.edition.list_id, sub.id, sub.email, sub.name))
             if len(waiting) >= self.size:
                 self._send(session, variant_id)
 
@@ -422,6 +421,7 @@ class _Sender:
         self.batch_size = _batch_size(settings, backend)
         self.deferred: _Deferred | None = None
         self.recorded_variants: set[int] = set()
+        self.recipients = RecipientMaker(settings)
         self.schedule: Schedule | None = None
         self.delay = int(settings.sendgrid_send_at_delay) if backend.supports_schedule else 0
 
@@ -563,19 +563,18 @@ class _Sender:
         # send_at follows the moment of sending, not the moment the id was made.
         return Schedule(self.schedule.batch_id, int(time.time()) + self.delay)
 
-    def _check(self, session: Any, batch: list[tuple[int, SubscriberRow, bool]]
-               ) -> tuple[list[Recipient], dict[str, list[int]]]:
+    def _check(self, session: Any, batch: list[outbox.Due]) -> tuple[list[Recipient], dict[str, list[int]]]:
         """Re-check each subscriber now, at the moment of sending."""
-        suppressed = outbox.suppressed_emails(session, [sub.email for _, sub, _ in batch])
+        suppressed = outbox.suppressed_emails(session, [due.email for due in batch])
         recipients: list[Recipient] = []
         skipped: dict[str, list[int]] = {}
-        for delivery_id, sub, receives in batch:
-            reason = outbox.why_not_sendable(sub, receives, suppressed)
+        make = self.recipients.recipient
+        for due in batch:
+            reason = outbox.why_not_sendable(due, suppressed)
             if reason is not None:
-                skipped.setdefault(reason, []).append(delivery_id)
+                skipped.setdefault(reason, []).append(due.delivery_id)
                 continue
-            person = recipient_for(self.settings, sub.list_id, sub.id, sub.email, clean_name(sub.name))
-            recipients.append(Recipient(delivery_id, person))
+            recipients.append(make(due.delivery_id, due.list_id, due.subscriber_id, due.email, due.name))
         return recipients, skipped
 
     def _call(self, content: Content, recipients: list[Recipient], schedule: Schedule | None, batch_id: str,

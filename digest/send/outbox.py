@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,27 +41,47 @@ def schedule_of(batch_id: str | None) -> Schedule | None:
 
 
 def insert_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert delivery rows, ignoring any (edition, subscriber) that already has one. Returns rows inserted."""
+    """Insert delivery rows, ignoring any (edition, subscriber) that already has one. Returns rows inserted.
+
+    A Core executemany on the table, not the ORM's bulk insert: no mapper work per row."""
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
-    ins: Any = (postgresql.insert(DeliveryRow) if dialect == "postgresql" else sqlite.insert(DeliveryRow))
+    table = DeliveryRow.__table__
+    ins: Any = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
     stmt = ins.on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
     result = session.execute(stmt, list(rows))
     count = getattr(result, "rowcount", -1)
     return count if count is not None and count >= 0 else len(rows)
 
 
-def pending_batch(session: Session, edition_id: int, variant_id: int, after_id: int,
-                  limit: int) -> list[tuple[int, SubscriberRow, bool]]:
-    """The next ``limit`` pending deliveries of a variant after ``after_id``, with their subscribers and whether
-    each still receives editions (`receives_editions`, evaluated now)."""
-    query = (select(DeliveryRow.id, SubscriberRow, receives_editions().label("receives"))
-             .join(SubscriberRow, SubscriberRow.id == DeliveryRow.subscriber_id)
+class Due(NamedTuple):
+    """A pending delivery at the moment of sending: its subscriber as the store has it now (plain columns: no
+    ORM object per recipient on the hot path)."""
+
+    delivery_id: int
+    subscriber_id: int
+    list_id: int
+    email: str
+    name: str | None
+    status: str
+    paused: bool
+    receives: bool  # `receives_editions`, evaluated now
+
+
+def _due_query() -> Any:
+    return (select(DeliveryRow.id, SubscriberRow.id, SubscriberRow.list_id, SubscriberRow.email, SubscriberRow.name,
+                   SubscriberRow.status, SubscriberRow.paused, receives_editions().label("receives"))
+            .join(SubscriberRow, SubscriberRow.id == DeliveryRow.subscriber_id))
+
+
+def pending_batch(session: Session, edition_id: int, variant_id: int, after_id: int, limit: int) -> list[Due]:
+    """The next ``limit`` pending deliveries of a variant after ``after_id``, with their subscribers now."""
+    query = (_due_query()
              .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == "pending",
                     DeliveryRow.variant_id == variant_id, DeliveryRow.id > after_id)
              .order_by(DeliveryRow.id).limit(limit))
-    return [(row[0], row[1], bool(row[2])) for row in session.execute(query)]
+    return [Due(*row) for row in session.execute(query)]
 
 
 def suppressed_emails(session: Session, emails: Iterable[str]) -> set[str]:
@@ -70,10 +90,10 @@ def suppressed_emails(session: Session, emails: Iterable[str]) -> set[str]:
     return {by_hash[h] for h in suppressed_hashes(session, by_hash)}
 
 
-def why_not_sendable(subscriber: SubscriberRow, receives: bool, suppressed: set[str]) -> str | None:
+def why_not_sendable(subscriber: Due, suppressed: set[str]) -> str | None:
     """Why a planned delivery is skipped at the moment of sending, or None to send it. ``receives`` is
     `receives_editions` as `pending_batch` read it: that rule decides; the subscriber's fields only word why."""
-    if not receives:
+    if not subscriber.receives:
         if subscriber.status != "active":
             return f"subscriber is {subscriber.status}"
         if subscriber.paused:

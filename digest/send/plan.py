@@ -25,7 +25,9 @@ from digest.send.backends.base import Content
 from digest.store.tables import DeliveryRow, EditionRow, MailingListRow, SubscriberRow, VariantRow
 
 CHUNK = 1000
-SubscriberFilter = Callable[[SubscriberRow], bool]
+# What planning reads of a subscriber (and what a `SubscriberFilter` sees: a row with these attributes).
+PLAN_COLUMNS = ("id", "list_id", "email", "name", "topics", "timezone", "send_time", "active_since")
+SubscriberFilter = Callable[[Any], bool]
 
 
 @dataclass
@@ -38,8 +40,8 @@ class PlannedVariant:
 class Planned:
     """One chunk's outcome: rows written (or that would be), by status."""
 
-    pending: list[tuple[SubscriberRow, int]] = field(default_factory=list)  # (subscriber, variant id)
-    skipped: list[tuple[SubscriberRow, str]] = field(default_factory=list)  # (subscriber, reason)
+    pending: list[tuple[Any, int]] = field(default_factory=list)  # (subscriber row of PLAN_COLUMNS, variant id)
+    skipped: list[tuple[Any, str]] = field(default_factory=list)  # (subscriber row, reason)
     last_id: int = 0
     done: bool = False
 
@@ -76,6 +78,7 @@ class Planner:
         self._ranker: Any = None
         self._clicks: Any = None
         self._profiles: dict[tuple[str, ...], PlannedVariant | None] = {}
+        self._raw_profiles: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.variants: dict[int, PlannedVariant] = {}
 
     # --- variants -----------------------------------------------------------------------------------------
@@ -122,8 +125,9 @@ class Planner:
         assert list_row is not None
         has_row = exists().where(DeliveryRow.edition_id == self.edition_id,
                                  DeliveryRow.subscriber_id == SubscriberRow.id)
-        subscribers = list(session.scalars(
-            select(SubscriberRow)
+        # Plain columns, not ORM objects: planning a million readers must not build a million mapped instances.
+        subscribers: list[Any] = list(session.execute(
+            select(*(getattr(SubscriberRow, c) for c in PLAN_COLUMNS))
             .where(SubscriberRow.list_id == list_row.id, receives_editions(), SubscriberRow.id > after_id, ~has_row)
             .order_by(SubscriberRow.id).limit(limit)))
         out = Planned(last_id=subscribers[-1].id if subscribers else after_id, done=len(subscribers) < limit)
@@ -135,8 +139,7 @@ class Planner:
             if sub.email in suppressed:
                 variant, reason = None, "address is suppressed"
             else:
-                variant = self._variant(session, edition, list_row,
-                                        editions.effective_preferences(sub.topics, list_row.topics))
+                variant = self._variant_for_topics(session, edition, list_row, sub.topics)
                 reason = "no article for this subscriber's selection"
             if variant is not None:
                 out.pending.append((sub, variant.variant_id))
@@ -148,7 +151,16 @@ class Planner:
             outbox.insert_deliveries(session, rows)
         return out
 
-    def _row(self, sub: SubscriberRow, variant_id: int | None, status: str, error: str | None) -> dict[str, Any]:
+    def _variant_for_topics(self, session: Session, edition: EditionRow, list_row: MailingListRow,
+                            topics: list[Any] | None) -> PlannedVariant | None:
+        """`_variant` of the subscriber's effective preferences, normalized once per distinct topics list."""
+        raw = tuple(str(t) for t in topics or ())
+        profile = self._raw_profiles.get(raw)
+        if profile is None:
+            profile = self._raw_profiles[raw] = editions.effective_preferences(raw, list_row.topics)
+        return self._variant(session, edition, list_row, profile)
+
+    def _row(self, sub: Any, variant_id: int | None, status: str, error: str | None) -> dict[str, Any]:
         return {"edition_id": self.edition_id, "subscriber_id": sub.id, "variant_id": variant_id,
                 "email": sub.email, "status": status, "error": error, "attempt": 0,
                 "created_at": self.now, "updated_at": self.now}
