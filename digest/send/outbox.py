@@ -1,6 +1,6 @@
 """The outbox: delivery rows and their state changes, ``pending → sending → sent | failed | in_doubt``.
 
-Only `dispatch` calls these, each inside one short transaction it commits. Rows are read a batch at a time
+Only the send's parts (plan, deliver, recover, record) call these, each inside one short transaction it commits. Rows are read a batch at a time
 by id (keyset), so memory stays flat however many subscribers an edition has.
 
 A row's ``batch_id`` says which provider call it went out in: ``<backend>:<run>:<n>``, or for a SendGrid
@@ -14,14 +14,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest.audience.lifecycle import email_hash, suppressed_hashes
 from digest.audience.subscribers import receives_editions
 from digest.send.backends.base import Schedule
-from digest.store.tables import DeliveryRow, SubscriberRow
+from digest.store.tables import DeliveryRow, SendBatchRow, SubscriberRow
 
 
 def batch_name(backend: str, run: str, seq: int, schedule: Schedule | None = None) -> str:
@@ -47,7 +47,7 @@ def insert_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
-    table = DeliveryRow.__table__
+    table: Any = DeliveryRow.__table__
     ins: Any = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
     stmt = ins.on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
     result = session.execute(stmt, list(rows))
@@ -60,6 +60,7 @@ class Due(NamedTuple):
     ORM object per recipient on the hot path)."""
 
     delivery_id: int
+    variant_id: int
     subscriber_id: int
     list_id: int
     email: str
@@ -69,19 +70,23 @@ class Due(NamedTuple):
     receives: bool  # `receives_editions`, evaluated now
 
 
-def _due_query() -> Any:
-    return (select(DeliveryRow.id, SubscriberRow.id, SubscriberRow.list_id, SubscriberRow.email, SubscriberRow.name,
-                   SubscriberRow.status, SubscriberRow.paused, receives_editions().label("receives"))
-            .join(SubscriberRow, SubscriberRow.id == DeliveryRow.subscriber_id))
+def batch_due(session: Session, work_batch: int, limit: int) -> list[Due]:
+    """The next ``limit`` pending deliveries of a send batch, all of one variant (the first one's): one provider
+    request's worth. A retract may have moved some of a batch's rows to another variant; they come next."""
+    query = (select(DeliveryRow.id, DeliveryRow.variant_id, SubscriberRow.id, SubscriberRow.list_id,
+                    SubscriberRow.email, SubscriberRow.name, SubscriberRow.status, SubscriberRow.paused,
+                    receives_editions().label("receives"))
+             .join(SubscriberRow, SubscriberRow.id == DeliveryRow.subscriber_id)
+             .where(DeliveryRow.work_batch == work_batch, DeliveryRow.status == "pending",
+                    DeliveryRow.variant_id.is_not(None))
+             .order_by(DeliveryRow.variant_id, DeliveryRow.id).limit(limit))
+    rows = [Due(*row) for row in session.execute(query).tuples()]  # type: ignore[arg-type]  # variant not null
+    return [r for r in rows if r.variant_id == rows[0].variant_id] if rows else []
 
 
-def pending_batch(session: Session, edition_id: int, variant_id: int, after_id: int, limit: int) -> list[Due]:
-    """The next ``limit`` pending deliveries of a variant after ``after_id``, with their subscribers now."""
-    query = (_due_query()
-             .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == "pending",
-                    DeliveryRow.variant_id == variant_id, DeliveryRow.id > after_id)
-             .order_by(DeliveryRow.id).limit(limit))
-    return [Due(*row) for row in session.execute(query)]
+def has_due(session: Session, work_batch: int) -> bool:
+    return session.scalar(select(DeliveryRow.id).where(DeliveryRow.work_batch == work_batch,
+                                                       DeliveryRow.status == "pending").limit(1)) is not None
 
 
 def suppressed_emails(session: Session, emails: Iterable[str]) -> set[str]:
@@ -162,11 +167,23 @@ def cancel_pending(session: Session, edition_id: int, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def stale_sending(session: Session, edition_id: int) -> dict[str, list[tuple[int, str]]]:
-    """Rows a dead process left ``sending``, by batch id: (delivery id, email)."""
+def stale_sending(session: Session, edition_id: int, *, batches: Sequence[int] = (),
+                  unclaimed: bool = False) -> dict[str, list[tuple[int, str]]]:
+    """Rows a dead process left ``sending``, by provider batch id: (delivery id, email). Those of the send
+    ``batches`` given (taken over from dead workers) and, with ``unclaimed``, those no live worker can own:
+    without a send batch, or in a batch nobody holds."""
+    where: list[Any] = []
+    if batches:
+        where.append(DeliveryRow.work_batch.in_(list(batches)))
+    if unclaimed:
+        held = select(SendBatchRow.id).where(SendBatchRow.edition_id == edition_id, SendBatchRow.status == "claimed")
+        where.append(DeliveryRow.work_batch.is_(None) | DeliveryRow.work_batch.not_in(held))
     out: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    if not where:
+        return {}
     query = (select(DeliveryRow.id, DeliveryRow.email, DeliveryRow.batch_id)
-             .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == "sending").order_by(DeliveryRow.id))
+             .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == "sending", or_(*where))
+             .order_by(DeliveryRow.id))
     for delivery_id, email, batch_id in session.execute(query):
         out[batch_id or ""].append((delivery_id, email))
     return dict(out)
@@ -183,10 +200,3 @@ def counts(session: Session, edition_id: int) -> dict[str, int]:
     query = (select(DeliveryRow.status, func.count()).where(DeliveryRow.edition_id == edition_id)
              .group_by(DeliveryRow.status))
     return {status: int(n) for status, n in session.execute(query)}
-
-
-def pending_variants(session: Session, edition_id: int) -> list[int | None]:
-    query = (select(DeliveryRow.variant_id).where(DeliveryRow.edition_id == edition_id,
-                                                  DeliveryRow.status == "pending")
-             .group_by(DeliveryRow.variant_id).order_by(DeliveryRow.variant_id))
-    return list(session.scalars(query))
