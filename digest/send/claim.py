@@ -56,9 +56,10 @@ def claim_batch(session: Session, holder: str, *, edition_ids: Sequence[int] | N
 
 
 def finish_batch(session: Session, batch_id: int, holder: str, *, done: bool) -> None:
-    """Hand a claimed batch back: ``done`` when nothing of it is left pending, else ``open`` for another worker."""
+    """Hand a claimed batch back: ``done`` when nothing of it is left pending (its holder stays, to say who sent
+    it), else ``open`` for another worker."""
     session.execute(update(SendBatchRow).where(SendBatchRow.id == batch_id, SendBatchRow.holder == holder)
-                    .values(status="done" if done else "open", holder=None)
+                    .values(status="done" if done else "open", holder=holder if done else None)
                     .execution_options(synchronize_session=False))
 
 

@@ -156,12 +156,15 @@ def send_edition(app: App, list_name: str | None = None, date: date | str | None
                 with store.session() as s:
                     total = outbox.counts(s, edition_id).get("pending", 0)
                 reporter.start(total)
+                worker = Worker(store, settings, backend, summary, stop, progress=reporter, holder=holder,
+                                edition_ids=[edition_id])
                 try:
-                    Worker(store, settings, backend, summary, stop, progress=reporter, holder=holder,
-                           edition_ids=[edition_id]).run()
+                    worker.run()
                 finally:
                     if local is not None:
                         summary.errors += local.wait(summary)
+                if local is not None and not stop.is_set():
+                    worker.run()  # what a worker that died left: recovered by the in-doubt rules, then sent
             else:
                 summary.status = "skipped"
     finally:
