@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from pathlib import Path
 
 from digest import editions
 from digest.app import App
@@ -150,7 +149,7 @@ def send_edition(app: App, list_name: str | None = None, date: date | str | None
                             batch_rows=batch_size(settings, backend) if backend.max_batch_size > 1
                             else int(settings.send_batch_size)):
                 if workers > 1:
-                    local = LocalWorkers(workers - 1, edition_id, via=via, cwd=Path.cwd())
+                    local = LocalWorkers(workers - 1, edition_id, settings, store.url, via=via)
                     local.start()
                     summary.workers = workers
                 with store.session() as s:

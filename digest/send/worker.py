@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -137,11 +136,16 @@ def run_worker(store: Store, settings: Settings, backend: Backend, stop: threadi
 class LocalWorkers:
     """`digest send --workers N`: N `digest worker` processes for one edition, started here and waited for."""
 
-    def __init__(self, n: int, edition_id: int, *, via: str | None = None, cwd: Path | None = None) -> None:
+    def __init__(self, n: int, edition_id: int, settings: Settings, database_url: str, *,
+                 via: str | None = None) -> None:
         self.n = n
         self.edition_id = edition_id
         self.via = via
-        self.cwd = cwd
+        # The workers read the same configuration and store as this process, wherever they were found.
+        self.env = {**os.environ, "DIGEST_DATABASE_URL": database_url}
+        if settings.source is not None:
+            self.env["DIGEST_CONFIG"] = str(settings.source)
+        self.cwd = settings.project_dir
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
@@ -149,7 +153,7 @@ class LocalWorkers:
         if self.via:
             args += ["--via", self.via]
         for _ in range(self.n):
-            self.procs.append(subprocess.Popen(args, cwd=self.cwd, env=dict(os.environ), stdout=subprocess.PIPE,
+            self.procs.append(subprocess.Popen(args, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
                                                stderr=subprocess.PIPE))
 
     def stop(self) -> None:
