@@ -24,7 +24,16 @@ from digest.send.standin import Behaviour, StandinServer
 from digest.store.tables import SendBatchRow, SubscriberRow
 
 from .conftest import Project, _Postgres, require
-from .send_support import DAY, NOW, add_articles, delivery_statuses, send_on_day, sendgrid_env, wait_for
+from .send_support import (
+    DAY,
+    NOW,
+    add_articles,
+    add_subscribers,
+    delivery_statuses,
+    send_on_day,
+    sendgrid_env,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -159,3 +168,16 @@ def test_workers_are_refused_on_sqlite(sqlite_project: Project) -> None:
     worker = sqlite_project.run("worker", ok=False)
     assert worker.exit_code == 2 and "needs PostgreSQL" in worker.output
     assert delivery_statuses(app) == {}
+
+
+def test_send_with_workers_adds_up_what_every_worker_did(pg_project: Project, standin: StandinServer,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    project = pg_project
+    app = sendgrid_env(project, standin, monkeypatch, send_batch_size=50)
+    add_articles(app, 3)
+    add_subscribers(app, 600)
+    standin.state.script(delay=0.1)
+    summary = json.loads(project.run("send", "--date", DAY.isoformat(), "--workers", "3", "--json").stdout)
+    assert summary["workers"] == 3 and summary["sent"] == 600 and summary["status"] == "sent"
+    assert summary["batches"] == math.ceil(600 / 50) and summary["requests"] == math.ceil(600 / 50)
+    assert standin.state.count_by_email() == {f"reader{i}@example.com": 1 for i in range(600)}

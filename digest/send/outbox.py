@@ -80,7 +80,7 @@ def batch_due(session: Session, work_batch: int, limit: int) -> list[Due]:
              .where(DeliveryRow.work_batch == work_batch, DeliveryRow.status == "pending",
                     DeliveryRow.variant_id.is_not(None))
              .order_by(DeliveryRow.variant_id, DeliveryRow.id).limit(limit))
-    rows = [Due(*row) for row in session.execute(query).tuples()]  # type: ignore[arg-type]  # variant not null
+    rows = [Due(*row) for row in session.execute(query)]  # type: ignore[arg-type]  # variant_id is not null
     return [r for r in rows if r.variant_id == rows[0].variant_id] if rows else []
 
 
