@@ -54,8 +54,11 @@ def test_recipient_maker_matches_recipient_for(tmp_path: Path) -> None:
     made = RecipientMaker(settings).person(3, 42, "reader@example.com", "  Ada\nLovelace ")
     reference = recipient_for(settings, 3, 42, "reader@example.com", "Ada Lovelace")
     assert made.name == "Ada Lovelace" and made.email == reference.email
-    for url in ("unsubscribe_url", "preferences_url"):
-        assert getattr(made, url).rsplit("/", 1)[0] == getattr(reference, url).rsplit("/", 1)[0]
+    for url, purpose in (("unsubscribe_url", "unsubscribe"), ("preferences_url", "preferences")):
+        base, token = getattr(made, url).rsplit("/", 1)
+        assert base == getattr(reference, url).rsplit("/", 1)[0]
+        data = tokens.read_token(settings, purpose, token)
+        assert (data.subscriber_id, data.list_id, data.email_check) == (42, 3, tokens.email_check("reader@example.com"))
 
 
 def _content() -> Content:

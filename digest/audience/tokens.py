@@ -109,15 +109,22 @@ class LinkSigner:
         self._second = -1
         self._stamp = b""
 
-    def sign(self, subscriber_id: int, list_id: int, email: str) -> str:
+    def value(self, subscriber_id: int, list_id: int, email: str) -> bytes:
+        """The signed part of a token (payload and timestamp): the same for every purpose, so a caller signing
+        an unsubscribe and a preferences link for one reader makes it once."""
         now = int(time.time())
         if now != self._second:
             self._second, self._stamp = now, self._sep + base64_encode(int_to_bytes(now))
         payload = f'[{int(subscriber_id)},{int(list_id)},"{email_check(email)}"]'.encode()
-        value = base64_encode(payload) + self._stamp
+        return base64_encode(payload) + self._stamp
+
+    def signed(self, value: bytes) -> str:
         mac = self._mac.copy()
         mac.update(value)
         return (value + self._sep + base64_encode(mac.digest())).decode()
+
+    def sign(self, subscriber_id: int, list_id: int, email: str) -> str:
+        return self.signed(self.value(subscriber_id, list_id, email))
 
 
 def read_token(settings: Settings, purpose: str, token: str) -> TokenData:

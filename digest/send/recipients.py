@@ -21,10 +21,11 @@ class RecipientMaker:
         self.preferences = LinkSigner(settings, "preferences")
 
     def person(self, list_id: int, subscriber_id: int, email: str, name: str | None) -> PersonalValues:
+        value = self.unsubscribe.value(subscriber_id, list_id, email)  # the same for both purposes
         return PersonalValues(
             email=email, name=clean_name(name), subscriber_id=subscriber_id,
-            unsubscribe_url=f"{self.base}/unsubscribe/{self.unsubscribe.sign(subscriber_id, list_id, email)}",
-            preferences_url=f"{self.base}/preferences/{self.preferences.sign(subscriber_id, list_id, email)}",
+            unsubscribe_url=f"{self.base}/unsubscribe/{self.unsubscribe.signed(value)}",
+            preferences_url=f"{self.base}/preferences/{self.preferences.signed(value)}",
         )
 
     def recipient(self, delivery_id: int, list_id: int, subscriber_id: int, email: str,
