@@ -102,7 +102,8 @@ class Deliverer:
                         continue
                     self.seq += 1
                     batch_id = outbox.batch_name(self.backend.name, self.run_id, self.seq, schedule)
-                    claimed = outbox.claim(s, [r.delivery_id for r in recipients], variant_id, batch_id, utcnow())
+                    claimed = outbox.claim(s, [r.delivery_id for r in recipients], variant_id, batch_id, utcnow(),
+                                           work_batch=work_batch)
                     # Only what this transaction claimed goes out: a row cancelled or moved to another variant
                     # (retract) between our read and our claim is left alone.
                     recipients = [r for r in recipients if r.delivery_id in claimed]
@@ -168,7 +169,7 @@ class Deliverer:
             tally.requests += 1
             tally.rate_limited += 1
             self.pace.pause(exc.retry_at)
-            self.recorder.release(ids)
+            self.recorder.release(ids, batch_id)
             # The wait for the reset is not a retry: the provider asked for it.
             sleep_until(exc.retry_at, self.stop, clock=time.time)
             return "retry"
@@ -180,7 +181,7 @@ class Deliverer:
             return self._in_doubt(ids, batch_id, schedule, str(exc), retries, recipients)
         except AuthError:
             tally.requests += 1
-            self.recorder.release(ids)
+            self.recorder.release(ids, batch_id)
             raise
         except PermanentError as exc:
             tally.requests += 1
@@ -192,12 +193,13 @@ class Deliverer:
         tally.requests += 1
         self.schedule = None  # a batch id carries one request, so a cancel touches only that request
         accepted = set(result.accepted)
+        if result.rejected:
+            # Before the accepted rows' outcome is deferred: that one covers what the request leaves `sending`.
+            for delivery_id, message in result.rejected.items():
+                self.recorder.mark([delivery_id], batch_id, "failed", message, whole=False)
+            tally.failed += len(result.rejected)
         self.recorder.defer_sent([i for i in ids if i in accepted], batch_id, result.provider_message_id,
                                  content.edition_id, content.variant_id)
-        if result.rejected:
-            for delivery_id, message in result.rejected.items():
-                self.recorder.mark([delivery_id], batch_id, "failed", message)
-            tally.failed += len(result.rejected)
         tally.sent += len(accepted)
         self.progress.advance(sent=len(accepted), failed=len(result.rejected))
         return "sent"
@@ -207,7 +209,7 @@ class Deliverer:
         if retries >= int(self.settings.send_max_retries) and unreachable:
             # Nobody answered at all: failing this batch and then every next one would lose the whole edition to
             # an outage. Stop instead, everything still pending, as a refused login does.
-            self.recorder.release(ids)
+            self.recorder.release(ids, batch_id)
             raise Unreachable(f"{message} (gave up after {retries} retries; the deliveries not sent stay pending: "
                               "run the same command again once it is reachable)")
         if retries >= int(self.settings.send_max_retries):
@@ -216,7 +218,7 @@ class Deliverer:
             self.tally.errors.append(message)
             self.progress.advance(failed=len(ids))
             return "failed"
-        self.recorder.release(ids)
+        self.recorder.release(ids, batch_id)
         self.tally.retries += 1
         sleep_until(time.monotonic() + backoff_delay(retries + 1, float(self.settings.send_backoff_seconds)),
                     self.stop)

@@ -1,7 +1,7 @@
 """The outbox: delivery rows and their state changes, ``pending → sending → sent | failed | in_doubt``.
 
-Only the send's parts (plan, deliver, recover, record) call these, each inside one short transaction it commits. Rows are read a batch at a time
-by id (keyset), so memory stays flat however many subscribers an edition has.
+Only the send's parts (plan, deliver, recover, record) call these, each inside one short transaction it
+commits. Rows are read a batch at a time, so memory stays flat however many subscribers an edition has.
 
 A row's ``batch_id`` says which provider call it went out in: ``<backend>:<run>:<n>``, or for a SendGrid
 request scheduled ahead ``sendgrid@<SendGrid batch id>@<send_at>``, from which a later run can still cancel it.
@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from digest.audience.lifecycle import email_hash, suppressed_hashes
@@ -40,19 +40,42 @@ def schedule_of(batch_id: str | None) -> Schedule | None:
     return Schedule(batch_id=provider_batch, send_at=int(send_at))
 
 
-def insert_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert delivery rows, ignoring any (edition, subscriber) that already has one. Returns rows inserted.
+_COLUMNS = ("edition_id", "subscriber_id", "variant_id", "email", "status", "error", "attempt", "work_batch",
+            "created_at", "updated_at")
 
-    A Core executemany on the table, not the ORM's bulk insert: no mapper work per row."""
+
+def insert_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert delivery rows, ignoring any (edition, subscriber) that already has one.
+
+    PostgreSQL: COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT DO NOTHING (psycopg would
+    otherwise send one INSERT per row). SQLite: one Core executemany (no mapper work per row)."""
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
+    if session.get_bind().dialect.name == "postgresql":
+        return _copy_deliveries(session, rows)
     table: Any = DeliveryRow.__table__
-    ins: Any = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
-    stmt = ins.on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+    stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
     result = session.execute(stmt, list(rows))
     count = getattr(result, "rowcount", -1)
     return count if count is not None and count >= 0 else len(rows)
+
+
+def _copy_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    columns = ", ".join(_COLUMNS)
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS delivery_stage ON COMMIT DELETE ROWS AS "
+                       f"SELECT {columns} FROM deliveries WITH NO DATA")
+        with cursor.copy(f"COPY delivery_stage ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row.get(c) for c in _COLUMNS])
+        cursor.execute(f"INSERT INTO deliveries ({columns}) SELECT {columns} FROM delivery_stage "
+                       "ORDER BY subscriber_id ON CONFLICT (edition_id, subscriber_id) DO NOTHING")
+        inserted = int(cursor.rowcount)
+        cursor.execute("DELETE FROM delivery_stage")
+    finally:
+        cursor.close()
+    return inserted
 
 
 class Due(NamedTuple):
@@ -86,7 +109,8 @@ def batch_due(session: Session, work_batch: int, limit: int) -> list[Due]:
 
 def has_due(session: Session, work_batch: int) -> bool:
     return session.scalar(select(DeliveryRow.id).where(DeliveryRow.work_batch == work_batch,
-                                                       DeliveryRow.status == "pending").limit(1)) is not None
+                                                       DeliveryRow.status == "pending",
+                                                       DeliveryRow.variant_id.is_not(None)).limit(1)) is not None
 
 
 def suppressed_emails(session: Session, emails: Iterable[str]) -> set[str]:
@@ -114,8 +138,11 @@ def why_not_sendable(subscriber: Due, suppressed: set[str]) -> str | None:
 
 def set_status(session: Session, ids: Sequence[int], status: str, now: datetime, *,
                expect: str | None = None, batch_id: str | None = None, error: str | None = None,
-               provider_message_id: str | None = None, keep_batch: bool = False) -> int:
-    if not ids:
+               provider_message_id: str | None = None, keep_batch: bool = False,
+               in_batch: str | None = None) -> int:
+    """Move rows to ``status``: those of ``ids``, or with ``in_batch`` every row of that provider request (one
+    indexed condition instead of a thousand bound ids: what a whole request's outcome touches)."""
+    if in_batch is None and not ids:
         return 0
     values: dict[str, Any] = {"status": status, "updated_at": now}
     if not keep_batch:
@@ -126,29 +153,40 @@ def set_status(session: Session, ids: Sequence[int], status: str, now: datetime,
         values["provider_message_id"] = provider_message_id
     if status == "sent":
         values["sent_at"] = now
-    stmt = update(DeliveryRow).where(DeliveryRow.id.in_(list(ids)))
+    stmt = update(DeliveryRow).where(DeliveryRow.batch_id == in_batch if in_batch is not None
+                                     else DeliveryRow.id.in_(list(ids)))
     if expect is not None:
         stmt = stmt.where(DeliveryRow.status == expect)
     result = session.execute(stmt.values(**values).execution_options(synchronize_session=False))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def claim(session: Session, ids: Sequence[int], variant_id: int, batch_id: str, now: datetime) -> set[int]:
+def claim(session: Session, ids: Sequence[int], variant_id: int, batch_id: str, now: datetime, *,
+          work_batch: int | None = None) -> set[int]:
     """Move ``ids`` from ``pending`` (and still of ``variant_id``) to ``sending`` under ``batch_id``; returns the ids
     actually claimed. A row cancelled, retracted to another variant or otherwise changed since it was read (on
-    PostgreSQL another transaction may commit in between) is not claimed, and so is not sent."""
+    PostgreSQL another transaction may commit in between) is not claimed, and so is not sent.
+
+    ``ids`` are a request's worth of one send batch (``work_batch``) in id order, so the claim is a range on
+    that batch, not a thousand bound ids; any row of the range that was not asked for goes back at once."""
     if not ids:
         return set()
-    session.execute(update(DeliveryRow)
-                    .where(DeliveryRow.id.in_(list(ids)), DeliveryRow.status == "pending",
-                           DeliveryRow.variant_id == variant_id)
-                    .values(status="sending", batch_id=batch_id, error=None, updated_at=now,
-                            attempt=DeliveryRow.attempt + 1)
-                    .execution_options(synchronize_session=False))
+    wanted = set(ids)
+    stmt = update(DeliveryRow).where(DeliveryRow.id.between(min(wanted), max(wanted)),
+                                     DeliveryRow.status == "pending", DeliveryRow.variant_id == variant_id)
+    if work_batch is not None:
+        stmt = stmt.where(DeliveryRow.work_batch == work_batch)
+    session.execute(stmt.values(status="sending", batch_id=batch_id, error=None, updated_at=now,
+                                attempt=DeliveryRow.attempt + 1).execution_options(synchronize_session=False))
     # The UPDATE holds the claimed rows' locks until commit, so this read is exact.
-    return set(session.scalars(select(DeliveryRow.id).where(DeliveryRow.id.in_(list(ids)),
-                                                            DeliveryRow.status == "sending",
-                                                            DeliveryRow.batch_id == batch_id)))
+    claimed = set(session.scalars(select(DeliveryRow.id).where(DeliveryRow.batch_id == batch_id,
+                                                               DeliveryRow.status == "sending")))
+    extra = claimed - wanted
+    if extra:
+        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(sorted(extra)))
+                        .values(status="pending", batch_id=None, attempt=DeliveryRow.attempt - 1)
+                        .execution_options(synchronize_session=False))
+    return claimed & wanted
 
 
 def retry_failed(session: Session, edition_id: int, now: datetime) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from digest import editions
@@ -132,14 +132,21 @@ class Planner:
         assert edition is not None
         list_row = session.get(MailingListRow, edition.list_id)
         assert list_row is not None
-        has_row = exists().where(DeliveryRow.edition_id == self.edition_id,
-                                 DeliveryRow.subscriber_id == SubscriberRow.id)
         # Plain columns, not ORM objects: planning a million readers must not build a million mapped instances.
         subscribers: list[Any] = list(session.execute(
             select(*(getattr(SubscriberRow, c) for c in PLAN_COLUMNS))
-            .where(SubscriberRow.list_id == list_row.id, receives_editions(), SubscriberRow.id > after_id, ~has_row)
+            .where(SubscriberRow.list_id == list_row.id, receives_editions(), SubscriberRow.id > after_id)
             .order_by(SubscriberRow.id).limit(limit)))
         out = Planned(last_id=subscribers[-1].id if subscribers else after_id, done=len(subscribers) < limit)
+        if subscribers:
+            # Who of this chunk already has a row (a resumed send): one range read on the (edition, subscriber)
+            # index. A NOT EXISTS in the query above let PostgreSQL, its statistics not yet aware of a table
+            # filling up, pick a plan that scanned the deliveries once per subscriber.
+            planned = set(session.scalars(select(DeliveryRow.subscriber_id).where(
+                DeliveryRow.edition_id == self.edition_id,
+                DeliveryRow.subscriber_id.between(subscribers[0].id, subscribers[-1].id))))
+            if planned:
+                subscribers = [s for s in subscribers if s.id not in planned]
         if self.subscriber_filter is not None:
             subscribers = [s for s in subscribers if self.subscriber_filter(s)]
         suppressed = outbox.suppressed_emails(session, [s.email for s in subscribers])

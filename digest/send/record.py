@@ -50,8 +50,9 @@ class Recorder:
         deferred, self.deferred = self.deferred, None
         if deferred is None:
             return
+        # The whole request: its rejected rows (if any) were marked failed before this outcome was deferred.
         outbox.set_status(session, deferred.ids, "sent", utcnow(), expect="sending", batch_id=deferred.batch_id,
-                          provider_message_id=deferred.message_id)
+                          provider_message_id=deferred.message_id, in_batch=deferred.batch_id)
         key = (deferred.edition_id, deferred.variant_id)
         if key not in self.recorded_variants:
             edition = session.get(EditionRow, deferred.edition_id)
@@ -65,16 +66,18 @@ class Recorder:
             with self.store.session() as s:
                 self.apply(s)
 
-    def release(self, ids: list[int]) -> None:
-        """The provider did not take the request: its rows go back to pending."""
+    def release(self, ids: list[int], batch_id: str) -> None:
+        """The provider did not take the request ``batch_id``: its rows go back to pending."""
         with self.store.session() as s:
             self.apply(s)
-            outbox.set_status(s, ids, "pending", utcnow(), expect="sending", batch_id=None)
+            outbox.set_status(s, ids, "pending", utcnow(), expect="sending", batch_id=None, in_batch=batch_id)
 
-    def mark(self, ids: list[int], batch_id: str, status: str, error: str) -> None:
+    def mark(self, ids: list[int], batch_id: str, status: str, error: str, *, whole: bool = True) -> None:
+        """Rows of the request ``batch_id`` get ``status``: all of them, or (``whole=False``) only ``ids``."""
         with self.store.session() as s:
             self.apply(s)
-            outbox.set_status(s, ids, status, utcnow(), expect="sending", batch_id=batch_id, error=error)
+            outbox.set_status(s, ids, status, utcnow(), expect="sending", batch_id=batch_id, error=error,
+                              in_batch=batch_id if whole else None)
 
 
 def settle_edition(session: Session, edition_id: int) -> tuple[EditionRow, dict[str, int]]:
