@@ -11,7 +11,7 @@ from digest.cli import get_app
 from digest.cli.output import print_json
 from digest.send.backends import BACKENDS, get_backend
 from digest.send.dispatch import stop_on_signals
-from digest.send.worker import run_worker
+from digest.send.worker import require_postgres, run_worker
 
 
 @click.command("worker")
@@ -34,6 +34,7 @@ def worker_command(list_name: str | None, edition_id: int | None, via: str | Non
     database. Exits when nothing is left to send. SQLite has one sending process: use `digest send` there.
     """
     app = get_app()
+    require_postgres(app.store, "`digest worker`")  # before the backend, whose settings may be incomplete
     stop = threading.Event()
     backend = get_backend(app.settings, via)
     with stop_on_signals(stop):
