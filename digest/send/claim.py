@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from digest.schedule.lease import dead_here
@@ -83,6 +83,12 @@ def holder_gone(session: Session, holder: str | None, now: datetime | None = Non
     return lease is None or lease.expires_at < (now or datetime.now(UTC))
 
 
-def open_batches(session: Session, edition_id: int) -> int:
-    return len(list(session.scalars(select(SendBatchRow.id).where(SendBatchRow.edition_id == edition_id,
-                                                                  SendBatchRow.status != "done"))))
+def sweep_dead_workers(session: Session, now: datetime | None = None) -> int:
+    """Delete the leases of workers that are gone (killed: nobody released them), once their batches are taken
+    over; a lease is only a liveness signal, and a dead one would otherwise stay in the table for good."""
+    prefix = worker_lease_name("")
+    gone = [row.name for row in session.scalars(select(LeaseRow).where(LeaseRow.name.startswith(prefix)))
+            if holder_gone(session, row.name[len(prefix):], now)]
+    if gone:
+        session.execute(delete(LeaseRow).where(LeaseRow.name.in_(gone)))
+    return len(gone)

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from digest.config import Settings
 from digest.send import outbox
 from digest.send.backends.base import Backend, ProviderError
-from digest.send.claim import holder_gone, reopen_batches
+from digest.send.claim import holder_gone, reopen_batches, sweep_dead_workers
 from digest.send.deliver import CANCEL_MARGIN_SECONDS
 from digest.send.record import utcnow
 from digest.send.summary import InDoubt, Tally
@@ -84,6 +84,7 @@ def recover(store: Store, settings: Settings, backend: Backend, edition_id: int,
             s.execute(update(SendBatchRow).where(SendBatchRow.id.in_(taken), SendBatchRow.holder == holder)
                       .values(status="open", holder=None).execution_options(synchronize_session=False))
         reopen_batches(s, edition_id)
+        sweep_dead_workers(s)
     return len(taken)
 
 
