@@ -181,3 +181,92 @@ def test_send_with_workers_adds_up_what_every_worker_did(pg_project: Project, st
     assert summary["workers"] == 3 and summary["sent"] == 600 and summary["status"] == "sent"
     assert summary["batches"] == math.ceil(600 / 50) and summary["requests"] == math.ceil(600 / 50)
     assert standin.state.count_by_email() == {f"reader{i}@example.com": 1 for i in range(600)}
+
+
+def test_a_worker_records_a_550_as_a_bounce_and_tries_a_451_again(pg_project: Project) -> None:
+    """Issue 15 on issue 14's workers: `digest worker` delivers through the same module as `digest send`, so a
+    reader the SMTP server refuses for good is a hard bounce (suppressed, audited), and one refused for now is
+    tried again once the rest went out."""
+    from digest.audience.lifecycle import is_suppressed
+    from digest.store.tables import AuditRow, DeliveryRow
+
+    from .send_support import SmtpServer
+    from .test_send_bounces import RefusingSink
+
+    sink = RefusingSink(rcpt={"reader1@example.com": ["550 5.1.1 <reader1@example.com>: User unknown"],
+                              "reader2@example.com": ["451 4.7.1 Greylisted, try again later"]})
+    with SmtpServer(sink) as smtp:
+        pg_project.env.update({"DIGEST_BACKEND": "smtp", "DIGEST_SMTP_PORT": str(smtp.port),
+                               "DIGEST_SEND_BACKOFF_SECONDS": "0.01", "DIGEST_SEND_MAX_RETRIES": "2"})
+        app = pg_project.app()
+        add_articles(app, 3)
+        add_subscribers(app, 4)
+        _planned(app)
+        proc = _spawn_worker(pg_project)
+        try:
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    assert proc.returncode == 1, err.decode()  # a failed delivery: the worker says so by its exit code
+    done = json.loads(out)
+    assert (done["sent"], done["failed"], done["bounced"]) == (3, 1, 1), done["errors"]
+    assert done["retries"] >= 1
+    # The 451 reader was tried again after the others, and got it once.
+    assert sink.tried == ["reader0@example.com", "reader1@example.com", "reader2@example.com",
+                          "reader3@example.com", "reader2@example.com"]
+    assert sink.count_by_rcpt() == {f"reader{i}@example.com": 1 for i in (0, 2, 3)}
+    assert delivery_statuses(app) == {"sent": 3, "failed": 1}
+    with app.store.session() as s:
+        failed = s.scalars(select(DeliveryRow).where(DeliveryRow.status == "failed")).one()
+        assert failed.email == "reader1@example.com" and "550 5.1.1" in (failed.error or "")
+        assert is_suppressed(s, "reader1@example.com")
+        reader1 = s.scalars(select(SubscriberRow).where(SubscriberRow.email == "reader1@example.com")).one()
+        assert reader1.status == "bounced"
+        audits = s.scalars(select(AuditRow).where(AuditRow.email_key == "reader1@example.com",
+                                                  AuditRow.new_status == "bounced")).all()
+        assert [a.actor for a in audits] == ["send:smtp"]
+    # Nothing left waiting: every send batch done (the retry's batch included), the edition settled.
+    with app.store.session() as s:
+        assert set(s.scalars(select(SendBatchRow.status))) == {"done"}
+    stats = pg_project.json("stats", "--edition", str(_edition_id(app)))["editions"][0]
+    assert stats["bounced"] == 1 and stats["sent"] == 3
+
+
+def _edition_id(app: App) -> int:
+    from digest.store.tables import EditionRow
+
+    with app.store.session() as s:
+        return int(s.scalars(select(EditionRow.id)).one())
+
+
+def test_a_subject_test_sent_by_several_workers_gives_nobody_two_subjects(pg_project: Project,
+                                                                          standin: StandinServer,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15's subject test on issue 14's workers: the sample is drawn in the planning step, before any batch
+    opens, so no worker sends a reader the base subject or a held reader anything; the winner's send with
+    workers then reaches everyone else once, with the winner's subject."""
+    from collections import Counter
+
+    from .test_send_subject_test import A, B, _subjects_by_reader
+
+    project = pg_project
+    app = sendgrid_env(project, standin, monkeypatch, send_batch_size=50)
+    add_articles(app, 3)
+    add_subscribers(app, 600)
+    project.json("editions", "subject-test", "--date", DAY.isoformat(), "--subject", A, "--subject", B,
+                 "--sample-percent", "20", "--decide-after", "0s")
+    standin.state.script(delay=0.05)
+    first = json.loads(project.run("send", "--date", DAY.isoformat(), "--workers", "2", "--json").stdout)
+    assert first["workers"] == 2 and first["sent"] == 120 and first["status"] == "sending", first["errors"]
+    assert Counter(m.subject for m in standin.state.messages()) == {A: 60, B: 60}
+    assert delivery_statuses(app) == {"sent": 120, "held": 480}
+
+    # decide-after has passed (0 s): this send decides (a tie, no clicks: the first subject) and sends the rest.
+    rest = json.loads(project.run("send", "--date", DAY.isoformat(), "--workers", "2", "--json").stdout)
+    assert rest["sent"] == 480 and rest["status"] == "sent", rest["errors"]
+    got = _subjects_by_reader(standin)
+    assert len(got) == 600 and all(len(s) == 1 for s in got.values())
+    assert standin.state.count_by_email() == {f"reader{i}@example.com": 1 for i in range(600)}
+    assert Counter(m.subject for m in standin.state.messages()) == {A: 540, B: 60}
