@@ -11,12 +11,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.harness import BenchResult
+from benchmarks.harness import BenchResult, own_environment
 
 HERE = Path(__file__).parent
 
 
 def main(selected: list[str]) -> int:
+    dropped = own_environment()
+    if dropped:
+        print(f"benchmarks use stores of their own: ignoring {', '.join(dropped)}", file=sys.stderr)
     results: list[BenchResult] = []
     for info in sorted(pkgutil.iter_modules([str(HERE)]), key=lambda m: m.name):
         if not info.name.startswith("bench_"):

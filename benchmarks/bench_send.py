@@ -3,9 +3,12 @@
 1. ``smtp_mime_build``: personalized multipart/alternative messages of about 60 KB per second, built from a
    variant encoded once (render's ``prepare_message``), against the naive way: an ``EmailMessage`` per reader
    (set_content + add_alternative + bytes), timed on a sample.
-2. ``send_*``: one edition sent to N subscribers through the SendGrid stand-in (in its own process): mail/send
-   requests made (must be ⌈N / 1,000⌉ for one variant; the naive baseline is one request per reader), wall
-   time at N, and the Python-heap peak of the send at N/10 against N/50 (flat: rows are streamed from the store).
+2. ``send_*``: one edition sent to N = 100,000 subscribers through the SendGrid stand-in (in its own process):
+   mail/send requests made (must be ⌈N / 1,000⌉ for one variant; the naive baseline is one request per reader),
+   wall and CPU time at N, and the Python-heap peak of the send at N/10 against N/50 (flat: rows are streamed).
+3. ``send_workers``: the same send on PostgreSQL (a database of its own on DIGEST_TEST_POSTGRES_URL's server)
+   by one process, then by two (`digest send --workers 2`), side by side: the ratio is what a second worker
+   buys on this machine, where the stand-in and PostgreSQL share its cores with the workers.
 """
 
 from __future__ import annotations
@@ -19,13 +22,19 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
-from benchmarks.harness import BenchResult, peak_memory, scaled, timed
+from benchmarks.harness import BenchResult, cpu_seconds, peak_memory, scaled, timed
 
 API_KEY = "SG.bench-key"
+NOW = datetime(2024, 5, 6, 7, 5, tzinfo=UTC)
 PARAGRAPH = ("<tr><td style=\"padding:8px 24px;color:#1a1a1a;font-family:Georgia,serif\">"
              "Fictional council news: the harbour budget passed after a long night — naïve café owners "
              "cheered. <a href=\"https://news.example.org/story?utm_source=digest\">Read more</a></td></tr>\n")
@@ -99,7 +108,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _project(root: Path, n: int, port: int) -> object:
+def _project(root: Path, n: int, port: int, database_url: str) -> Any:
     """A newsroom with a few fictional articles and ``n`` active subscribers, bulk-inserted."""
     from sqlalchemy import insert
 
@@ -111,23 +120,22 @@ def _project(root: Path, n: int, port: int) -> object:
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "digest.toml").write_text(
-        f'database_url = "sqlite:///{root / "bench.db"}"\nsecret_key = "bench-secret"\nbackend = "sendgrid"\n'
+        f'database_url = "{database_url}"\nsecret_key = "bench-secret"\nbackend = "sendgrid"\n'
         f'sendgrid_host = "http://127.0.0.1:{port}"\nsendgrid_send_at_delay = 0\n', encoding="utf-8")
     app = App.load(str(root / "digest.toml"))
-    now = datetime(2024, 5, 6, 7, 5, tzinfo=UTC)
     with app.store.session() as s:
         list_row = ensure_list(s, app.settings)
         for i in range(5):
             upsert_article(s, Article(id=f"b{i}", title=f"Fictional benchmark story {i}", outlet="Example Gazette",
-                                      url=f"https://news.example.org/b{i}", published_at=now - timedelta(hours=i + 1),
-                                      summary="A made-up summary.", quick_looks=["One.", "Two."]), now=now)
+                                      url=f"https://news.example.org/b{i}", published_at=NOW - timedelta(hours=i + 1),
+                                      summary="A made-up summary.", quick_looks=["One.", "Two."]), now=NOW)
         list_id = list_row.id
     for start in range(0, n, 20_000):
         with app.store.session() as s:
             s.execute(insert(SubscriberRow), [
                 {"list_id": list_id, "email": f"r{i}@example.com", "email_key": f"r{i}@example.com",
                  "name": f"Reader {i}", "status": "active", "topics": [], "paused": False, "soft_bounces": 0,
-                 "created_at": now, "active_since": now}
+                 "created_at": NOW, "active_since": NOW}
                 for i in range(start, min(n, start + 20_000))])
     return app
 
@@ -137,60 +145,111 @@ def _stats(port: int) -> dict[str, int]:
         return dict(json.load(r)["stats"])
 
 
-def _send_once(n: int, *, trace: bool) -> tuple[int, float, int]:
-    """(mail/send requests, wall seconds, peak bytes or 0) of one edition sent to n subscribers."""
-    from digest.send.dispatch import send_edition
-
+@contextmanager
+def _standin() -> Iterator[int]:
     port = _free_port()
-    env = {**os.environ, "SENDGRID_API_KEY": API_KEY}
-    server = subprocess.Popen([sys.executable, "-m", "digest", "dev", "sendgrid", "--port", str(port), "--no-record"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.environ["SENDGRID_API_KEY"] = API_KEY
+    server = subprocess.Popen([sys.executable, "-m", "digest", "dev", "sendgrid", "--port", str(port), "--no-record"],
+                              env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            app = _project(Path(tmp) / "newsroom", n, port)
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    _stats(port)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
-            start = time.perf_counter()
-            def send() -> object:
-                return send_edition(app, date=datetime(2024, 5, 6).date(), progress=False,  # type: ignore[arg-type]
-                                    now=datetime(2024, 5, 6, 7, 5, tzinfo=UTC))
-
-            summary, peak = peak_memory(send) if trace else (send(), 0)
-            wall = time.perf_counter() - start
-            assert summary.sent == n, summary  # type: ignore[attr-defined]
-            requests = _stats(port).get("mail_send_requests_accepted", 0)
-            app.close()  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                _stats(port)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield port
     finally:
         server.terminate()
         server.wait(timeout=10)
-    return requests, wall, peak
+
+
+@dataclass
+class _Run:
+    requests: int
+    wall: float
+    cpu: float  # of this process (the sender; the stand-in and any worker processes not included)
+    peak: int
+
+
+def _send_once(n: int, *, trace: bool = False, database_url: str | None = None, workers: int = 1) -> _Run:
+    """One edition sent to n subscribers through the stand-in, in a store of its own."""
+    from digest.send.dispatch import send_edition
+
+    with _standin() as port, tempfile.TemporaryDirectory() as tmp:
+        app = _project(Path(tmp) / "newsroom", n, port, database_url or f"sqlite:///{Path(tmp) / 'bench.db'}")
+
+        def send() -> Any:
+            return send_edition(app, date=NOW.date(), progress=False, now=NOW, workers=workers)
+
+        start, cpu = time.perf_counter(), cpu_seconds()
+        summary, peak = peak_memory(send) if trace else (send(), 0)
+        wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+        assert summary.sent == n and summary.workers == workers, summary
+        requests = _stats(port).get("mail_send_requests_accepted", 0)
+        app.close()
+    return _Run(requests, wall, cpu, peak)
+
+
+@contextmanager
+def _postgres_database() -> Iterator[str | None]:
+    """A database of the benchmark's own on DIGEST_TEST_POSTGRES_URL's server (None without one), dropped after."""
+    url = os.environ.get("DIGEST_TEST_POSTGRES_URL", "")
+    if not url:
+        yield None
+        return
+    import sqlalchemy as sa
+
+    base = sa.engine.make_url(url)
+    admin = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = f"digest_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def bench_send() -> list[BenchResult]:
-    n = scaled(1_000_000)
+    n = scaled(100_000)
     # tracemalloc slows Python down, so the full-size send is timed without it and memory is measured on two
     # smaller sends, both many batches long.
-    requests, wall, _ = _send_once(n, trace=False)
+    run = _send_once(n)
     small, large = max(2000, n // 50), max(10_000, n // 10)
-    _, _, peak_small = _send_once(small, trace=True)
-    _, _, peak = _send_once(large, trace=True)
+    peak_small = _send_once(small, trace=True).peak
+    peak = _send_once(large, trace=True).peak
     expected = math.ceil(n / 1000)
     return [
-        BenchResult("send_requests", requests, "requests", n, n / max(1, requests), n,
-                    {"expected": expected, "ok": requests == expected}),
-        BenchResult("send_throughput", n / wall, "msg/s", None, None, n, {"wall_seconds": round(wall, 2)}),
+        BenchResult("send_requests", run.requests, "requests", n, n / max(1, run.requests), n,
+                    {"expected": expected, "ok": run.requests == expected}),
+        BenchResult("send_throughput", n / run.wall, "msg/s", None, None, n,
+                    {"wall_seconds": round(run.wall, 2), "sender_cpu_seconds": round(run.cpu, 2),
+                     "per_minute": round(60 * n / run.wall)}),
         BenchResult("send_peak_memory", peak / 1e6, "MB", peak_small / 1e6, peak_small / max(1, peak), large,
                     {"baseline_is": f"the same send at N={small}: ratio ≈ 1 means memory does not grow with N"}),
     ]
 
 
+def bench_workers() -> list[BenchResult]:
+    n = scaled(100_000)
+    with _postgres_database() as one_url:
+        if one_url is None:
+            print("send_workers: skipped (set DIGEST_TEST_POSTGRES_URL to a PostgreSQL server)", file=sys.stderr)
+            return []
+        one = _send_once(n, database_url=one_url)
+    with _postgres_database() as two_url:
+        assert two_url is not None
+        two = _send_once(n, database_url=two_url, workers=2)
+    return [BenchResult("send_workers", n / two.wall, "msg/s", n / one.wall, one.wall / two.wall, n,
+                        {"one_worker_seconds": round(one.wall, 2), "two_workers_seconds": round(two.wall, 2),
+                         "cores": os.cpu_count(), "requests": two.requests})]
+
+
 def run() -> list[BenchResult]:
-    return [bench_mime(), *bench_send()]
+    return [bench_mime(), *bench_send(), *bench_workers()]

@@ -33,6 +33,23 @@ class BenchResult:
         return data
 
 
+def own_environment() -> list[str]:
+    """Benchmarks work only in stores of their own, whatever the environment says: every ``DIGEST_*`` setting
+    (a user's DIGEST_DATABASE_URL above all) is dropped for the run, subprocesses included. Only
+    DIGEST_TEST_POSTGRES_URL stays: the server on which `send_workers` creates (and drops) a database of its own.
+    Returns the names dropped."""
+    dropped = sorted(k for k in os.environ if k.startswith("DIGEST_") and k != "DIGEST_TEST_POSTGRES_URL")
+    for name in dropped:
+        del os.environ[name]
+    return dropped
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process so far (user + system): steadier than wall time on a shared machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def scaled(default_n: int) -> int:
     """BENCH_N caps every benchmark's size, for a quick run (e.g. BENCH_N=1000 make bench)."""
     cap = os.environ.get("BENCH_N")

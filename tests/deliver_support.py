@@ -86,6 +86,25 @@ def prism(monkeypatch: Any) -> Iterator[PrismRun]:
             return response
 
         monkeypatch.setattr(http_client.Client, "_make_request", spy)
+        real_urlopen = urllib.request.urlopen
+
+        def spy_urlopen(request: Any, *args: Any, **kwargs: Any) -> Any:
+            # Mail Send bodies encoded ahead (sendgrid_body) go out through urllib, not python_http_client.
+            mail_send = isinstance(request, urllib.request.Request) and request.full_url.endswith("/v3/mail/send")
+            if mail_send and isinstance(request.data, bytes):
+                run.bodies.append(json.loads(request.data))
+            try:
+                response = real_urlopen(request, *args, **kwargs)
+            except urllib.error.HTTPError as exc:
+                found = exc.headers.get("sl-violations") if mail_send and exc.headers else None
+                if found:
+                    run.violations.append(found)
+                raise
+            if mail_send and response.headers.get("sl-violations"):
+                run.violations.append(response.headers["sl-violations"])
+            return response
+
+        monkeypatch.setattr(urllib.request, "urlopen", spy_urlopen)
         yield run
     finally:
         os.killpg(proc.pid, 9)

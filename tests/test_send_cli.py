@@ -181,6 +181,23 @@ def test_send_through_prism_with_sendgrids_official_spec(sqlite_project: Any, mo
             return response
 
         monkeypatch.setattr(http_client.Client, "_make_request", spy)
+        real_urlopen = urllib.request.urlopen
+
+        def spy_urlopen(request: Any, *args: Any, **kwargs: Any) -> Any:
+            # Mail Send bodies encoded ahead (sendgrid_body) go out through urllib itself.
+            if not isinstance(request, urllib.request.Request):
+                return real_urlopen(request, *args, **kwargs)
+            calls.append((request.get_method(), request.full_url.split(str(port), 1)[1]))
+            body = json.loads(request.data or b"{}")
+            assert "custom_args" not in body and all("custom_args" in p for p in body["personalizations"])
+            assert ("send_at" in body and "batch_id" in body) == bool(delay)
+            response = real_urlopen(request, *args, **kwargs)
+            header = response.headers.get("sl-violations")
+            if header:
+                violations.append(header)
+            return response
+
+        monkeypatch.setattr(urllib.request, "urlopen", spy_urlopen)
         project = sqlite_project
 
         class _Prism:

@@ -11,11 +11,15 @@ Unsubscribe tokens never expire (CAN-SPAM wants them to work long after the send
 
 from __future__ import annotations
 
+import hmac
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode, int_to_bytes
+from itsdangerous.signer import HMACAlgorithm
 
 from digest.audience.lifecycle import email_hash
 from digest.config import Settings
@@ -82,6 +86,45 @@ def make_token(settings: Settings, purpose: str, subscriber_id: int, list_id: in
     if version:
         payload.append(int(version))
     return str(serializer(settings, purpose).dumps(payload))
+
+
+class LinkSigner:
+    """Signs many links of one purpose as `make_token` does, at a fifth of the cost.
+
+    A send signs two links per reader; itsdangerous derives the key, builds a signer and tries zlib on every call.
+    Here the key and HMAC state are made once and the payload (two ids and a hex tag) is written out directly,
+    never compressed: `read_token` takes compressed and plain payloads alike, and itsdangerous itself leaves
+    payloads this short plain (zlib's framing outweighs any gain) unless the ids are long runs of one digit.
+    A test checks both agree and verify.
+    """
+
+    def __init__(self, settings: Settings, purpose: str) -> None:
+        ser = serializer(settings, purpose)
+        signer = ser.make_signer(ser.salt)
+        algorithm = signer.algorithm
+        if not isinstance(algorithm, HMACAlgorithm):  # pragma: no cover - itsdangerous' default
+            raise TypeError("LinkSigner expects itsdangerous' HMAC signer")
+        self._mac = hmac.new(signer.derive_key(), digestmod=algorithm.digest_method)
+        self._sep = signer.sep if isinstance(signer.sep, bytes) else signer.sep.encode()
+        self._second = -1
+        self._stamp = b""
+
+    def value(self, subscriber_id: int, list_id: int, email: str) -> bytes:
+        """The signed part of a token (payload and timestamp): the same for every purpose, so a caller signing
+        an unsubscribe and a preferences link for one reader makes it once."""
+        now = int(time.time())
+        if now != self._second:
+            self._second, self._stamp = now, self._sep + base64_encode(int_to_bytes(now))
+        payload = f'[{int(subscriber_id)},{int(list_id)},"{email_check(email)}"]'.encode()
+        return base64_encode(payload) + self._stamp
+
+    def signed(self, value: bytes) -> str:
+        mac = self._mac.copy()
+        mac.update(value)
+        return (value + self._sep + base64_encode(mac.digest())).decode()
+
+    def sign(self, subscriber_id: int, list_id: int, email: str) -> str:
+        return self.signed(self.value(subscriber_id, list_id, email))
 
 
 def read_token(settings: Settings, purpose: str, token: str) -> TokenData:

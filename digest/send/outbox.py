@@ -1,7 +1,7 @@
 """The outbox: delivery rows and their state changes, ``pending → sending → sent | failed | in_doubt``.
 
-Only `dispatch` calls these, each inside one short transaction it commits. Rows are read a batch at a time
-by id (keyset), so memory stays flat however many subscribers an edition has.
+Only the send's parts (plan, deliver, recover, record) call these, each inside one short transaction it
+commits. Rows are read a batch at a time, so memory stays flat however many subscribers an edition has.
 
 A row's ``batch_id`` says which provider call it went out in: ``<backend>:<run>:<n>``, or for a SendGrid
 request scheduled ahead ``sendgrid@<SendGrid batch id>@<send_at>``, from which a later run can still cancel it.
@@ -12,16 +12,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from digest.audience.lifecycle import email_hash, suppressed_hashes
 from digest.audience.subscribers import receives_editions
 from digest.send.backends.base import Schedule
-from digest.store.tables import DeliveryRow, SubscriberRow
+from digest.store.tables import DeliveryRow, SendBatchRow, SubscriberRow, SuppressionRow
 
 
 def batch_name(backend: str, run: str, seq: int, schedule: Schedule | None = None) -> str:
@@ -40,40 +40,92 @@ def schedule_of(batch_id: str | None) -> Schedule | None:
     return Schedule(batch_id=provider_batch, send_at=int(send_at))
 
 
+_COLUMNS = ("edition_id", "subscriber_id", "variant_id", "email", "status", "error", "attempt", "work_batch",
+            "created_at", "updated_at")
+
+
 def insert_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert delivery rows, ignoring any (edition, subscriber) that already has one. Returns rows inserted."""
+    """Insert delivery rows, ignoring any (edition, subscriber) that already has one.
+
+    PostgreSQL: COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT DO NOTHING (psycopg would
+    otherwise send one INSERT per row). SQLite: one Core executemany (no mapper work per row)."""
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    ins: Any = (postgresql.insert(DeliveryRow) if dialect == "postgresql" else sqlite.insert(DeliveryRow))
-    stmt = ins.on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+    if session.get_bind().dialect.name == "postgresql":
+        return _copy_deliveries(session, rows)
+    table: Any = DeliveryRow.__table__
+    stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
     result = session.execute(stmt, list(rows))
     count = getattr(result, "rowcount", -1)
     return count if count is not None and count >= 0 else len(rows)
 
 
-def pending_batch(session: Session, edition_id: int, variant_id: int, after_id: int,
-                  limit: int) -> list[tuple[int, SubscriberRow, bool]]:
-    """The next ``limit`` pending deliveries of a variant after ``after_id``, with their subscribers and whether
-    each still receives editions (`receives_editions`, evaluated now)."""
-    query = (select(DeliveryRow.id, SubscriberRow, receives_editions().label("receives"))
+def _copy_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    columns = ", ".join(_COLUMNS)
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS delivery_stage ON COMMIT DELETE ROWS AS "
+                       f"SELECT {columns} FROM deliveries WITH NO DATA")
+        with cursor.copy(f"COPY delivery_stage ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row.get(c) for c in _COLUMNS])
+        cursor.execute(f"INSERT INTO deliveries ({columns}) SELECT {columns} FROM delivery_stage "
+                       "ORDER BY subscriber_id ON CONFLICT (edition_id, subscriber_id) DO NOTHING")
+        inserted = int(cursor.rowcount)
+        cursor.execute("DELETE FROM delivery_stage")
+    finally:
+        cursor.close()
+    return inserted
+
+
+class Due(NamedTuple):
+    """A pending delivery at the moment of sending: its subscriber as the store has it now (plain columns: no
+    ORM object per recipient on the hot path)."""
+
+    delivery_id: int
+    variant_id: int
+    subscriber_id: int
+    list_id: int
+    email: str
+    name: str | None
+    status: str
+    paused: bool
+    receives: bool  # `receives_editions`, evaluated now
+
+
+def batch_due(session: Session, work_batch: int, limit: int) -> list[Due]:
+    """The next ``limit`` pending deliveries of a send batch, all of one variant (the first one's): one provider
+    request's worth. A retract may have moved some of a batch's rows to another variant; they come next."""
+    query = (select(DeliveryRow.id, DeliveryRow.variant_id, SubscriberRow.id, SubscriberRow.list_id,
+                    SubscriberRow.email, SubscriberRow.name, SubscriberRow.status, SubscriberRow.paused,
+                    receives_editions().label("receives"))
              .join(SubscriberRow, SubscriberRow.id == DeliveryRow.subscriber_id)
-             .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == "pending",
-                    DeliveryRow.variant_id == variant_id, DeliveryRow.id > after_id)
-             .order_by(DeliveryRow.id).limit(limit))
-    return [(row[0], row[1], bool(row[2])) for row in session.execute(query)]
+             .where(DeliveryRow.work_batch == work_batch, DeliveryRow.status == "pending",
+                    DeliveryRow.variant_id.is_not(None))
+             .order_by(DeliveryRow.variant_id, DeliveryRow.id).limit(limit))
+    rows = [Due(*row) for row in session.execute(query)]  # type: ignore[arg-type]  # variant_id is not null
+    return [r for r in rows if r.variant_id == rows[0].variant_id] if rows else []
+
+
+def has_due(session: Session, work_batch: int) -> bool:
+    return session.scalar(select(DeliveryRow.id).where(DeliveryRow.work_batch == work_batch,
+                                                       DeliveryRow.status == "pending",
+                                                       DeliveryRow.variant_id.is_not(None)).limit(1)) is not None
 
 
 def suppressed_emails(session: Session, emails: Iterable[str]) -> set[str]:
-    """Which of ``emails`` are on the suppression list (compared by hash, as it is stored)."""
+    """Which of ``emails`` are on the suppression list (compared by hash, as it is stored). An empty list (one
+    cheap query) costs no hashing at all."""
+    if session.scalar(select(SuppressionRow.id).limit(1)) is None:
+        return set()
     by_hash = {email_hash(e): e for e in emails}
     return {by_hash[h] for h in suppressed_hashes(session, by_hash)}
 
 
-def why_not_sendable(subscriber: SubscriberRow, receives: bool, suppressed: set[str]) -> str | None:
+def why_not_sendable(subscriber: Due, suppressed: set[str]) -> str | None:
     """Why a planned delivery is skipped at the moment of sending, or None to send it. ``receives`` is
     `receives_editions` as `pending_batch` read it: that rule decides; the subscriber's fields only word why."""
-    if not receives:
+    if not subscriber.receives:
         if subscriber.status != "active":
             return f"subscriber is {subscriber.status}"
         if subscriber.paused:
@@ -86,8 +138,11 @@ def why_not_sendable(subscriber: SubscriberRow, receives: bool, suppressed: set[
 
 def set_status(session: Session, ids: Sequence[int], status: str, now: datetime, *,
                expect: str | None = None, batch_id: str | None = None, error: str | None = None,
-               provider_message_id: str | None = None, keep_batch: bool = False) -> int:
-    if not ids:
+               provider_message_id: str | None = None, keep_batch: bool = False,
+               in_batch: str | None = None) -> int:
+    """Move rows to ``status``: those of ``ids``, or with ``in_batch`` every row of that provider request (one
+    indexed condition instead of a thousand bound ids: what a whole request's outcome touches)."""
+    if in_batch is None and not ids:
         return 0
     values: dict[str, Any] = {"status": status, "updated_at": now}
     if not keep_batch:
@@ -98,29 +153,40 @@ def set_status(session: Session, ids: Sequence[int], status: str, now: datetime,
         values["provider_message_id"] = provider_message_id
     if status == "sent":
         values["sent_at"] = now
-    stmt = update(DeliveryRow).where(DeliveryRow.id.in_(list(ids)))
+    stmt = update(DeliveryRow).where(DeliveryRow.batch_id == in_batch if in_batch is not None
+                                     else DeliveryRow.id.in_(list(ids)))
     if expect is not None:
         stmt = stmt.where(DeliveryRow.status == expect)
     result = session.execute(stmt.values(**values).execution_options(synchronize_session=False))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def claim(session: Session, ids: Sequence[int], variant_id: int, batch_id: str, now: datetime) -> set[int]:
+def claim(session: Session, ids: Sequence[int], variant_id: int, batch_id: str, now: datetime, *,
+          work_batch: int | None = None) -> set[int]:
     """Move ``ids`` from ``pending`` (and still of ``variant_id``) to ``sending`` under ``batch_id``; returns the ids
     actually claimed. A row cancelled, retracted to another variant or otherwise changed since it was read (on
-    PostgreSQL another transaction may commit in between) is not claimed, and so is not sent."""
+    PostgreSQL another transaction may commit in between) is not claimed, and so is not sent.
+
+    ``ids`` are a request's worth of one send batch (``work_batch``) in id order, so the claim is a range on
+    that batch, not a thousand bound ids; any row of the range that was not asked for goes back at once."""
     if not ids:
         return set()
-    session.execute(update(DeliveryRow)
-                    .where(DeliveryRow.id.in_(list(ids)), DeliveryRow.status == "pending",
-                           DeliveryRow.variant_id == variant_id)
-                    .values(status="sending", batch_id=batch_id, error=None, updated_at=now,
-                            attempt=DeliveryRow.attempt + 1)
-                    .execution_options(synchronize_session=False))
+    wanted = set(ids)
+    stmt = update(DeliveryRow).where(DeliveryRow.id.between(min(wanted), max(wanted)),
+                                     DeliveryRow.status == "pending", DeliveryRow.variant_id == variant_id)
+    if work_batch is not None:
+        stmt = stmt.where(DeliveryRow.work_batch == work_batch)
+    session.execute(stmt.values(status="sending", batch_id=batch_id, error=None, updated_at=now,
+                                attempt=DeliveryRow.attempt + 1).execution_options(synchronize_session=False))
     # The UPDATE holds the claimed rows' locks until commit, so this read is exact.
-    return set(session.scalars(select(DeliveryRow.id).where(DeliveryRow.id.in_(list(ids)),
-                                                            DeliveryRow.status == "sending",
-                                                            DeliveryRow.batch_id == batch_id)))
+    claimed = set(session.scalars(select(DeliveryRow.id).where(DeliveryRow.batch_id == batch_id,
+                                                               DeliveryRow.status == "sending")))
+    extra = claimed - wanted
+    if extra:
+        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(sorted(extra)))
+                        .values(status="pending", batch_id=None, attempt=DeliveryRow.attempt - 1)
+                        .execution_options(synchronize_session=False))
+    return claimed & wanted
 
 
 def retry_failed(session: Session, edition_id: int, now: datetime) -> int:
@@ -142,11 +208,23 @@ def cancel_pending(session: Session, edition_id: int, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def stale_sending(session: Session, edition_id: int) -> dict[str, list[tuple[int, str]]]:
-    """Rows a dead process left ``sending``, by batch id: (delivery id, email)."""
+def stale_sending(session: Session, edition_id: int, *, batches: Sequence[int] = (),
+                  unclaimed: bool = False) -> dict[str, list[tuple[int, str]]]:
+    """Rows a dead process left ``sending``, by provider batch id: (delivery id, email). Those of the send
+    ``batches`` given (taken over from dead workers) and, with ``unclaimed``, those no live worker can own:
+    without a send batch, or in a batch nobody holds."""
+    where: list[Any] = []
+    if batches:
+        where.append(DeliveryRow.work_batch.in_(list(batches)))
+    if unclaimed:
+        held = select(SendBatchRow.id).where(SendBatchRow.edition_id == edition_id, SendBatchRow.status == "claimed")
+        where.append(DeliveryRow.work_batch.is_(None) | DeliveryRow.work_batch.not_in(held))
     out: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    if not where:
+        return {}
     query = (select(DeliveryRow.id, DeliveryRow.email, DeliveryRow.batch_id)
-             .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == "sending").order_by(DeliveryRow.id))
+             .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == "sending", or_(*where))
+             .order_by(DeliveryRow.id))
     for delivery_id, email, batch_id in session.execute(query):
         out[batch_id or ""].append((delivery_id, email))
     return dict(out)
@@ -163,10 +241,3 @@ def counts(session: Session, edition_id: int) -> dict[str, int]:
     query = (select(DeliveryRow.status, func.count()).where(DeliveryRow.edition_id == edition_id)
              .group_by(DeliveryRow.status))
     return {status: int(n) for status, n in session.execute(query)}
-
-
-def pending_variants(session: Session, edition_id: int) -> list[int | None]:
-    query = (select(DeliveryRow.variant_id).where(DeliveryRow.edition_id == edition_id,
-                                                  DeliveryRow.status == "pending")
-             .group_by(DeliveryRow.variant_id).order_by(DeliveryRow.variant_id))
-    return list(session.scalars(query))

@@ -13,21 +13,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from digest import editions
 from digest.audience.lists import effective_language as list_language
 from digest.audience.subscribers import receives_editions
 from digest.config import Settings
+from digest.errors import SendError
 from digest.i18n.languages import effective_language
+from digest.models import Selection
+from digest.rank.select import ALREADY_SENT_AS
 from digest.render.edition import RenderedEdition, render_selection
-from digest.send import outbox
+from digest.send import outbox, subject_test
 from digest.send.backends.base import Content
+from digest.send.claim import new_batch, open_planned, reopen_batches
+from digest.send.summary import Tally
+from digest.store.db import Store
 from digest.store.tables import DeliveryRow, EditionRow, MailingListRow, SubscriberRow, VariantRow
 
 CHUNK = 1000
-SubscriberFilter = Callable[[SubscriberRow], bool]
+# What planning reads of a subscriber (and what a `SubscriberFilter` sees: a row with these attributes).
+PLAN_COLUMNS = ("id", "list_id", "email", "name", "topics", "language", "timezone", "send_time", "active_since")
+SubscriberFilter = Callable[[Any], bool]
 
 
 @dataclass
@@ -40,8 +48,8 @@ class PlannedVariant:
 class Planned:
     """One chunk's outcome: rows written (or that would be), by status."""
 
-    pending: list[tuple[SubscriberRow, int]] = field(default_factory=list)  # (subscriber, variant id)
-    skipped: list[tuple[SubscriberRow, str]] = field(default_factory=list)  # (subscriber, reason)
+    pending: list[tuple[Any, int]] = field(default_factory=list)  # (subscriber row of PLAN_COLUMNS, variant id)
+    skipped: list[tuple[Any, str]] = field(default_factory=list)  # (subscriber row, reason)
     last_id: int = 0
     done: bool = False
 
@@ -70,14 +78,18 @@ def content_for(session: Session, edition_id: int, variant_id: int) -> Content:
 
 class Planner:
     def __init__(self, settings: Settings, edition_id: int, now: datetime, *,
-                 subscriber_filter: SubscriberFilter | None = None) -> None:
+                 subscriber_filter: SubscriberFilter | None = None, batch_rows: int = 0) -> None:
         self.settings = settings
+        # Rows per send batch (0: a dry run, which cuts none); each batch holds one variant's rows.
+        self.batch_rows = batch_rows
+        self._batches: dict[int, tuple[int, int]] = {}  # variant id → (open batch id, rows in it)
         self.edition_id = edition_id
         self.now = now
         self.subscriber_filter = subscriber_filter
         self._ranker: Any = None
         self._clicks: Any = None
         self._profiles: dict[tuple[tuple[str, ...], str], PlannedVariant | None] = {}
+        self._raw_profiles: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.variants: dict[int, PlannedVariant] = {}
 
     # --- variants -----------------------------------------------------------------------------------------
@@ -126,13 +138,21 @@ class Planner:
         assert edition is not None
         list_row = session.get(MailingListRow, edition.list_id)
         assert list_row is not None
-        has_row = exists().where(DeliveryRow.edition_id == self.edition_id,
-                                 DeliveryRow.subscriber_id == SubscriberRow.id)
-        subscribers = list(session.scalars(
-            select(SubscriberRow)
-            .where(SubscriberRow.list_id == list_row.id, receives_editions(), SubscriberRow.id > after_id, ~has_row)
+        # Plain columns, not ORM objects: planning a million readers must not build a million mapped instances.
+        subscribers: list[Any] = list(session.execute(
+            select(*(getattr(SubscriberRow, c) for c in PLAN_COLUMNS))
+            .where(SubscriberRow.list_id == list_row.id, receives_editions(), SubscriberRow.id > after_id)
             .order_by(SubscriberRow.id).limit(limit)))
         out = Planned(last_id=subscribers[-1].id if subscribers else after_id, done=len(subscribers) < limit)
+        if subscribers:
+            # Who of this chunk already has a row (a resumed send): one range read on the (edition, subscriber)
+            # index. A NOT EXISTS in the query above let PostgreSQL, its statistics not yet aware of a table
+            # filling up, pick a plan that scanned the deliveries once per subscriber.
+            planned = set(session.scalars(select(DeliveryRow.subscriber_id).where(
+                DeliveryRow.edition_id == self.edition_id,
+                DeliveryRow.subscriber_id.between(subscribers[0].id, subscribers[-1].id))))
+            if planned:
+                subscribers = [s for s in subscribers if s.id not in planned]
         if self.subscriber_filter is not None:
             subscribers = [s for s in subscribers if self.subscriber_filter(s)]
         suppressed = outbox.suppressed_emails(session, [s.email for s in subscribers])
@@ -141,13 +161,15 @@ class Planner:
             if sub.email in suppressed:
                 variant, reason = None, "address is suppressed"
             else:
-                variant = self._variant(session, edition, list_row,
-                                        editions.effective_preferences(sub.topics, list_row.topics),
-                                        self._language(sub.language, list_row))
+                variant = self._variant_for_topics(session, edition, list_row, sub.topics,
+                                                   self._language(sub.language, list_row))
                 reason = "no article for this subscriber's selection"
             if variant is not None:
                 out.pending.append((sub, variant.variant_id))
-                rows.append(self._row(sub, variant.variant_id, "pending", None))
+                row = self._row(sub, variant.variant_id, "pending", None)
+                if write and self.batch_rows:
+                    row["work_batch"] = self._batch_for(session, variant.variant_id)
+                rows.append(row)
             else:
                 out.skipped.append((sub, reason))
                 rows.append(self._row(sub, None, "skipped", reason))
@@ -155,10 +177,28 @@ class Planner:
             outbox.insert_deliveries(session, rows)
         return out
 
-    def _row(self, sub: SubscriberRow, variant_id: int | None, status: str, error: str | None) -> dict[str, Any]:
+    def _variant_for_topics(self, session: Session, edition: EditionRow, list_row: MailingListRow,
+                            topics: list[Any] | None, language: str) -> PlannedVariant | None:
+        """`_variant` of the subscriber's effective preferences, normalized once per distinct topics list."""
+        raw = tuple(str(t) for t in topics or ())
+        profile = self._raw_profiles.get(raw)
+        if profile is None:
+            profile = self._raw_profiles[raw] = editions.effective_preferences(raw, list_row.topics)
+        return self._variant(session, edition, list_row, profile, language)
+
+    def _row(self, sub: Any, variant_id: int | None, status: str, error: str | None) -> dict[str, Any]:
         return {"edition_id": self.edition_id, "subscriber_id": sub.id, "variant_id": variant_id,
-                "email": sub.email, "status": status, "error": error, "attempt": 0,
+                "email": sub.email, "status": status, "error": error, "attempt": 0, "work_batch": None,
                 "created_at": self.now, "updated_at": self.now}
+
+    def _batch_for(self, session: Session, variant_id: int) -> int:
+        """The send batch a new row of ``variant_id`` joins: the variant's current one until it is full."""
+        current = self._batches.get(variant_id)
+        if current is None or current[1] >= self.batch_rows:
+            # Claimable only once planning is done (`plan_edition`): a subject test draws its sample first.
+            current = (new_batch(session, self.edition_id, variant_id, status="planned"), 0)
+        self._batches[variant_id] = (current[0], current[1] + 1)
+        return current[0]
 
     def reassign(self, session: Session, variant_ids: list[int], *, chunk: int = 5000) -> int:
         """Move the pending deliveries of ``variant_ids`` to the variants their subscribers get now."""
@@ -196,3 +236,96 @@ class Planner:
                         .values(variant_id=variant_id, updated_at=self.now)
                         .execution_options(synchronize_session=False))
                     moved += int(getattr(result, "rowcount", 0) or 0)
+
+
+class EmptyEdition(SendError):
+    """The edition's window holds no article: nothing to send (yet, if its window is still open)."""
+
+
+def plan_edition(store: Store, settings: Settings, edition_id: int, tally: Tally, now: datetime, *,
+                 batch_rows: int, subscriber_filter: SubscriberFilter | None = None) -> bool:
+    """Freeze the edition, write every delivery row and cut the rows into send batches, idempotently: what is
+    planned stays, newcomers are added; then a subject test's step (`subject_test.at_plan`) and the batches
+    open, in one transaction. Only the holder of the edition's lease calls this. Returns False when
+    the edition is skipped (a thin day on a list that skips them)."""
+    with store.session() as s:
+        edition = s.get(EditionRow, edition_id)
+        assert edition is not None
+        # Before the first delivery row (the edition may already be frozen: built for approval), an edition
+        # without any article, or a thin one on a list that skips thin days, sends nothing.
+        first = not outbox.counts(s, edition_id)
+        if first and skip_thin(s, settings, edition, tally):
+            return False
+        editions.freeze(s, edition, now)
+    planner = Planner(settings, edition_id, now, subscriber_filter=subscriber_filter, batch_rows=batch_rows)
+    after = 0
+    while True:
+        with store.session() as s:
+            chunk = planner.plan_chunk(s, after, write=True)
+        tally.skipped += len(chunk.skipped)
+        after = chunk.last_id
+        if chunk.done:
+            break
+    with store.session() as s:
+        # A subject test's sample is drawn (or newcomers held, or the held released to the winner) in the
+        # transaction that opens the batches: no worker can claim a row before it has its subject.
+        subject_test.at_plan(s, edition_id, now)
+        open_planned(s, edition_id)
+        reopen_batches(s, edition_id)
+        assign_unbatched(s, edition_id, batch_rows)
+        edition = s.get(EditionRow, edition_id)
+        assert edition is not None
+        if edition.status not in ("cancelled", "skipped") and outbox.counts(s, edition_id).get("pending"):
+            # Workers join editions that are sending: also one resumed after it was marked sent or failed.
+            edition.status = "sending"
+    return True
+
+
+def assign_unbatched(session: Session, edition_id: int, batch_rows: int) -> int:
+    """Pending rows without a send batch (planned before batches existed) get one, per variant in id order."""
+    assigned = 0
+    while True:
+        rows = session.execute(
+            select(DeliveryRow.id, DeliveryRow.variant_id)
+            .where(DeliveryRow.edition_id == edition_id, DeliveryRow.status == "pending",
+                   DeliveryRow.work_batch.is_(None))
+            .order_by(DeliveryRow.variant_id, DeliveryRow.id).limit(batch_rows)).all()
+        if not rows:
+            return assigned
+        variant_id = rows[0][1]
+        ids = [r[0] for r in rows if r[1] == variant_id]
+        batch = new_batch(session, edition_id, variant_id)
+        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids)).values(work_batch=batch)
+                        .execution_options(synchronize_session=False))
+        assigned += len(ids)
+
+
+def skip_thin(session: Session, settings: Settings, edition: EditionRow, tally: Tally) -> bool:
+    """A thin day with skip_thin_days: the edition is skipped, before any delivery row exists."""
+    list_row = session.get(MailingListRow, edition.list_id)
+    assert list_row is not None
+    rs = editions.rank_settings_for(settings, list_row)
+    selection = editions.select_for(session, settings, edition, None)
+    if not selection.items:
+        raise EmptyEdition(empty_message(edition, list_row.name, selection))
+    if selection.thin and rs.skip_thin_days:
+        edition.status = "skipped"
+        edition.note = f"skipped: only {len(selection.items)} article(s), fewer than min_articles"
+        tally.errors.append(edition.note)
+        return True
+    return False
+
+
+def empty_message(edition: EditionRow, list_name: str, selection: Selection | None = None) -> str:
+    """Why an edition has nothing to send, naming its window (or its frozen pool). With the empty ``selection``,
+    articles that were there but only retold stories the list already sent are named as such."""
+    retold = sum(1 for d in (selection.dropped if selection else ()) if d.reason.startswith(ALREADY_SENT_AS))
+    if retold:
+        return (f"edition {edition.id} ({list_name} {edition.date}) has no article to send: the {retold} "
+                f"article(s) in its window all retell stories the list already sent (story_memory_days)")
+    if edition.frozen_at is not None:
+        return (f"edition {edition.id} ({list_name} {edition.date}) has no article to send: its articles were "
+                f"frozen at {edition.frozen_at:%Y-%m-%d %H:%M} UTC and none was published between "
+                f"{edition.window_start:%Y-%m-%d %H:%M} and then")
+    return (f"edition {edition.id} ({list_name} {edition.date}) has no article to send: nothing was ingested "
+            f"between {edition.window_start:%Y-%m-%d %H:%M} and {edition.cutoff_at:%Y-%m-%d %H:%M} UTC")

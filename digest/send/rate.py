@@ -1,4 +1,4 @@
-"""Pacing a send: a messages-per-second limit, backoff with jitter, and sleeps a stop request interrupts."""
+"""Pacing a send: backoff with jitter, and sleeps a stop request interrupts (the shared limits: `pace`)."""
 
 from __future__ import annotations
 
@@ -6,28 +6,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-
-
-class RateLimiter:
-    """At most ``per_second`` messages per second on average (0: no limit).
-
-    Each `wait` reserves its messages' share of time and sleeps until the reservation starts, so a batch
-    of 1,000 at 100/s makes the next batch wait 10 s; short bursts never exceed the average.
-    """
-
-    def __init__(self, per_second: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_second = per_second
-        self.clock = clock
-        self._next = 0.0
-
-    def wait(self, n: int, stop: threading.Event | None = None) -> bool:
-        """Sleep until ``n`` messages may go. Returns False if a stop was requested meanwhile."""
-        if self.per_second <= 0 or n <= 0:
-            return not (stop and stop.is_set())
-        now = self.clock()
-        start = max(now, self._next)
-        self._next = start + n / self.per_second
-        return sleep_until(start, stop, clock=self.clock)
 
 
 def backoff_delay(retry: int, base: float, *, cap: float = 300.0, rng: random.Random | None = None) -> float:

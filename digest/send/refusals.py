@@ -8,7 +8,11 @@ it. The next send skips them.
 
 A temporary refusal (4xx) goes back to ``pending`` and is tried again once the rest of the edition went out, after
 a backoff, up to ``send_max_retries`` times; then it fails with the last reply. The connection meanwhile carries
-on with the next reader.
+on with the next reader. Such rows wait in a send batch of their own, claimed by the worker that met the refusal
+(so no other worker takes them before the backoff, and a worker that dies leaves them to `recover` as any
+claimed batch), and open for any worker once that worker has nothing else left (`next_round`).
+
+`deliver` calls this for every request, so `digest send` and every `digest worker` record refusals alike.
 """
 
 from __future__ import annotations
@@ -19,15 +23,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from digest.feedback.events import BounceType, EventType, TrackingEvent
 from digest.feedback.process import apply_events
 from digest.send import outbox
 from digest.send.backends.base import BatchResult
+from digest.send.claim import new_batch
 from digest.send.rate import backoff_delay, sleep_until
 from digest.store.db import Store
-from digest.store.tables import DeliveryRow
+from digest.store.tables import DeliveryRow, SendBatchRow
 
 
 def bounce_events(rows: list[tuple[int, int, str, int]], replies: dict[int, str], provider: str,
@@ -46,18 +51,20 @@ def bounce_events(rows: list[tuple[int, int, str, int]], replies: dict[int, str]
 class Refusals:
     """The per-recipient refusals of one send run."""
 
-    def __init__(self, store: Store, settings: Any, provider: str) -> None:
+    def __init__(self, store: Store, settings: Any, provider: str, holder: str) -> None:
         self.store = store
         self.settings = settings
         self.provider = provider
+        self.holder = holder
         self.tries: Counter[int] = Counter()
-        self.waiting: set[int] = set()
+        self.waiting: dict[int, int] = {}  # edition id → the send batch its deferred rows wait in
         self.rounds = 0
         self.bounced = 0
 
-    def handle(self, result: BatchResult, batch_id: str,
-               apply_deferred: Callable[[Any], None]) -> tuple[int, int]:
-        """Record the bounces and deferrals of a batch (in one transaction with the batch's ``sent`` outcome);
+    def handle(self, result: BatchResult, batch_id: str, apply_deferred: Callable[[Any], None],
+               edition_id: int) -> tuple[int, int]:
+        """Record the bounces and deferrals of a request, before its ``sent`` outcome (which covers every row
+        it leaves ``sending``; ``apply_deferred`` commits the previous request's in this transaction);
         returns (deliveries failed, deliveries to try again later)."""
         if not (result.bounced or result.later):
             return 0, 0
@@ -83,18 +90,31 @@ class Refusals:
                     outbox.set_status(s, [delivery_id], "failed", now, expect="sending", batch_id=batch_id,
                                       error=f"{reply} (still refused after {max_tries} retries)")
                     failed += 1
-                else:
-                    outbox.set_status(s, [delivery_id], "pending", now, expect="sending", batch_id=None,
-                                      error=f"tried again later: {reply}")
-                    self.waiting.add(delivery_id)
+                elif outbox.set_status(s, [delivery_id], "pending", now, expect="sending", batch_id=None,
+                                       error=f"tried again later: {reply}"):
+                    s.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id)
+                              .values(work_batch=self._waiting_batch(s, edition_id))
+                              .execution_options(synchronize_session=False))
                     later += 1
         return failed, later
+
+    def _waiting_batch(self, session: Any, edition_id: int) -> int:
+        batch = self.waiting.get(edition_id)
+        if batch is None:
+            batch = self.waiting[edition_id] = new_batch(session, edition_id, None, status="claimed",
+                                                         holder=self.holder)
+        return batch
 
     def next_round(self, stop: Any) -> bool:
         """Once the rest went out: wait a backoff and say whether deferred deliveries are to be tried again."""
         if not self.waiting or stop.is_set():
             return False
-        self.waiting.clear()
         self.rounds += 1
         sleep_until(time.monotonic() + backoff_delay(self.rounds, float(self.settings.send_backoff_seconds)), stop)
-        return not stop.is_set()
+        if stop.is_set():
+            return False  # the batches stay claimed by this holder: the next run's `recover` reopens them
+        batches, self.waiting = list(self.waiting.values()), {}
+        with self.store.session() as s:
+            s.execute(update(SendBatchRow).where(SendBatchRow.id.in_(batches), SendBatchRow.holder == self.holder)
+                      .values(status="open", holder=None).execution_options(synchronize_session=False))
+        return True

@@ -125,6 +125,7 @@ class StandinState:
         self.batches: dict[str, dict[str, Any]] = {}
         self.stats: Counter[str] = Counter()
         self.requests: list[dict[str, Any]] = []  # light log: request number, status, personalizations
+        self.resets: list[tuple[float, int]] = []  # (when, X-RateLimit-Reset) of every 429 answered
 
     # --- control ------------------------------------------------------------------------------------------
 
@@ -164,6 +165,7 @@ class StandinState:
             self.batches.clear()
             self.stats.clear()
             self.requests.clear()
+            self.resets.clear()
 
     def next_behaviour(self) -> Behaviour | None:
         with self._lock:
@@ -421,8 +423,10 @@ def create_app(state: StandinState) -> Starlette:
                     return Response(status_code=503)
                 headers = {}
                 if behaviour.status == 429:
+                    reset = int(state.clock() + behaviour.reset_in + 0.999)
+                    state.resets.append((state.clock(), reset))
                     headers = {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
-                               "X-RateLimit-Reset": str(int(state.clock() + behaviour.reset_in + 0.999))}
+                               "X-RateLimit-Reset": str(reset)}
                 return JSONResponse({"errors": [{"message": behaviour.message, "field": None, "help": HELP}]},
                                     status_code=behaviour.status, headers=headers)
             if behaviour is not None and not behaviour.accept:

@@ -5,7 +5,7 @@ A subject is carried by a variant of its own: a copy of the content variant with
 and every backend send it as any other variant, and a reader's one delivery row (unique per edition and
 subscriber) is what makes it impossible to get two subjects. The test moves rows only while they are not sent:
 
-1. at the edition's first send (`at_send`, after planning, before any batch), ``sample_percent`` of the planned
+1. at the edition's first send (`at_plan`, once planning wrote the rows, before any send batch can be claimed), ``sample_percent`` of the planned
    deliveries, drawn at random, move to the subject variants in turn (an even split); the rest become ``held``,
    which no send touches; readers planned later are held too;
 2. at a send once ``decide_after`` has passed since the draw (the next `digest send`, or the scheduler's pass,
@@ -103,20 +103,26 @@ def test_of(session: Session, edition_id: int) -> SubjectTestRow | None:
 
 
 def at_send(store: Any, edition_id: int, now: datetime) -> None:
-    """Called by the dispatcher after planning and before the first batch: draw, hold, or release to the winner."""
+    """Draw, hold, or release to the winner, in a transaction of its own (see `at_plan`)."""
     with store.session() as s:
-        test = s.scalar(select(SubjectTestRow).where(SubjectTestRow.edition_id == edition_id)
-                        .with_for_update())
-        if test is None:
-            return
-        if test.drawn_at is None:
-            _draw(s, test, now)
-        elif test.winner is None and now >= test.drawn_at + timedelta(seconds=test.decide_after_seconds):
-            _decide(s, test, now)
-        elif test.winner is None:
-            _hold_newcomers(s, test, now)
-        else:
-            _to_winner(s, test, now, statuses=("pending",))
+        at_plan(s, edition_id, now)
+
+
+def at_plan(session: Session, edition_id: int, now: datetime) -> None:
+    """Called by planning once every row is written and before any of the edition's send batches can be claimed
+    (in the transaction that opens them): draw, hold, or release to the winner."""
+    test = session.scalar(select(SubjectTestRow).where(SubjectTestRow.edition_id == edition_id)
+                          .with_for_update())
+    if test is None:
+        return
+    if test.drawn_at is None:
+        _draw(session, test, now)
+    elif test.winner is None and now >= test.drawn_at + timedelta(seconds=test.decide_after_seconds):
+        _decide(session, test, now)
+    elif test.winner is None:
+        _hold_newcomers(session, test, now)
+    else:
+        _to_winner(session, test, now, statuses=("pending",))
 
 
 def _subject_variant(session: Session, test: SubjectTestRow, base_id: int, index: int, *, rest: bool = False) -> int:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -269,12 +270,42 @@ class DeliveryRow(Base):
     email: Mapped[str] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(20), default="pending")
     batch_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    # The send batch (`send_batches`) a worker claims this row with; null for rows never to be sent (skipped).
+    work_batch: Mapped[int | None] = mapped_column(Integer, index=True)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     provider_message_id: Mapped[str | None] = mapped_column(String(200))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
+
+
+class SendBatchRow(Base):
+    """A slice of an edition's deliveries (one provider request's worth) that one worker at a time claims, sends
+    and records: ``open`` → ``claimed`` (by ``holder``, a worker's lease holder) → ``done``. Workers claim with
+    ``SELECT … FOR UPDATE SKIP LOCKED``, so any number of them share an edition without a broker."""
+
+    __tablename__ = "send_batches"
+    __table_args__ = (Index("ix_send_batches_edition_status", "edition_id", "status"), _NEVER_REUSE_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
+    variant_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    holder: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SendPaceRow(Base):
+    """A provider's limits as every worker sees them: until when a 429 paused sending (its X-RateLimit-Reset) and
+    the next free moment under ``send_rate``, both Unix times on the real clock."""
+
+    __tablename__ = "send_pace"
+
+    backend: Mapped[str] = mapped_column(String(40), primary_key=True)
+    paused_until: Mapped[float] = mapped_column(Float, default=0.0)
+    next_slot: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class EventRow(Base):

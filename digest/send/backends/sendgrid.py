@@ -18,19 +18,21 @@ import logging
 import re
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import Any
 
-from python_http_client.exceptions import HTTPError
+from python_http_client.client import Response
+from python_http_client.exceptions import HTTPError, handle_error
 from sendgrid import SendGridAPIClient
 
 from digest.audience.validate import Invalid, ascii_address
 from digest.config import Settings
 from digest.errors import ConfigError
 from digest.render.message import list_id_header, unsubscribe_mailto
-from digest.render.personalize import HeaderInjection, substitutions
+from digest.render.personalize import HeaderInjection
 from digest.send.backends.base import (
     AuthError,
     Backend,
@@ -44,6 +46,7 @@ from digest.send.backends.base import (
     TransientError,
     Unreachable,
 )
+from digest.send.backends.sendgrid_body import encode_body, encode_static, personalization
 
 # python_http_client logs every request's headers, the API key included, at DEBUG: keep that out of any log,
 # whatever level the application configures.
@@ -115,6 +118,7 @@ class SendGridBackend(Backend):
         self.client = SendGridAPIClient(api_key=api_key, host=settings.sendgrid_host.rstrip("/"))
         self.timeout = float(settings.sendgrid_timeout)
         self.categories = [str(c) for c in settings.sendgrid_categories][:10]
+        self._static: dict[tuple[int, int], bytes] = {}
         try:
             self.mailto = unsubscribe_mailto(settings)
         except HeaderInjection as exc:
@@ -182,29 +186,17 @@ class SendGridBackend(Backend):
         return result
 
     def build_payload(self, content: Content, recipients: Sequence[Recipient],
-                      schedule: Schedule | None) -> dict[str, Any]:
-        mailto = self.mailto
-        personalizations = []
-        for r in recipients:
-            to: dict[str, str] = {"email": _address(r.email)}
-            if r.person.name:
-                to["name"] = r.person.name
-            unsubscribe = f"<{r.person.unsubscribe_url}>" + (f", <{mailto}>" if mailto else "")
-            personalizations.append({
-                "to": [to],
-                # SendGrid substitutes in every content part alike, so each token (HTML, text, header) has its
-                # own value, escaped for its context.
-                "substitutions": substitutions(r.person),
-                "custom_args": {"edition_id": str(content.edition_id), "subscriber_id": str(r.subscriber_id),
-                                "delivery_id": str(r.delivery_id)},
-                "headers": {"List-Unsubscribe": unsubscribe},
-            })
-        payload = dict(self._static_payload(content))
-        payload["personalizations"] = personalizations
-        if schedule is not None:
-            payload["send_at"] = schedule.send_at
-            payload["batch_id"] = schedule.batch_id
-        return payload
+                      schedule: Schedule | None) -> bytes:
+        # The variant's shared part is encoded once per backend (one per send); each reader adds a
+        # personalization: its address and name, its substitutions (SendGrid substitutes in every content part
+        # alike, so each token, HTML, text or header, has its own value, escaped for its context), custom_args
+        # and its List-Unsubscribe header. The address goes out in its IDNA form (the To name keeps the Unicode).
+        key = (content.edition_id, content.variant_id)
+        static = self._static.get(key)
+        if static is None:
+            static = self._static[key] = encode_static(self._static_payload(content))
+        people = [personalization(r, content.edition_id, self.mailto, _address(r.email)) for r in recipients]
+        return encode_body(static, people, schedule)
 
     def _static_payload(self, content: Content) -> dict[str, Any]:
         """Everything of a request that is the same for every recipient of the variant."""
@@ -229,9 +221,22 @@ class SendGridBackend(Backend):
             payload["mail_settings"] = {"sandbox_mode": {"enable": True}}
         return payload
 
-    def post(self, payload: dict[str, Any]) -> Any:
+    def post(self, payload: dict[str, Any] | bytes) -> Any:
+        if isinstance(payload, bytes):
+            return self._call("mail send", lambda: self._post_encoded(payload))
         return self._call("mail send", lambda: self.client.client.mail.send.post(
             request_body=payload, timeout=self.timeout))
+
+    def _post_encoded(self, body: bytes) -> Response:
+        """POST an already encoded body (python_http_client would json.dumps a dict again), with its errors."""
+        client = self.client.client
+        request = urllib.request.Request(f"{client.host}/v3/mail/send", data=body, method="POST",
+                                         headers={**client.request_headers, "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                return Response(answer)
+        except urllib.error.HTTPError as err:
+            raise handle_error(err) from None
 
     def parse_response(self, response: Any, recipients: Sequence[Recipient]) -> BatchResult:
         status = int(response.status_code)

@@ -1,0 +1,263 @@
+"""Delivering one claimed send batch: re-check each subscriber, claim the rows ``sending``, call the provider,
+record the outcome; then the next request's worth of the batch, until none is left pending.
+
+**Provider trouble.** 429 pauses every worker (`pace`) until the provider's reset time and tries the same rows
+again; 5xx and refused connections retry with exponential backoff and jitter up to ``send_max_retries`` times; a
+request whose answer was lost (a timeout after it was sent) is cancelled when it was scheduled ahead (send_at),
+else the ``in_doubt_rule`` decides; other 4xx fail the rows with the provider's message; refused credentials stop
+the send. At most one request per process is ever in flight, so a crash leaves at most one in doubt.
+
+**Refused recipients.** One reader refused within an accepted request (an SMTP 5xx for that address, SendGrid's
+400 naming it) is a hard bounce, recorded as the webhook records one; a 4xx is tried again once the rest went
+out (`refusals`). `digest send` and `digest worker` deliver through this module alike.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from digest.config import Settings
+from digest.send import outbox
+from digest.send.backends.base import (
+    AuthError,
+    Backend,
+    Content,
+    InDoubtError,
+    PermanentError,
+    ProviderError,
+    RateLimited,
+    Recipient,
+    Schedule,
+    TransientError,
+    Unreachable,
+)
+from digest.send.pace import SharedPace
+from digest.send.plan import content_for
+from digest.send.rate import backoff_delay, sleep_until
+from digest.send.recipients import RecipientMaker
+from digest.send.record import Recorder, utcnow
+from digest.send.refusals import Refusals
+from digest.send.summary import InDoubt, Progress, Tally
+from digest.store.db import Store
+from digest.store.tables import EditionRow
+
+# A scheduled SendGrid request is only cancelled (and resent) while its send_at is at least this far ahead.
+CANCEL_MARGIN_SECONDS = 5
+Outcome = Literal["done", "stopped", "cancelled"]
+
+
+def batch_size(settings: Settings, backend: Backend) -> int:
+    """Recipients per provider request, for a real run and a sandbox run alike."""
+    return min(int(settings.send_batch_size), backend.max_batch_size)
+
+
+class Deliverer:
+    def __init__(self, store: Store, settings: Settings, backend: Backend, tally: Tally, stop: threading.Event,
+                 progress: Progress, holder: str) -> None:
+        self.store = store
+        self.settings = settings
+        self.backend = backend
+        self.tally = tally
+        self.stop = stop
+        self.progress = progress
+        self.recorder = Recorder(store)
+        self.recipients = RecipientMaker(settings)
+        self.pace = SharedPace(store, backend.name, float(settings.send_rate))
+        self.size = batch_size(settings, backend)
+        self.run_id = uuid.uuid4().hex[:10]
+        self.seq = 0
+        self.schedule: Schedule | None = None
+        self.delay = int(settings.sendgrid_send_at_delay) if backend.supports_schedule else 0
+        self.contents: dict[int, Content] = {}
+        self.refusals = Refusals(store, settings, backend.name, holder)
+
+    def deliver(self, work_batch: int, edition_id: int) -> Outcome:
+        retries = 0
+        while not self.stop.is_set():
+            if self.pace.per_second > 0:
+                self.recorder.flush()  # never sleep with a finished request still marked `sending`
+                if not self.pace.wait(self.size, self.stop):
+                    return "stopped"
+            schedule = self._schedule(work_batch)
+            recipients: list[Recipient] = []
+            with self.store.session() as s:
+                self.recorder.apply(s)
+                edition = s.get(EditionRow, edition_id)
+                if edition is None or edition.status == "cancelled":
+                    # Rows planned while the cancel ran (PostgreSQL) or released after a 429 are not sent either.
+                    if edition is not None:
+                        outbox.cancel_pending(s, edition_id, utcnow())
+                    return "cancelled"
+                paused = self.pace.paused_until(s)
+                if paused <= time.time():
+                    paused = 0.0
+                    due = outbox.batch_due(s, work_batch, self.size)
+                    if not due:
+                        return "done"
+                    if self.delay > 0 and schedule is None:
+                        continue  # rows appeared since `_schedule` looked: get them a batch id first
+                    variant_id = due[0].variant_id
+                    content = self._content(s, edition_id, variant_id)
+                    recipients = self._check(s, due)
+                    if not recipients:
+                        continue
+                    self.seq += 1
+                    batch_id = outbox.batch_name(self.backend.name, self.run_id, self.seq, schedule)
+                    claimed = outbox.claim(s, [r.delivery_id for r in recipients], variant_id, batch_id, utcnow(),
+                                           work_batch=work_batch)
+                    # Only what this transaction claimed goes out: a row cancelled or moved to another variant
+                    # (retract) between our read and our claim is left alone.
+                    recipients = [r for r in recipients if r.delivery_id in claimed]
+            if paused:
+                # A worker met a 429: every worker waits for its reset.
+                if not sleep_until(paused, self.stop, clock=time.time):
+                    return "stopped"
+                continue
+            if not recipients:
+                continue
+            if self._call(content, recipients, schedule, batch_id, retries) == "retry":
+                retries += 1
+            else:
+                retries = 0
+        return "stopped"
+
+    def _content(self, session: Session, edition_id: int, variant_id: int) -> Content:
+        content = self.contents.get(variant_id)
+        if content is None:
+            content = self.contents[variant_id] = content_for(session, edition_id, variant_id)
+        return content
+
+    def _schedule(self, work_batch: int) -> Schedule | None:
+        """A fresh SendGrid batch id for the next request (reused while no request consumed it); None when there
+        is no next request, so the end of a batch costs no batch id."""
+        if self.delay <= 0:
+            return None
+        if self.schedule is None:
+            with self.store.session() as s:
+                if not outbox.has_due(s, work_batch):
+                    return None
+            self.schedule = self.backend.new_schedule(self.delay, time.time())
+        # send_at follows the moment of sending, not the moment the id was made.
+        return Schedule(self.schedule.batch_id, int(time.time()) + self.delay)
+
+    def _check(self, session: Session, due: list[outbox.Due]) -> list[Recipient]:
+        """Re-check each subscriber now, at the moment of sending; those who no longer get it are skipped."""
+        suppressed = outbox.suppressed_emails(session, [d.email for d in due])
+        recipients: list[Recipient] = []
+        skipped: dict[str, list[int]] = {}
+        make = self.recipients.recipient
+        for d in due:
+            reason = outbox.why_not_sendable(d, suppressed)
+            if reason is not None:
+                skipped.setdefault(reason, []).append(d.delivery_id)
+                continue
+            recipients.append(make(d.delivery_id, d.list_id, d.subscriber_id, d.email, d.name))
+        for reason, ids in skipped.items():
+            outbox.set_status(session, ids, "skipped", utcnow(), expect="pending", error=reason)
+            self.tally.skipped += len(ids)
+            self.progress.advance(skipped=len(ids))
+        return recipients
+
+    # --- one provider request -----------------------------------------------------------------------------
+
+    def _call(self, content: Content, recipients: list[Recipient], schedule: Schedule | None, batch_id: str,
+              retries: int) -> str:
+        ids = [r.delivery_id for r in recipients]
+        tally = self.tally
+        try:
+            result = self.backend.send_batch(content, recipients, schedule=schedule)
+        except RateLimited as exc:
+            tally.requests += 1
+            tally.rate_limited += 1
+            self.pace.pause(exc.retry_at)
+            self.recorder.release(ids, batch_id)
+            # The wait for the reset is not a retry: the provider asked for it.
+            sleep_until(exc.retry_at, self.stop, clock=time.time)
+            return "retry"
+        except TransientError as exc:
+            tally.requests += 1
+            return self._retry_or_fail(ids, batch_id, str(exc), retries, unreachable=isinstance(exc, Unreachable))
+        except InDoubtError as exc:
+            tally.requests += 1
+            return self._in_doubt(ids, batch_id, schedule, str(exc), retries, recipients)
+        except AuthError:
+            tally.requests += 1
+            self.recorder.release(ids, batch_id)
+            raise
+        except PermanentError as exc:
+            tally.requests += 1
+            self.recorder.mark(ids, batch_id, "failed", str(exc))
+            tally.failed += len(ids)
+            tally.errors.append(str(exc))
+            self.progress.advance(failed=len(ids))
+            return "failed"
+        tally.requests += 1
+        self.schedule = None  # a batch id carries one request, so a cancel touches only that request
+        accepted = set(result.accepted)
+        if result.rejected:
+            # Before the accepted rows' outcome is deferred: that one covers what the request leaves `sending`.
+            for delivery_id, message in result.rejected.items():
+                self.recorder.mark([delivery_id], batch_id, "failed", message, whole=False)
+            tally.failed += len(result.rejected)
+        # Also before: bounced and deferred rows leave `sending` here, so the deferred outcome leaves them alone.
+        refused, deferred = self.refusals.handle(result, batch_id, self.recorder.apply, content.edition_id)
+        tally.failed += refused
+        tally.retries += deferred
+        tally.bounced += len(result.bounced)
+        self.recorder.defer_sent([i for i in ids if i in accepted], batch_id, result.provider_message_id,
+                                 content.edition_id, content.variant_id)
+        tally.sent += len(accepted)
+        self.progress.advance(sent=len(accepted), failed=len(result.rejected) + refused)
+        return "sent"
+
+    def _retry_or_fail(self, ids: list[int], batch_id: str, message: str, retries: int, *,
+                       unreachable: bool = False) -> str:
+        if retries >= int(self.settings.send_max_retries) and unreachable:
+            # Nobody answered at all: failing this batch and then every next one would lose the whole edition to
+            # an outage. Stop instead, everything still pending, as a refused login does.
+            self.recorder.release(ids, batch_id)
+            raise Unreachable(f"{message} (gave up after {retries} retries; the deliveries not sent stay pending: "
+                              "run the same command again once it is reachable)")
+        if retries >= int(self.settings.send_max_retries):
+            self.recorder.mark(ids, batch_id, "failed", f"{message} (gave up after {retries} retries)")
+            self.tally.failed += len(ids)
+            self.tally.errors.append(message)
+            self.progress.advance(failed=len(ids))
+            return "failed"
+        self.recorder.release(ids, batch_id)
+        self.tally.retries += 1
+        sleep_until(time.monotonic() + backoff_delay(retries + 1, float(self.settings.send_backoff_seconds)),
+                    self.stop)
+        return "retry"
+
+    def _in_doubt(self, ids: list[int], batch_id: str, schedule: Schedule | None, message: str, retries: int,
+                  recipients: list[Recipient]) -> str:
+        if schedule is not None and schedule.send_at <= time.time() + CANCEL_MARGIN_SECONDS:
+            # The answer took longer than the send_at delay: the request may already be going out, so a cancel
+            # proves nothing (as in `recover`). Raise sendgrid_send_at_delay above sendgrid_timeout.
+            message = f"{message}; too late to cancel its scheduled send (send_at {schedule.send_at})"
+            self.schedule = None
+        elif schedule is not None:
+            try:
+                self.backend.cancel_schedule(schedule.batch_id)
+                self.schedule = None
+                return self._retry_or_fail(ids, batch_id, message, retries)
+            except ProviderError as exc:
+                message = f"{message}; cancelling it failed: {exc}"
+                self.schedule = None  # never reuse a batch id whose request may have been accepted
+        if self.settings.in_doubt_rule == "resend" and retries < int(self.settings.send_max_retries):
+            self.tally.in_doubt_found += [InDoubt(r.delivery_id, r.email, batch_id, "resent (in_doubt_rule=resend)")
+                                          for r in recipients]
+            return self._retry_or_fail(ids, batch_id, message, retries)
+        self.recorder.mark(ids, batch_id, "in_doubt", f"in doubt: {message}")
+        self.tally.in_doubt_found += [InDoubt(r.delivery_id, r.email, batch_id, "kept (in_doubt_rule=assume_sent)")
+                                      for r in recipients]
+        self.tally.marked_in_doubt += len(ids)
+        self.tally.errors.append(message)
+        self.progress.advance(in_doubt=len(ids))
+        return "in_doubt"
