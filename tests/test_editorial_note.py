@@ -8,10 +8,9 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
+import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy import select
-
-import pytest
 
 from digest.desk import actions
 from digest.desk.actions import DeskRefused
