@@ -357,13 +357,12 @@ def test_an_editor_pins_and_leaves_out_in_the_browser(sqlite_project: Project, b
 def test_the_desk_and_its_confirm_page_have_no_serious_axe_violations(sqlite_project: Project) -> None:
     from playwright.sync_api import sync_playwright
 
-    from tests.conftest import require_tool
-    from tests.test_preview_server import CHROMIUM_ARGS
-    from tests.test_public_web_browser import check_page
-
     from digest import editions
     from digest.audience.lists import ensure_list
     from digest.send import subject_test
+    from tests.conftest import require_tool
+    from tests.test_preview_server import CHROMIUM_ARGS
+    from tests.test_public_web_browser import check_page
 
     chromium = require_tool("chromium", "/usr/bin/chromium")
     sqlite_project.write_config(CONFIG)
