@@ -328,6 +328,8 @@ def test_the_desk_shows_each_subject_under_test_and_once_drawn_its_numbers(proje
                             with_subject=False).subject_test
     assert decided is not None and decided["winner"] == subjects[1] and decided["sent_the_winner"] == 2
     assert [s["winner"] for s in decided["subjects"]] == [False, True]
+    text = project.run("editions", "desk", "--date", day.isoformat(), env={"COLUMNS": "200"}).stdout
+    assert "subjects under test" in text and subjects[1] in text
 
 
 def test_the_note_command_is_audited_with_by_and_desk_editor(project: Project) -> None:
@@ -341,6 +343,8 @@ def test_the_note_command_is_audited_with_by_and_desk_editor(project: Project) -
     assert desk["note"] is None and [(h["action"], h["by"]) for h in desk["history"]] == [("note", "Dee"),
                                                                                         ("note", "Night Editor")]
     assert desk["history"][0]["detail"].endswith("cleared")
+    project.run("editions", "note", "Fictional: back again.")
+    assert "editor's note: Fictional: back again." in project.run("editions", "desk").stdout
 
 
 def test_the_approve_command_uses_the_desks_editor_name_and_is_audited(project: Project) -> None:
