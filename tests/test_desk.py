@@ -258,3 +258,106 @@ def test_the_scheduler_sends_the_edition_as_the_desk_left_it(project: Project) -
         assert [v.article_ids for v in variants] == [shown] and delivered == set(shown)
     finally:
         app.close()
+
+
+# --- the editor's note and the subjects under test ---------------------------------------------------------
+
+
+def test_the_note_is_a_desk_change_audited_and_refused_by_the_desks_rule(newsroom) -> None:  # type: ignore[no-untyped-def]
+    from digest.editorial.note import NoteRefused, set_note
+
+    app, day, now = newsroom.app, newsroom.day, newsroom.now
+    with app.store.session() as session:
+        change = set_note(session, app.settings, None, day, "Two lines from the night desk.\n\nSleep well.",
+                          by="Ada Editor", now=now)
+    assert change.changed and change.by == "Ada Editor" and change.at == now
+    with app.store.session() as session:
+        view = desk_view(session, app.settings, None, day, now=now, with_subject=False)
+    assert view.note == "Two lines from the night desk.\n\nSleep well." and view.note_locked is None
+    assert view.history[0].action == "note" and view.history[0].by == "Ada Editor"
+    [(action, by, detail)] = desk_audit(app)
+    assert (action, by) == ("note", "Ada Editor") and "Two lines from the night desk. Sleep well." in detail
+
+    summary = send_edition(app, date=day, now=now, progress=False)
+    assert summary.sent == 2
+    later = now + timedelta(minutes=5)
+    with app.store.session() as session, pytest.raises(NoteRefused, match="its first delivery went out at"):
+        set_note(session, app.settings, None, day, "Too late", by="Bo Editor", now=later)
+    with app.store.session() as session:
+        view = desk_view(session, app.settings, None, day, now=later, with_subject=False)
+    assert view.note == "Two lines from the night desk.\n\nSleep well."
+    # One rule: the note is locked for the same reason as every other change.
+    assert view.note_locked == view.locked and "its first delivery went out at" in (view.locked or "")
+    assert issubclass(NoteRefused, DeskRefused) and len(desk_audit(app)) == 1
+
+
+def test_the_desk_shows_each_subject_under_test_and_once_drawn_its_numbers(project: Project) -> None:
+    from digest.send import subject_test
+    from digest.store.tables import DeliveryRow, EventRow
+
+    project.write_config(CONFIG)
+    app = project.app()
+    newsroom = seed(app, subscribers=4)
+    day, now = newsroom.day, newsroom.now
+    subjects = ["Fictional: the bridge vote tonight", "Fictional: what the council decided"]
+    with app.store.session() as session:
+        edition = editions.get_or_create_edition(session, app.settings, ensure_list(session, app.settings), day)
+        subject_test.create(session, edition, subjects, sample_percent=50, decide_after=60, metric="clicks")
+    with app.store.session() as session:
+        before = desk_view(session, app.settings, None, day, now=now, with_subject=False).subject_test
+    assert before is not None and [s["subject"] for s in before["subjects"]] == subjects
+    assert before["drawn_at"] is None and before["winner"] is None
+
+    first = send_edition(app, date=day, now=now, progress=False)
+    assert first.sent == 2  # the sample: one reader per subject, two held for the winner
+    with app.store.session() as session:
+        test = subject_test.test_of(session, edition.id)
+        assert test is not None
+        second = int(test.variants[next(k for k in test.variants if k.endswith(":1"))])
+        reader = session.scalar(select(DeliveryRow.subscriber_id).where(DeliveryRow.variant_id == second))
+        session.add(EventRow(provider="file", provider_event_id="desk-click-1", type="clicked",
+                             edition_id=edition.id, subscriber_id=reader, occurred_at=now + timedelta(seconds=30)))
+    with app.store.session() as session:
+        drawn = desk_view(session, app.settings, None, day, now=now, with_subject=False).subject_test
+    assert drawn is not None and drawn["drawn_at"] is not None and drawn["held"] == 2
+    assert [(s["sample"], s["clicks"], s["winner"]) for s in drawn["subjects"]] == [(1, 0, False), (1, 1, False)]
+
+    send_edition(app, date=day, now=now + timedelta(minutes=2), progress=False)
+    with app.store.session() as session:
+        decided = desk_view(session, app.settings, None, day, now=now + timedelta(minutes=2),
+                            with_subject=False).subject_test
+    assert decided is not None and decided["winner"] == subjects[1] and decided["sent_the_winner"] == 2
+    assert [s["winner"] for s in decided["subjects"]] == [False, True]
+    text = project.run("editions", "desk", "--date", day.isoformat(), env={"COLUMNS": "200"}).stdout
+    assert "subjects under test" in text and subjects[1] in text
+
+
+def test_the_note_command_is_audited_with_by_and_desk_editor(project: Project) -> None:
+    project.write_config(CONFIG + 'desk_editor = "Night Editor"\n')
+    newsroom = seed(project.app())
+    out = project.json("editions", "note", "Fictional: a quiet night.")
+    assert out["by"] == "Night Editor" and out["date"] == newsroom.day.isoformat()
+    cleared = project.json("editions", "note", "--clear", "--by", "Dee")
+    assert cleared["note"] is None and cleared["by"] == "Dee"
+    desk = project.json("editions", "desk")
+    assert desk["note"] is None and [(h["action"], h["by"]) for h in desk["history"]] == [("note", "Dee"),
+                                                                                        ("note", "Night Editor")]
+    assert desk["history"][0]["detail"].endswith("cleared")
+    project.run("editions", "note", "Fictional: back again.")
+    assert "editor's note: Fictional: back again." in project.run("editions", "desk").stdout
+
+
+def test_the_approve_command_uses_the_desks_editor_name_and_is_audited(project: Project) -> None:
+    project.write_config(CONFIG + 'desk_editor = "Night Editor"\n')
+    app = project.app()
+    newsroom = seed(app)
+    with app.store.session() as session:
+        ensure_list(session, app.settings).require_approval = True
+        edition_id = editions.get_or_create_edition(session, app.settings, ensure_list(session, app.settings),
+                                                    newsroom.day).id
+    approved = project.json("editions", "approve", str(edition_id))
+    assert approved["changed"] and approved["approved_by"] == "Night Editor"
+    assert not project.json("editions", "approve", str(edition_id), "--by", "Dee")["changed"]
+    desk = project.json("editions", "desk")
+    assert desk["approved_by"] == "Night Editor" and desk["approved_at"]
+    assert [(h["action"], h["by"]) for h in desk["history"]] == [("approve", "Night Editor")]

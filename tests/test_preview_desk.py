@@ -10,6 +10,9 @@ import asyncio
 import base64
 import re
 from datetime import timedelta
+from email import message_from_string
+from email.message import EmailMessage
+from email.policy import default as default_policy
 
 import httpx
 import pytest
@@ -171,6 +174,100 @@ def test_a_change_made_with_a_command_reloads_the_open_tabs(sqlite_project: Proj
         server.stop()
 
 
+# --- the editor's note and the subjects under test ---------------------------------------------------------
+
+
+def test_the_note_form_saves_the_note_into_the_email_and_is_refused_after_the_first_delivery(
+        project: Project) -> None:
+    client, base, newsroom = _setup(project)
+    app, day, now = newsroom.app, newsroom.day, newsroom.now
+    first = client.get(base).text
+    soup = BeautifulSoup(first, "lxml")
+    field = soup.select_one("#desk-note textarea[name='note']")
+    assert field is not None and field.get_text() == ""
+    label = soup.select_one(f"label[for='{field['id']}']")
+    assert label is not None and label.get_text(strip=True) == "Editor's note"
+    assert [b.get_text(strip=True) for b in soup.select("#desk-note button")] == ["Save note"]
+    token = _csrf(first)
+    note = "Fictional: the **bridge vote** leads tonight.\n\n<b>Not bold</b>, on purpose."
+
+    for data, headers in (({"note": note}, ORIGIN), ({"note": note, "csrf": token}, {"Origin": "http://evil.example.net"})):
+        assert client.post(base + "/desk/note", data=data, headers=headers).status_code == 403
+    assert desk_audit(app) == [] and "bridge vote" not in client.get(base + "/text").text
+
+    saved = client.post(base + "/desk/note", data={"csrf": token, "note": note}, headers=ORIGIN,
+                        follow_redirects=False)
+    assert saved.status_code == 303 and saved.headers["location"] == base
+    html = BeautifulSoup(client.get(base + "/html").text, "lxml")
+    shown = html.select_one("div.note")
+    assert shown is not None and shown.find("strong").get_text() == "bridge vote"  # type: ignore[union-attr]
+    assert html.find("b") is None and "<b>Not bold</b>" in shown.get_text()
+    assert "bridge vote leads tonight" in client.get(base + "/text").text
+    page = BeautifulSoup(client.get(base).text, "lxml")
+    assert page.select_one("#desk-note textarea").get_text() == note  # type: ignore[union-attr]
+    [(action, by, detail)] = desk_audit(app)
+    assert (action, by) == ("note", "Night Editor") and "bridge vote" in detail
+    assert "Night Editor: note set" in page.select_one(".desk-history").get_text(" ", strip=True)  # type: ignore[union-attr]
+
+    send_edition(app, date=day, now=now, progress=False)
+    page = BeautifulSoup(client.get(base).text, "lxml")
+    assert page.select_one("#desk-note") is None  # no form once it went out: the note is shown as it went
+    assert "bridge vote" in page.select_one("#desk-note-text").get_text()  # type: ignore[union-attr]
+    refused = client.post(base + "/desk/note", data={"csrf": token, "note": "Too late"}, headers=ORIGIN)
+    assert refused.status_code == 409
+    assert "the note can no longer change" in refused.text and "its first delivery went out at" in refused.text
+    assert len(desk_audit(app)) == 1
+
+
+def test_the_desk_and_the_preview_show_each_subject_under_test(project: Project) -> None:
+    from digest import editions
+    from digest.audience.lists import ensure_list
+    from digest.send import subject_test
+
+    client, base, newsroom = _setup(project)
+    app = newsroom.app
+    assert BeautifulSoup(client.get(base).text, "lxml").select_one("#desk-subjects") is None
+    subjects = ["Fictional: <the> bridge vote", "Fictional: what the council decided"]
+    with app.store.session() as session:
+        edition = editions.get_or_create_edition(session, app.settings, ensure_list(session, app.settings),
+                                                 newsroom.day)
+        subject_test.create(session, edition, subjects, sample_percent=50, decide_after=3600, metric="clicks")
+    page = BeautifulSoup(client.get(base).text, "lxml")
+    rows = page.select("#desk-subjects tbody tr")
+    assert [r.select("td")[1].get_text() for r in rows] == subjects  # escaped, shown as text
+    assert "50% of the readers" in page.select_one("#desk-subjects-state").get_text()  # type: ignore[union-attr]
+    assert [li.get_text(strip=True) for li in page.select("#subjects-above li")] == subjects
+    options = [o.get_text(strip=True) for o in page.select("#subject-under-test option")]
+    assert options[1:] == [f"1: {subjects[0]}", f"2: {subjects[1]}"]
+
+    # The email with each subject: the Subject header changes, the content does not.
+    def message(query: str) -> EmailMessage:
+        parsed = message_from_string(client.get(base + "/source" + query).text, policy=default_policy)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+    def body(msg: EmailMessage) -> str:
+        part = msg.get_body(("plain",))
+        assert part is not None
+        return str(part.get_content())
+
+    own = message("")
+    for n, subject in enumerate(subjects, start=1):
+        with_subject = message(f"?subject={n}")
+        assert with_subject["Subject"] == subject and own["Subject"] != subject
+        assert body(with_subject) == body(own)
+        headers = BeautifulSoup(client.get(base + f"/headers?subject={n}").text, "lxml").get_text(" ")
+        assert subject in headers
+    assert client.get(base + "/source?subject=3").status_code == 404
+    assert client.get(base + "/source?subject=x").status_code == 404
+
+    send_edition(app, date=newsroom.day, now=newsroom.now, progress=False)
+    page = BeautifulSoup(client.get(base).text, "lxml")
+    cells = [[td.get_text(strip=True) for td in r.select("td")] for r in page.select("#desk-subjects tbody tr")]
+    assert cells == [["1", subjects[0], "1", "0", "0", ""], ["2", subjects[1], "0", "0", "0", ""]]
+    assert "reader(s) wait for it" in page.select_one("#desk-subjects-state").get_text()  # type: ignore[union-attr]
+
+
 # --- the password gate ------------------------------------------------------------------------------------
 
 
@@ -260,13 +357,22 @@ def test_an_editor_pins_and_leaves_out_in_the_browser(sqlite_project: Project, b
 def test_the_desk_and_its_confirm_page_have_no_serious_axe_violations(sqlite_project: Project) -> None:
     from playwright.sync_api import sync_playwright
 
+    from digest import editions
+    from digest.audience.lists import ensure_list
+    from digest.send import subject_test
     from tests.conftest import require_tool
     from tests.test_preview_server import CHROMIUM_ARGS
     from tests.test_public_web_browser import check_page
 
     chromium = require_tool("chromium", "/usr/bin/chromium")
     sqlite_project.write_config(CONFIG)
-    seed(sqlite_project.app())
+    newsroom = seed(sqlite_project.app())
+    app = newsroom.app
+    with app.store.session() as session:  # so the subjects' table and picker are checked too
+        edition = editions.get_or_create_edition(session, app.settings, ensure_list(session, app.settings),
+                                                 newsroom.day)
+        subject_test.create(session, edition, ["Fictional subject one", "Fictional subject two"],
+                            sample_percent=20, decide_after=3600, metric="clicks")
     server = Server(sqlite_project)
     try:
         with sync_playwright() as pw:
@@ -288,8 +394,8 @@ def test_the_desk_and_its_confirm_page_have_no_serious_axe_violations(sqlite_pro
 @pytest.mark.browser
 def test_an_editors_evening_at_the_desk_is_the_mornings_email(sqlite_project: Project,
                                                              browser_page: object) -> None:  # noqa: F811
-    """Leave out the second story, move the fourth up, add a candidate, approve; the send delivers exactly that,
-    and afterwards the desk is read-only."""
+    """Leave out the second story, move the fourth up, add a candidate, write a note, approve; the send delivers
+    exactly that, and afterwards the desk is read-only."""
     from playwright.sync_api import Page
 
     from digest.audience.lists import ensure_list
@@ -318,6 +424,10 @@ def test_an_editors_evening_at_the_desk_is_the_mornings_email(sqlite_project: Pr
         click(page.locator("#desk-articles li").nth(1).get_by_role("button", name="Leave out", exact=True))
         click(page.locator("#desk-articles li").nth(3).get_by_role("button", name="Move up"))
         click(page.locator("#desk-candidates li[data-article='d6']").get_by_role("button", name="Add"))
+        page.get_by_label("Editor's note").fill("Fictional: two lines from the night desk.\nSleep well.")
+        click(page.get_by_role("button", name="Save note"))
+        _wait_for_frame_text(page, "two lines from the night desk")
+        assert page.get_by_label("Editor's note").input_value().startswith("Fictional: two lines")
         click(page.get_by_role("button", name="Approve"))
         assert "Approved by Night Editor" in page.locator("#desk-approval").inner_text()
         order = shown()
@@ -331,6 +441,8 @@ def test_an_editors_evening_at_the_desk_is_the_mornings_email(sqlite_project: Pr
 
         sent = sqlite_project.json("send", "--date", newsroom.day.isoformat())
         assert sent["sent"] == 2
+        outbox = sorted((sqlite_project.root / "outbox").rglob("*.eml"))
+        assert len(outbox) == 2 and all("two lines from the night desk" in p.read_text() for p in outbox)
         with app.store.session() as session:
             assert [v.article_ids for v in session.scalars(select(VariantRow))] == [order]
             assert set(session.scalars(select(EditionArticleRow.article_id))) == set(order)
@@ -340,6 +452,7 @@ def test_an_editors_evening_at_the_desk_is_the_mornings_email(sqlite_project: Pr
         assert "its first delivery went out at" in page.locator("#desk-locked").inner_text()
         assert page.locator("#desk-wrap button").count() == 0
         assert shown() == order
+        assert "two lines from the night desk" in page.locator("#desk-note-text").inner_text()
     finally:
         page.goto("about:blank")  # no open stream or render in flight while the preview stops
         server.stop()

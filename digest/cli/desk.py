@@ -55,7 +55,8 @@ def _run(by: str | None, work: Callable[[str, datetime], DeskChange], as_json: b
 @json_option
 def desk_command(list_name: str | None, day: date | None, as_json: bool) -> None:
     """Show an edition as the editor's desk sees it: its articles in order (pinned, added, moved), the
-    candidates that did not make it and why, the subject, the approval and the changes made so far."""
+    candidates that did not make it and why, the subject and any subjects under test, the editor's note, the
+    approval and the changes made so far."""
     app = get_app()
     with app.store.session() as session:
         view = desk_view(session, app.settings, list_name, day, now=datetime.now(UTC))
@@ -69,6 +70,15 @@ def desk_command(list_name: str | None, day: date | None, as_json: bool) -> None
                    else "  not approved yet (`digest editions approve ID`)")
     if view.locked:
         click.echo(f"  read-only: {view.locked}")
+    if view.note:
+        click.echo("  editor's note: " + " / ".join(line for line in view.note.splitlines() if line.strip()))
+    test = view.subject_test
+    if test is not None:
+        drawn = test["drawn_at"] is not None
+        print_table(["#", "subject", "sample", "clicks", "opens", "winner"],
+                    [(n, s["subject"], s["sample"] if drawn else "-", s["clicks"] if drawn else "-",
+                      s["opens"] if drawn else "-", "yes" if s["winner"] else "")
+                     for n, s in enumerate(test["subjects"], start=1)], title="subjects under test")
     print_table(["#", "article", "title", "marks"],
                 [(a.position, a.id, a.title, ", ".join(m for m, on in (("pinned", a.pinned or a.pinned_everywhere),
                                                                      ("added", a.added), ("moved", a.moved)) if on))

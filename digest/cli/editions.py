@@ -13,7 +13,7 @@ from digest import editions
 from digest.audience.lists import ensure_list, get_list
 from digest.cli import get_app
 from digest.cli.output import json_option, print_json, print_table
-from digest.editions import upcoming_date
+from digest.desk.settings import DeskSettings
 from digest.editorial.note import set_note
 from digest.send import subject_test
 from digest.send.editorial import cancel_edition, list_editions, retract_article, show_edition
@@ -91,15 +91,18 @@ def show_command(edition_id: int, as_json: bool) -> None:
 @click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Read the note from this UTF-8 file instead of TEXT.")
 @click.option("--clear", is_flag=True, help="Remove the note (the email opens with the greeting again).")
+@click.option("--by", "by", metavar="NAME", help="Who makes the change (default: desk_editor, else the login "
+              "name); kept in the audit log.")
 @click.argument("text", required=False)
 @json_option
 def note_command(list_name: str | None, date_: datetime | None, file_: Path | None, clear: bool,
-                 text: str | None, as_json: bool) -> None:
+                 by: str | None, text: str | None, as_json: bool) -> None:
     """Set the editor's note that opens an edition (email, text part, web version).
 
     TEXT (or --file) is a small Markdown subset: paragraphs (blank lines), *emphasis*, **strong** and
     [links](https://...); HTML in it is shown as text. The note can change until the edition's first delivery
-    and is refused after it (readers have the note they got). Variants already rendered are rendered again.
+    and is refused after it (readers have the note they got), as every change at the editor's desk is; it is
+    audit-logged with who (--by) and when. Variants already rendered are rendered again.
     """
     given = [x for x in (text is not None, file_ is not None, clear) if x]
     if len(given) != 1:
@@ -111,15 +114,19 @@ def note_command(list_name: str | None, date_: datetime | None, file_: Path | No
             raise click.BadParameter(f"{file_}: not UTF-8 text ({exc.reason} at byte {exc.start})",
                                      param_hint="--file") from exc
     app = get_app()
+    who = by or DeskSettings.from_settings(app.settings).editor
     with app.store.session() as session:
-        list_row = ensure_list(session, app.settings, list_name)
-        day = date_.date() if date_ else upcoming_date(session, app.settings, list_row)
-        change = set_note(session, app.settings, list_row.name, day, None if clear else text)
+        change = set_note(session, app.settings, list_name, date_.date() if date_ else None,
+                          None if clear else text, by=who)
     if as_json:
         print_json(change.to_json())
         return
+    where = f"{change.list_name} on {change.date.isoformat()} (edition {change.edition_id})"
+    if not change.changed:
+        click.echo(f"Note unchanged for {where}.")
+        return
     what = "cleared" if change.note is None else "set"
-    click.echo(f"Note {what} for {change.list_name} on {change.date.isoformat()} (edition {change.edition_id})"
+    click.echo(f"Note {what} for {where} by {change.by}"
                + (f"; re-rendered variant(s) {', '.join(map(str, change.rerendered_variants))}."
                   if change.rerendered_variants else "."))
 

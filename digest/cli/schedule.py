@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import logging
 from datetime import UTC, datetime
 
@@ -173,7 +172,8 @@ def lists_schedule_command(list_name: str, schedule: str | None, tz: str | None,
 
 @click.command("approve")
 @click.argument("edition_id", type=int)
-@click.option("--by", "by", metavar="NAME", help="Who approves (default: the login name).")
+@click.option("--by", "by", metavar="NAME", help="Who approves (default: desk_editor, else the login name); kept "
+              "on the edition and in the audit log, as the desk's Approve does.")
 @json_option
 def approve_command(edition_id: int, by: str | None, as_json: bool) -> None:
     """Approve edition EDITION_ID so the scheduler sends it (lists with approval required).
@@ -181,12 +181,22 @@ def approve_command(edition_id: int, by: str | None, as_json: bool) -> None:
     Preview it first with `digest editions show`. An edition not approved within catch_up_hours of its send
     time is skipped and can no longer be approved.
     """
+    from digest.desk import audit
+    from digest.desk.settings import DeskSettings
     from digest.schedule.manage import approve_edition
+    from digest.store.tables import EditionRow, MailingListRow
 
-    who = by or _login()
     app = get_app()
+    who = by or DeskSettings.from_settings(app.settings).editor  # the desk's editor: one name for both
     with app.store.session() as session:
-        approval = approve_edition(session, edition_id, by=who, now=datetime.now(UTC))
+        now = datetime.now(UTC)
+        approval = approve_edition(session, edition_id, by=who, now=now)
+        if approval.changed:
+            edition = session.get(EditionRow, edition_id)
+            assert edition is not None
+            list_row = session.get(MailingListRow, edition.list_id)
+            assert list_row is not None
+            audit.record(session, edition, list_row, "approve", "(digest editions approve)", by=who, now=now)
     if as_json:
         print_json(approval.to_json())
     elif approval.changed:
@@ -195,13 +205,6 @@ def approve_command(edition_id: int, by: str | None, as_json: bool) -> None:
     else:
         click.echo(f"Edition {approval.edition_id} was already approved by {approval.approved_by} at "
                    f"{approval.approved_at:%Y-%m-%d %H:%M} UTC.")
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name in some containers
-        return "cli"
 
 
 def _attach() -> None:

@@ -5,8 +5,10 @@ the edition applies, see ``digest.desk.overrides``), audit-logged with who and w
 refused, with the reason, once the edition's deliveries are planned or its first delivery has gone out: from
 then on what readers get must not change under them. Asking for what is already so changes and logs nothing.
 
-Another edition-level change (the editor's note) follows the same pattern: ``target = editable(...)``, change
-the edition, ``audit.record(session, target.edition, target.list_row, "note", ..., by=by, now=now)``.
+``refusal`` is the one rule for every change of an edition, the editor's note included
+(``digest.editorial.note.set_note`` calls ``editable(..., planned_ok=True)``): the note alone may still change
+while deliveries are planned but none has gone out, because it re-renders the planned variants in the same
+transaction, where a change of articles would have to plan the readers again.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from digest.store.articles import get_article
 from digest.store.tables import DeliveryRow, EditionOverrideRow, EditionRow, MailingListRow
 
 Direction = Literal["up", "down"]
-# Statuses after which an edition is no longer the editor's to shape.
-_CLOSED = {"sending": "its deliveries are planned", "sent": "it has been sent",
-           "cancelled": "it was cancelled", "skipped": "it was skipped"}
+# Statuses after which an edition is no longer the editor's to shape ("sending": its deliveries are planned).
+_CLOSED = {"sent": "it has been sent", "cancelled": "it was cancelled", "skipped": "it was skipped"}
+# Delivery states that mean a reader has (or may have) the email: from the first of them on, it is theirs.
+GONE_OUT = ("sending", "sent", "in_doubt", "failed")
 
 
 class DeskRefused(DigestError):
@@ -81,38 +84,46 @@ def find_edition(session: Session, settings: Settings, list_row: MailingListRow,
 
 
 def refusal(session: Session, list_row: MailingListRow, edition: EditionRow | None, day: date,
-            past: bool) -> str | None:
-    """Why the edition can no longer be changed, or None while it can."""
+            past: bool, *, planned_ok: bool = False) -> str | None:
+    """Why the edition can no longer be changed, or None while it can. ``planned_ok``: planned deliveries do not
+    stop the change (the note, which re-renders them); one that has gone out always does."""
     name = f"edition {edition.id} ({list_row.name} {day})" if edition else f"the edition of {list_row.name} {day}"
     if edition is not None:
         first = session.scalar(select(func.min(DeliveryRow.sent_at)).where(DeliveryRow.edition_id == edition.id))
         if first is not None:
             return (f"{name} can no longer be changed: its first delivery went out at "
                     f"{first:%Y-%m-%d %H:%M} UTC")
+        going = session.scalar(select(func.count()).select_from(DeliveryRow).where(
+            DeliveryRow.edition_id == edition.id, DeliveryRow.status.in_(GONE_OUT)))
+        if going:
+            return (f"{name} can no longer be changed: its first delivery went out "
+                    f"({going} reader(s) have or may have it)")
         if edition.status in _CLOSED:
             return f"{name} can no longer be changed: {_CLOSED[edition.status]}"
-        planned = session.scalar(select(func.count()).select_from(DeliveryRow)
-                                 .where(DeliveryRow.edition_id == edition.id))
-        if planned:
-            return f"{name} can no longer be changed: its deliveries are planned"
+        if not planned_ok:
+            planned = edition.status == "sending" or session.scalar(
+                select(func.count()).select_from(DeliveryRow).where(DeliveryRow.edition_id == edition.id))
+            if planned:
+                return f"{name} can no longer be changed: its deliveries are planned"
     if past:
         return f"{name} is past: past editions are read-only"
     return None
 
 
 def editable(session: Session, settings: Settings, list_name: str | None, day: date | None, *,
-             now: datetime) -> Target:
+             now: datetime, planned_ok: bool = False) -> Target:
     """The list's edition of ``day`` (default: the upcoming one), locked for the change; DeskRefused when it can
-    no longer be changed."""
+    no longer be changed (see ``refusal``)."""
     list_row = resolve_list(session, settings, list_name)
     day, edition, past = find_edition(session, settings, list_row, day, now=now)
-    why = refusal(session, list_row, edition, day, past)
+    why = refusal(session, list_row, edition, day, past, planned_ok=planned_ok)
     if why is not None or edition is None:
         raise DeskRefused(why or f"the edition of {list_row.name} {day} cannot be changed")
-    # Two editors at once: the second waits here and then judges the edition as the first one left it.
+    # Two editors at once, or a send freezing the edition (it takes the same row lock): the second waits here
+    # and then judges the edition as the first one left it.
     session.flush()
     session.refresh(edition, with_for_update=True)
-    why = refusal(session, list_row, edition, day, past)
+    why = refusal(session, list_row, edition, day, past, planned_ok=planned_ok)
     if why is not None:
         raise DeskRefused(why)
     return Target(list_row, edition)

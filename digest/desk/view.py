@@ -1,5 +1,6 @@
 """What the desk shows for one edition: its articles in order with the editor's marks, the candidates that did
-not make it and why (as `digest rank --explain` says), the subject line, the approval and the history.
+not make it and why (as `digest rank --explain` says), the editor's note, the subject line and the subjects
+under test (`digest editions subject-test`), the approval and the history.
 
 Read-only: it never creates a past edition, and it says why an edition can no longer be changed.
 """
@@ -22,6 +23,7 @@ from digest.models import Selection
 from digest.rank.select import ALREADY_SENT, OUTSIDE_WINDOW
 from digest.render import personalize as pz
 from digest.render.edition import render_selection
+from digest.send import subject_test
 from digest.store.articles import list_articles
 from digest.store.tables import EditionRow, MailingListRow
 
@@ -70,6 +72,10 @@ class DeskView:
     approved_by: str | None
     approved_at: datetime | None
     subject: str | None
+    note: str | None = None
+    note_locked: str | None = None  # why the note can no longer change (it may while deliveries are planned)
+    # `digest.send.subject_test.report`: each subject with its sample, clicks, opens and the winner; None: no test
+    subject_test: dict[str, Any] | None = None
     articles: list[DeskArticle] = field(default_factory=list)
     candidates: list[DeskCandidate] = field(default_factory=list)
     history: list[audit.DeskEntry] = field(default_factory=list)
@@ -82,7 +88,9 @@ class DeskView:
         return {"list": self.list_name, "date": self.date.isoformat(), "edition_id": self.edition_id,
                 "status": self.status, "editable": self.editable, "locked": self.locked,
                 "require_approval": self.require_approval, "approved_by": self.approved_by,
-                "approved_at": self.approved_at, "subject": self.subject,
+                "approved_at": self.approved_at, "subject": self.subject, "note": self.note,
+                "note_editable": self.note_locked is None, "note_locked": self.note_locked,
+                "subject_test": self.subject_test,
                 "articles": [a.to_json() for a in self.articles],
                 "candidates": [c.to_json() for c in self.candidates],
                 "history": [h.to_json() for h in self.history]}
@@ -124,8 +132,11 @@ def _view(session: Session, settings: Settings, list_row: MailingListRow, day: d
     view = DeskView(list_row.name, day, edition.id if edition else None, edition.status if edition else None,
                     locked, bool(list_row.require_approval), edition.approved_by if edition else None,
                     edition.approved_at if edition else None, None)
+    view.note_locked = refusal(session, list_row, edition, day, past, planned_ok=True)
     if edition is None:
         return view
+    view.note = edition.editor_note
+    view.subject_test = subject_test.report(session, edition.id)
     overrides = load_overrides(session, edition.id)
     selection = editions.select_for(session, settings, edition, None)
     in_edition = set(selection.article_ids)

@@ -1,9 +1,12 @@
 """The editor's note of an edition: set, replaced or cleared until the edition's first delivery, refused after.
 
-A note changes what every variant shows, so variants already rendered for pending deliveries are rendered again
-in the same transaction (a send never picks up a variant between the old render and the new one). Once any
-delivery has gone out (or is going out, or is in doubt), readers have the note they have: changing it would make
-the web version and the archive disagree with their inbox, so the change is refused and says why.
+Whether the note may change is the desk's rule (``digest.desk.actions.refusal``), so `digest editions note` and
+the desk's "Save note" can never disagree: refused once any delivery has gone out (or is going out, or is in
+doubt), once the edition is closed, and for a past edition. Readers have the note they have: changing it then
+would make the web version and the archive disagree with their inbox. Planned deliveries do not stop it: a note
+changes what every variant shows, so variants already rendered for pending deliveries are rendered again in the
+same transaction (a send never picks up a variant between the old render and the new one). Every change is
+audit-logged with who and when, as the desk's other changes are.
 """
 
 from __future__ import annotations
@@ -12,23 +15,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest import editions
-from digest.audience.lists import get_list
 from digest.config import Settings
-from digest.errors import DigestError
+from digest.desk import audit
+from digest.desk.actions import DeskRefused, editable
 from digest.render.note import NOTE_MAX_CHARS, clean_note
-from digest.store.tables import DeliveryRow, EditionRow, VariantRow
-
-# Delivery states that mean a reader has (or may have) the email already.
-DELIVERED_STATUSES = ("sending", "sent", "in_doubt", "failed")
-CLOSED_EDITION_STATUSES = ("sent", "skipped", "cancelled")
+from digest.store.tables import VariantRow
 
 
-class NoteRefused(DigestError):
-    """The note cannot change any more (the edition went out, or was closed), or it is too long."""
+class NoteRefused(DeskRefused):
+    """The note cannot change any more (the edition went out, or was closed, or is past), or it is too long."""
 
 
 @dataclass(frozen=True)
@@ -38,39 +36,38 @@ class NoteChange:
     date: date
     note: str | None
     rerendered_variants: list[int]
+    by: str
+    at: datetime
+    changed: bool
 
     def to_json(self) -> dict[str, Any]:
         return {"edition_id": self.edition_id, "list": self.list_name, "date": self.date.isoformat(),
-                "note": self.note, "rerendered_variants": self.rerendered_variants}
+                "note": self.note, "rerendered_variants": self.rerendered_variants, "by": self.by,
+                "at": self.at, "changed": self.changed}
 
 
-def why_locked(session: Session, edition: EditionRow) -> str | None:
-    """Why the note of ``edition`` can no longer change, or None while it can."""
-    delivered = session.scalar(select(func.count()).select_from(DeliveryRow).where(
-        DeliveryRow.edition_id == edition.id, DeliveryRow.status.in_(DELIVERED_STATUSES)))
-    if delivered:
-        return (f"edition {edition.id} has already gone out to {delivered} reader(s); the note they got is the "
-                "one on the web version and in the archive")
-    if edition.status in CLOSED_EDITION_STATUSES:
-        return f"edition {edition.id} is {edition.status}"
-    return None
+def _detail(note: str | None) -> str:
+    if note is None:
+        return "cleared"
+    first = " ".join(note.split())
+    return f"set ({len(note)} characters): {first[:80]}{'…' if len(first) > 80 else ''}"
 
 
-def set_note(session: Session, settings: Settings, list_name: str, day: date, text: str | None, *,
-             now: datetime | None = None) -> NoteChange:
-    """Set (or, with empty ``text``, clear) the note of ``list_name``'s edition of ``day``."""
+def set_note(session: Session, settings: Settings, list_name: str | None, day: date | None, text: str | None, *,
+             by: str, now: datetime | None = None) -> NoteChange:
+    """Set (or, with empty ``text``, clear) the note of the list's edition of ``day`` (default: the list's
+    upcoming one, and the default list), as ``by``. The same note again changes and logs nothing."""
     now = now or datetime.now(UTC)
     note = clean_note(text) or None
     if note is not None and len(note) > NOTE_MAX_CHARS:
         raise NoteRefused(f"note: {len(note)} characters, at most {NOTE_MAX_CHARS} (it opens an email)")
-    list_row = get_list(session, list_name)
-    edition = editions.get_or_create_edition(session, settings, list_row, day)
-    session.flush()
-    # A send starting now takes the same row lock when it freezes the edition, so it sees either note.
-    session.refresh(edition, with_for_update=True)
-    reason = why_locked(session, edition)
-    if reason is not None:
-        raise NoteRefused(f"the note of {list_name} on {day.isoformat()} can no longer change: {reason}")
+    try:
+        target = editable(session, settings, list_name, day, now=now, planned_ok=True)
+    except DeskRefused as exc:
+        raise NoteRefused(f"the note can no longer change: {exc}") from exc
+    edition, list_row = target.edition, target.list_row
+    if edition.editor_note == note:
+        return NoteChange(edition.id, list_row.name, edition.date, note, [], by, now, False)
     edition.editor_note = note
     rerendered: list[int] = []
     variants = list(session.scalars(select(VariantRow).where(VariantRow.edition_id == edition.id)))
@@ -84,4 +81,5 @@ def set_note(session: Session, settings: Settings, list_name: str, day: date, te
         planner = Planner(settings, edition.id, now)
         planner.reassign(session, [v.id for v in variants])
         rerendered = sorted(planner.variants)
-    return NoteChange(edition.id, list_row.name, day, note, rerendered)
+    audit.record(session, edition, list_row, "note", _detail(note), by=by, now=now)
+    return NoteChange(edition.id, list_row.name, edition.date, note, rerendered, by, now, True)

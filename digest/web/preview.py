@@ -3,7 +3,8 @@
 Routes (all read-only except "send test" and the editor's desk):
 
 - ``/`` and ``/l/{list}/{date}``: the viewer (editions by list, the email in an iframe, checks, send test);
-- ``/l/{list}/{date}/{html,text,source,headers}``: what the iframe shows; ``/panel`` and ``/checks.json``: checks;
+- ``/l/{list}/{date}/{html,text,source,headers}``: what the iframe shows (``?subject=N``: with the edition's Nth
+  subject under test); ``/panel`` and ``/checks.json``: checks;
 - ``POST /l/{list}/{date}/send-test``: one test message through the configured backend (no delivery rows);
 - ``/l/{list}/{date}/desk`` and ``POST .../desk/{action}``: the editor's desk (``digest.web.preview_desk``);
 - ``/events``: Server-Sent Events telling open tabs to reload when templates, config or articles change;
@@ -234,10 +235,15 @@ def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.
         list_name = request.path_params["list"]
         day = _parse_date(request.path_params["date"])
         subscriber = request.query_params.get("subscriber") or None
+        raw_subject = request.query_params.get("subject") or ""
+        if raw_subject and not raw_subject.isdigit():
+            raise NotFound(f"subject: {raw_subject!r} is not a subject's number")
+        subject_index = int(raw_subject) - 1 if raw_subject else None
 
         def work() -> editions.PreviewEdition:
             settings = state.settings()
-            return editions.build_edition(settings, state.app.store, list_name, day, subscriber=subscriber, to=to)
+            return editions.build_edition(settings, state.app.store, list_name, day, subscriber=subscriber, to=to,
+                                          subject_index=subject_index)
 
         return await run_in_threadpool(work)
 

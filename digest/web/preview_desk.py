@@ -3,7 +3,8 @@
 Routes (mounted by ``digest.web.preview``):
 
 - ``GET /l/{list}/{date}/desk``: the desk's part of the page (the page includes it; live reload fetches it);
-- ``POST /l/{list}/{date}/desk/{action}``: pin, unpin, leave-out, move-up, move-down, add, retract, approve.
+- ``POST /l/{list}/{date}/desk/{action}``: pin, unpin, leave-out, move-up, move-down, add, retract, approve, and
+  note (the editor's note, through ``digest.editorial.note.set_note``, the function `digest editions note` uses).
   Every POST carries the page's signed CSRF token and must come from the preview's own page; the change is
   made by ``digest.desk.actions`` as the configured ``desk_editor``; the page comes back through a redirect
   and the other open tabs reload through the store poll. "retract" (Leave out everywhere) first answers with
@@ -36,13 +37,16 @@ from digest.desk import actions, audit
 from digest.desk.actions import DeskChange, DeskRefused
 from digest.desk.settings import DeskSettings
 from digest.desk.view import DeskView, desk_view
+from digest.editorial.note import NoteChange, set_note
 from digest.errors import DigestError, NotFound
 from digest.store.db import Store
 
 if TYPE_CHECKING:
     from digest.web.preview import PreviewState
 
-ACTIONS = ("pin", "unpin", "leave-out", "move-up", "move-down", "add", "retract", "approve")
+ACTIONS = ("pin", "unpin", "leave-out", "move-up", "move-down", "add", "retract", "approve", "note")
+# Actions about the whole edition, not one article.
+EDITION_ACTIONS = ("approve", "note")
 REALM = 'Basic realm="digest preview", charset="UTF-8"'
 
 
@@ -85,8 +89,8 @@ def load_view(settings: Settings, state: PreviewState, list_name: str, day: date
         return desk_view(session, settings, list_name, day, now=datetime.now(UTC))
 
 
-def apply(state: PreviewState, list_name: str, day: date, action: str, article_id: str, reason: str
-          ) -> DeskChange:
+def apply(state: PreviewState, list_name: str, day: date, action: str, article_id: str, reason: str,
+          note: str = "") -> DeskChange | NoteChange:
     """Make one desk change as the configured editor (runs in a worker thread)."""
     settings = state.settings()
     by = DeskSettings.from_settings(settings).editor
@@ -107,6 +111,8 @@ def apply(state: PreviewState, list_name: str, day: date, action: str, article_i
             return actions.add(session, settings, list_name, day, article_id, by=by, now=now)
         if action == "approve":
             return actions.approve(session, settings, list_name, day, by=by, now=now)
+        if action == "note":
+            return set_note(session, settings, list_name, day, note, by=by, now=now)
     raise NotFound(f"desk: no action {action!r}")
 
 
@@ -145,7 +151,7 @@ def desk_routes(state: PreviewState, pages: Environment, *, allowed: Callable[[R
         if action not in ACTIONS:
             return refuse(f"desk: no action {action!r}", 404)
         article_id = str(form.get("article") or "").strip()
-        if action != "approve" and not article_id:
+        if action not in EDITION_ACTIONS and not article_id:
             return refuse(f"desk: {action} needs an article", 400)
         try:
             day = parse_date(request.path_params["date"])
@@ -157,7 +163,7 @@ def desk_routes(state: PreviewState, pages: Environment, *, allowed: Callable[[R
                         action=f"{edition_path(list_name, day)}/desk/retract{query(request)}")
         try:
             change = await run_in_threadpool(apply, state, list_name, day, action, article_id,
-                                             str(form.get("reason") or ""))
+                                             str(form.get("reason") or ""), str(form.get("note") or ""))
         except DeskRefused as exc:
             return refuse(str(exc), 409)
         except NotFound as exc:

@@ -25,6 +25,7 @@ from digest.errors import NotFound
 from digest.render import personalize as pz
 from digest.render.edition import render_selection
 from digest.render.message import build_message
+from digest.send import subject_test
 from digest.store.db import Store
 from digest.store.tables import EditionRow, MailingListRow, SubscriberRow
 
@@ -119,12 +120,23 @@ class PreviewEdition:
                 "html_bytes": len(self.html.encode("utf-8")), "from": self.from_header, "to": self.to_header}
 
 
+def _tested_subject(session: Session, edition_id: int, index: int) -> str:
+    test = subject_test.test_of(session, edition_id)
+    subjects = list(test.subjects) if test is not None else []
+    if not 0 <= index < len(subjects):
+        raise NotFound(f"subject: edition {edition_id} has no subject #{index + 1} under test"
+                       + (f" (it tests {len(subjects)})" if subjects else " (it has no subject test)"))
+    return str(subjects[index])
+
+
 def build_edition(settings: Settings, store: Store, list_name: str, day: date, *, subscriber: str | None = None,
-                  to: str | None = None) -> PreviewEdition:
+                  to: str | None = None, subject_index: int | None = None) -> PreviewEdition:
     """The edition of ``list_name`` for ``day`` as ``subscriber`` (default: the list's sample reader) gets it.
 
     ``to`` readdresses the message (a test send) while keeping the links of the sample reader, so a test
     recipient who clicks "unsubscribe" never unsubscribes the subscriber whose variant is being looked at.
+    ``subject_index`` shows the email with that subject of the edition's subject test instead of its own, as the
+    send does: the subject line is replaced, the content is the same.
     """
     with store.session() as session:
         list_row = get_list(session, list_name)
@@ -135,7 +147,10 @@ def build_edition(settings: Settings, store: Store, list_name: str, day: date, *
         selection = pipeline.select_for(session, settings, edition, row.topics if row else None,
                                         language=subscribers.effective_language(row, list_row, settings))
         values = (row.id, row.email, row.name) if row is not None else None
+        tested = _tested_subject(session, edition.id, subject_index) if subject_index is not None else None
     rendered = render_selection(settings, list_row, day, selection)
+    if tested is not None:
+        rendered = dataclasses.replace(rendered, subject=tested)
     if values is not None and to is None:
         recipient = pz.recipient_for(settings, list_row.id, *values)
     else:

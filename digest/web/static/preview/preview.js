@@ -20,6 +20,16 @@
   if (VIEWS.indexOf(fromHash.get("view")) >= 0) { state.view = fromHash.get("view"); }
   if (WIDTHS.indexOf(fromHash.get("width")) >= 0) { state.width = fromHash.get("width"); }
   state.dark = fromHash.get("dark") === "1";
+  // A subject under test (`digest editions subject-test`): the frame shows the email with it (?subject=N).
+  var subjectPick = document.getElementById("subject-under-test");
+  state.subject = "";
+  if (subjectPick) {
+    var wanted = fromHash.get("subject") || "";
+    if (Array.prototype.some.call(subjectPick.options, function (o) { return o.value === wanted; })) {
+      state.subject = wanted;
+      subjectPick.value = wanted;
+    }
+  }
 
   function query(extra) {
     var params = new URLSearchParams();
@@ -32,6 +42,7 @@
   function frameUrl() {
     var extra = { v: String(state.version) };  // a new URL per change, so no cache can serve the old email
     if ((state.view === "html" || state.view === "web") && state.dark) { extra.dark = "1"; }
+    if (state.subject) { extra.subject = state.subject; }
     return base + "/" + state.view + query(extra);
   }
 
@@ -48,6 +59,11 @@
     wrap.setAttribute("data-width", state.width);
     wrap.classList.toggle("dark", state.dark);
     var hash = new URLSearchParams({ view: state.view, width: state.width, dark: state.dark ? "1" : "0" });
+    if (state.subject) { hash.set("subject", state.subject); }
+    document.querySelectorAll("#subjects-above li").forEach(function (item) {
+      if (item.getAttribute("data-subject") === state.subject) { item.setAttribute("aria-current", "true"); }
+      else { item.removeAttribute("aria-current"); }
+    });
     history.replaceState(null, "", "#" + hash.toString());
     loadFrame(false);
   }
@@ -90,6 +106,9 @@
     button.addEventListener("click", function () { state.width = button.getAttribute("data-width"); apply(); });
   });
   darkButton.addEventListener("click", function () { state.dark = !state.dark; apply(); });
+  if (subjectPick) {
+    subjectPick.addEventListener("change", function () { state.subject = subjectPick.value; apply(); });
+  }
   // "View as" and "Send test" load a new page: carry the view along in the fragment of the form's action (a
   // redirect without a fragment of its own keeps the request's), so mobile or dark mode stays on.
   function keepView(form) { form.action = form.action.split("#")[0] + location.hash; }
