@@ -194,7 +194,7 @@ class SendGridBackend(Backend):
                 "to": [to],
                 # SendGrid substitutes in every content part alike, so each token (HTML, text, header) has its
                 # own value, escaped for its context.
-                "substitutions": substitutions(r.person),
+                "substitutions": substitutions(r.person, language=content.rendered.language),
                 "custom_args": {"edition_id": str(content.edition_id), "subscriber_id": str(r.subscriber_id),
                                 "delivery_id": str(r.delivery_id)},
                 "headers": {"List-Unsubscribe": unsubscribe},
