@@ -40,6 +40,7 @@ CONTENT_WIDTH = 552
 # An image narrower than this (when ingest knows its width) is an icon or thumbnail, not a lead picture.
 LEAD_IMAGE_MIN_WIDTH = 300
 WORDS_PER_MINUTE = 230
+QUICK_LOOKS = "Quick Looks"
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
         "byline_parts": byline_parts,
         "byline": " · ".join(byline_parts),
         "lede": lede,
-        "quick_looks_title": text(a.quick_looks_title) or _("Quick Looks"),
+        "quick_looks_title": quick_looks_title(text(a.quick_looks_title), _),
         "quick_looks": quick_looks,
         # Always the headline's own link (or None): set only when there is more to read there, so templates
         # know whether to offer a read-on link, never a second address to compare with ``url``.
@@ -251,6 +252,12 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
         "also_covered": also,
         "topics": list(a.topics),
     }
+
+
+def quick_looks_title(own: str, _: Translator) -> str:
+    """The Quick Looks' heading: the article's own, unless it is just the English name every Newslooks text
+    carries, which the email's language names its own way."""
+    return own if own and own.casefold() != QUICK_LOOKS.casefold() else _("Quick Looks")
 
 
 def topic_sections(list_row: MailingListRow, articles: Sequence[dict[str, Any]], language: str = "en"
