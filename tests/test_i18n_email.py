@@ -229,3 +229,13 @@ def test_localized_editions_pass_axe(tmp_path: Path, language: str) -> None:
         finally:
             browser.close()
     assert bad == [], bad
+
+
+def test_a_hosted_deep_look_is_linked_in_the_email_s_language(tmp_path: Path) -> None:
+    sel = selection(1)
+    sel.items[0].article.url = None  # Newslooks text: read on digest serve's hosted page
+    sel.items[0].article.deep_look_title = "Wie die Brücke bezahlt wird"
+    rendered = render_selection(settings(tmp_path, base_url="https://news.example.org"), list_row(language="de"),
+                                EDITION_DATE, sel)
+    link = BeautifulSoup(rendered.html, "html.parser").select_one("h2.headline a")["href"]
+    assert link.startswith("https://news.example.org/articles/art001?lang=de&utm_")

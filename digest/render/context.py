@@ -184,7 +184,9 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
     has_deep_look = bool(a.deep_look_title or a.sections)
     # An article with no page of its own (Newslooks text) is read on `digest serve`'s hosted Deep Look page.
     hosted = not a.url and has_deep_look and base_url
-    url = safe_url(hosted_article_url(base_url, a.id)) if hosted else safe_url(a.url)
+    # The hosted page speaks the language the link asks for: the email's.
+    url = safe_url(f"{hosted_article_url(base_url, a.id)}?{urlencode({'lang': language})}") if hosted \
+        else safe_url(a.url)
     link = with_utm(url, utm, campaign_name) if url else None
     lede = cut_words(text(a.summary) or text(next((p for s in a.sections for p in s.paragraphs if p.strip()), "")),
                      teaser.lede_words)
