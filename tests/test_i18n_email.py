@@ -239,3 +239,19 @@ def test_a_hosted_deep_look_is_linked_in_the_email_s_language(tmp_path: Path) ->
                                 EDITION_DATE, sel)
     link = BeautifulSoup(rendered.html, "html.parser").select_one("h2.headline a")["href"]
     assert link.startswith("https://news.example.org/articles/art001?lang=de&utm_")
+
+
+def test_bylines_are_in_the_email_s_language_with_the_year_for_old_articles() -> None:
+    from datetime import UTC, date, datetime
+    from zoneinfo import ZoneInfo
+
+    from digest.render.context import time_label
+
+    edition = date(2031, 3, 4)
+    assert time_label(datetime(2030, 3, 3, 6, 0, tzinfo=UTC), UTC, edition, "de") == "3. März 2030, 06:00 UTC"
+    assert time_label(datetime(2031, 3, 2, 6, 0, tzinfo=UTC), ZoneInfo("Europe/Berlin"), edition, "de") == (
+        "2. März, 07:00 MEZ")
+    assert time_label(datetime(2031, 3, 4, 9, 5, tzinfo=UTC), ZoneInfo("America/Sao_Paulo"), edition,
+                      "pt-BR") == "06:05 BRT"
+    assert time_label(datetime(2029, 12, 31, 9, 5, tzinfo=UTC), UTC, edition, "pt-BR") == (
+        "31 de dez. de 2029, 09:05 UTC")
