@@ -92,13 +92,14 @@ def test_translations_come_from_the_po_files_without_a_compile_step() -> None:
 
 
 def test_the_jinja_helper_fixed_or_per_render() -> None:
-    source = ('{% trans name=who %}Hello {{ name }}, here are today\'s top stories:{% endtrans %} '
+    source = ('{% trans name=who, num=3 %}Hello {{ name }}, here is today\'s story.{% pluralize num %}'
+              'Hello {{ name }}, here are today\'s {{ num }} stories.{% endtrans %} '
               '{{ _("Unsubscribe") }} {{ ngettext("%(num)s story", "%(num)s stories", 3) }}')
     fixed = jinja.install(Environment(autoescape=True), "de")
     assert fixed.from_string(source).render(who="<Jürgen>") == (
-        "Hallo &lt;Jürgen&gt;, das sind die wichtigsten Nachrichten des Tages: Abbestellen 3 Artikel")
+        "Hallo &lt;Jürgen&gt;, hier sind die 3 Artikel des Tages. Abbestellen 3 Artikel")
     shared = jinja.install(Environment(autoescape=True))
     template = shared.from_string(source)
-    assert template.render(who="Ana", language="es").startswith("Hola, Ana. Estas son")
+    assert template.render(who="Ana", language="es").startswith("Hola, Ana: estas son las 3 noticias")
     assert template.render(who="Ana", language="pt-BR").endswith("3 notícias")
     assert template.render(who="Ana").startswith("Hello Ana, here are")  # no language: the source

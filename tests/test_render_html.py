@@ -337,16 +337,17 @@ def test_an_image_without_alt_text_is_named_by_its_headline(tmp_path: Path) -> N
 
 def test_french_quotes_and_punctuation_stay_with_their_words(tmp_path: Path) -> None:
     # Feeds such as Le Monde's send plain spaces inside « » and before ":": a narrow column must not break
-    # there and start a line with "»" or ":".
+    # there and start a line with "»" or ":". A French article is typeset the French way in any email: a
+    # no-break space before ":", narrow ones inside « » and before "?" (digest.i18n.typography).
     chosen = selection(1, title="Bac : comment préparer l’oral", summary="Un « coup sévère » pour la ville ?",
-                       quick_looks=["Le maire l’a dit : « Nous continuerons » à aider."])
+                       quick_looks=["Le maire l’a dit : « Nous continuerons » à aider."], language="fr")
     rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, chosen)
     soup = soup_of(rendered.html)
     assert soup.select_one("h2.headline").get_text(strip=True) == "Bac\u00a0: comment préparer l’oral"
-    assert soup.select_one("p.lede").get_text(strip=True) == "Un «\u00a0coup sévère\u00a0» pour la ville\u00a0?"
+    assert soup.select_one("p.lede").get_text(strip=True) == "Un «\u202fcoup sévère\u202f» pour la ville\u202f?"
     assert soup.select_one("ul.quick-looks li").get_text(strip=True) == (
-        "Le maire l’a dit\u00a0: «\u00a0Nous continuerons\u00a0» à aider.")
-    assert "Un «\u00a0coup sévère\u00a0» pour la ville\u00a0?" in rendered.text
+        "Le maire l’a dit\u00a0: «\u202fNous continuerons\u202f» à aider.")
+    assert "Un «\u202fcoup sévère\u202f» pour la ville\u202f?" in rendered.text
 
 
 def test_the_read_on_link_names_a_deep_look_only_where_there_is_one(tmp_path: Path) -> None:

@@ -20,12 +20,12 @@ def soup_of(html: str) -> BeautifulSoup:
 
 def test_nbsp_and_guillemets_never_reach_an_attribute_as_an_escape(tmp_path: Path) -> None:
     title = "« Bac : comment préparer l’oral »"
-    chosen = selection(1, title=title, image_alt=None)
+    chosen = selection(1, title=title, image_alt=None, language="fr")
     rendered = render_selection(settings(tmp_path), list_row(), EDITION_DATE, chosen)
     assert "\\u{" not in rendered.html and "\\u{" not in rendered.mjml
     img = soup_of(rendered.html).find("img", src=article(1).image_url)
     # The alt text is the headline, with the no-break spaces French typography puts inside « » and before ":".
-    assert img["alt"] == "«\u00a0Bac\u00a0: comment préparer l’oral\u00a0»"
+    assert img["alt"] == "«\u202fBac\u00a0: comment préparer l’oral\u202f»"
     assert "\\u{" not in soup_of(rendered.html).title.get_text()
 
 

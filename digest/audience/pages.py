@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from digest.i18n import dates
 from digest.i18n import jinja as i18n_jinja
 from digest.i18n.languages import SOURCE
 
@@ -28,6 +29,8 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # ``{{ day | long_date(language) }}``: a date the way the page's language writes it.
+    env.filters["long_date"] = dates.long_date
     return i18n_jinja.install(env)
 
 

@@ -1,10 +1,9 @@
-"""The email's words, marked for ``pybabel extract`` so the catalogs hold them before the email templates
-are wired to gettext (issue 13 reshapes those templates; the labels it adds are here too).
+"""The digest email's words, in the source language: the registry of what the email says (the catalog test
+checks each is in digest.pot, and the email tests check no edition in another language still shows one).
 
-Each entry is the exact msgid a template's ``{% trans %}`` block or ``_()`` call produces: Jinja writes a
-``{{ name }}`` inside ``{% trans name=… %}`` as ``%(name)s``, and so do these. Once a template says the same,
-``pybabel extract`` finds the message there as well and nothing here needs to change; an entry no template or
-module uses any more can go.
+Each entry is the exact msgid a template's ``{% trans %}`` block or ``_()`` call, or a ``Translator`` call in
+``digest.render``, produces: Jinja writes a ``{{ name }}`` inside ``{% trans name=… %}`` as ``%(name)s``, and so
+do these. A message the email no longer uses goes from here too.
 """
 
 from __future__ import annotations
@@ -29,39 +28,37 @@ def email_messages() -> list[str]:
     """Every message of the digest email, in the source language (also what the catalog test reads)."""
     return [
         # masthead and greeting; the name is the reader's placeholder, filled per reader
-        N_("Hello %(name)s, here are today's top stories:"),
+        ngettext("%(num)s story", "%(num)s stories", 1),
+        ngettext("%(num)s min read", "%(num)s min read", 1),
+        N_("View in browser"),
+        ngettext("Hello %(name)s, here is today's story.", "Hello %(name)s, here are today's %(num)s stories.", 1),
         pgettext("greeting of a reader without a name", "there"),
-        N_("Hello, here are today's top stories:"),
-        # articles
+        # articles (labels built in digest.render.context)
         N_("Quick Looks"),
-        N_("Deep Look"),
         N_("Read the full story"),
         N_("Read the Deep Look: %(title)s"),
+        N_("Read on at %(outlet)s"),
         N_("Also covered by"),
-        N_("Also covered by:"),
         N_("(untitled)"),
+        N_("More"),
         # plain-text part: the link is the headline's, printed above
-        N_("Read the Deep Look: %(title)s (at the link above)"),
-        N_("Read the full story at the link above."),
+        N_("%(label)s (at the link above)"),
+        N_("Also covered by:"),
+        N_("Read it in your browser: %(url)s"),
+        N_("Subscribe to %(list)s: %(url)s"),
         # an edition without stories
         N_("There are no new stories in this edition."),
         # preheader
         N_("No new stories in this edition."),
         N_("Also today: %(headlines)s"),
         # footer
+        N_("Forwarded this email?"),
+        N_("Subscribe to %(list)s"),
+        N_("Read it in your browser"),
         N_("You get this email because %(email)s subscribed to %(list)s."),
         N_("You get this email because %(email)s subscribed to %(list)s from %(brand)s."),
         N_("Unsubscribe"),
         N_("Manage your preferences"),
         N_("Unsubscribe: %(url)s"),
         N_("Manage your preferences: %(url)s"),
-        # added by the newsroom email (issue 13)
-        N_("View in browser"),
-        N_("Subscribe"),
-        N_("Editor's note"),
-        N_("Read on"),
-        ngettext("%(num)s min read", "%(num)s min read", 1),
-        ngettext("%(num)s story", "%(num)s stories", 1),
-        N_("Today's top stories"),
-        N_("In this edition"),
     ]

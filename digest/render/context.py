@@ -3,6 +3,10 @@
 Everything a template prints comes from here already cleaned: only http(s) links (a ``javascript:`` URL in an
 article never becomes a link), UTM parameters added, times in the list's zone, teasers cut on word boundaries,
 and placeholder look-alikes in article text broken so content cannot pull in a reader's values.
+
+Everything is in the readers' language (``ctx["language"]``, which the templates' gettext reads too): dates and
+bylines through Babel, the labels built here through the catalogs, article text typeset the way its own
+language writes quotes and punctuation.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from digest.config import Settings
 from digest.hosted import article_url as hosted_article_url
+from digest.i18n import dates
+from digest.i18n.catalog import Translator
+from digest.i18n.languages import SOURCE, UnknownLanguage, effective_language, normalize
+from digest.i18n.typography import typeset
 from digest.models import RankedItem
 from digest.render.note import note_html, note_text
 from digest.render.personalize import TOKEN_PATTERN, Context, neutralize, template_values
@@ -32,6 +40,7 @@ CONTENT_WIDTH = 552
 # An image narrower than this (when ingest knows its width) is an icon or thumbnail, not a lead picture.
 LEAD_IMAGE_MIN_WIDTH = 300
 WORDS_PER_MINUTE = 230
+QUICK_LOOKS = "Quick Looks"
 
 
 @dataclass(frozen=True)
@@ -53,15 +62,25 @@ TEASER_LEVELS: tuple[Teaser, ...] = (
 )
 
 
-# French spacing: a quote mark or a colon, semicolon, exclamation or question mark stays on the line of the word
-# it belongs to ("« coup sévère »", "Bac : comment"), as a no-break space would keep it; feeds often send plain
-# spaces there.
-_BOUND_SPACE = re.compile(r"(?<=«) | (?=[»:;!?](?:\s|$))")
-_SPACES = re.compile(r"[^\S\u00a0]+")
+_SPACES = re.compile(r"[^\S\u00a0\u202f]+")
 
 
-def clean(value: str | None) -> str:
-    return neutralize(_BOUND_SPACE.sub("\u00a0", " ".join((value or "").split())))
+def clean(value: str | None, language: str | None = None) -> str:
+    """One line of article text; with ``language``, typeset that language's way (French spaces that keep
+    « » : ; ! ? on their word's line, „German" quotes)."""
+    text = " ".join((value or "").split())
+    # English text keeps the feed's own quotes: nothing in it is wrong for an English reader.
+    return neutralize(typeset(text, language) if language and language != SOURCE else text)
+
+
+def text_language(article_language: str | None, email_language: str) -> str:
+    """The language an article's text is typeset in: its own when digest knows it, else the email's."""
+    if article_language:
+        try:
+            return normalize(article_language)
+        except UnknownLanguage:
+            pass
+    return email_language
 
 
 def cut_words(text: str, limit: int | None) -> str:
@@ -120,22 +139,14 @@ def with_utm(url: str, utm: Mapping[str, Any], campaign: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
-def time_label(published: datetime | None, zone: tzinfo, edition_date: date) -> str:
-    if published is None:
-        return ""
-    local = published.astimezone(zone)
-    clock = local.strftime("%H:%M %Z").strip()
-    if local.date() == edition_date:
-        return clock
-    return f"{day_label(local.date(), edition_date)}, {clock}"
+def time_label(published: datetime | None, zone: tzinfo, edition_date: date, language: str = "en") -> str:
+    """A byline's time in the reader's zone and language ("06:30 MEZ", "3. März 2030, 06:00 UTC")."""
+    return dates.byline_time(published, zone, edition_date, language)
 
 
-def day_label(day: date, edition_date: date) -> str:
-    """"3 Dec"; with the year ("3 Dec 2024") when the day is more than a year before the edition, so an old
-    article does not pass for this week's."""
-    if (edition_date - day).days > 365:
-        return f"{day.day} {day:%b} {day.year}"
-    return f"{day.day} {day:%b}"
+def day_label(day: date, edition_date: date, language: str = "en") -> str:
+    """"3 Dec"; with the year ("3 Dec 2024") when the day is more than a year before the edition."""
+    return dates.day_label(day, edition_date, language)
 
 
 def list_label(list_row: MailingListRow) -> str:
@@ -156,35 +167,45 @@ def short_outlet(outlet: str) -> str:
 
 
 def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, edition_date: date,
-                 utm: Mapping[str, Any], campaign_name: str, base_url: str = "") -> dict[str, Any]:
+                 utm: Mapping[str, Any], campaign_name: str, base_url: str = "",
+                 language: str = "en") -> dict[str, Any]:
+    """One article as the templates see it; ``language`` is the email's (labels, dates)."""
     a = item.article
+    _ = Translator(language)
+    # The article's own language (ingest sets it where the feed says), for a lang attribute on its text, so a
+    # screen reader reads a French story in a French voice inside an English email.
+    own_language = getattr(a, "language", None)
+    own_language = own_language if isinstance(own_language, str) and _LANGUAGE_TAG.match(own_language) else ""
+    typo = text_language(own_language, language)
+
+    def text(value: str | None) -> str:
+        return clean(value, typo)
+
     has_deep_look = bool(a.deep_look_title or a.sections)
     # An article with no page of its own (Newslooks text) is read on `digest serve`'s hosted Deep Look page.
     hosted = not a.url and has_deep_look and base_url
-    url = safe_url(hosted_article_url(base_url, a.id)) if hosted else safe_url(a.url)
+    # The hosted page speaks the language the link asks for: the email's.
+    url = safe_url(f"{hosted_article_url(base_url, a.id)}?{urlencode({'lang': language})}") if hosted \
+        else safe_url(a.url)
     link = with_utm(url, utm, campaign_name) if url else None
-    lede = cut_words(clean(a.summary) or clean(next((p for s in a.sections for p in s.paragraphs if p.strip()), "")),
+    lede = cut_words(text(a.summary) or text(next((p for s in a.sections for p in s.paragraphs if p.strip()), "")),
                      teaser.lede_words)
     # A bullet the lede right above already says (derived Quick Looks start with the lede's sentences) is not
     # printed twice; when nothing else is left the Quick Looks are left out.
-    quick_looks = [q for q in (clean(q) for q in a.quick_looks if q and q.strip()) if not _repeats(lede, q)]
+    quick_looks = [q for q in (text(q) for q in a.quick_looks if q and q.strip()) if not _repeats(lede, q)]
     if teaser.quick_looks is not None:
         quick_looks = quick_looks[: teaser.quick_looks]
     quick_looks = [cut_words(q, teaser.quick_look_words) for q in quick_looks]
-    when = time_label(a.published_at, zone, edition_date)
+    when = time_label(a.published_at, zone, edition_date, language)
     byline_parts = [p for p in (clean(a.outlet), clean(a.author), clean(a.dateline), when) if p]
     also = []
     for other in item.also_covered_by:
         other_url = safe_url(other.url)
-        also.append({"outlet": clean(other.outlet) or clean(other.title), "title": clean(other.title),
+        also.append({"outlet": clean(other.outlet) or text(other.title), "title": text(other.title),
                      "url": with_utm(other_url, utm, campaign_name) if other_url else None})
     if teaser.also_covered is not None:
         also = also[: teaser.also_covered]
     image = safe_url(a.image_url)
-    # The article's own language (ingest sets it where the feed says), for a lang attribute on its text, so a
-    # screen reader reads a French story in a French voice inside an English email.
-    language = getattr(a, "language", None)
-    language = language if isinstance(language, str) and _LANGUAGE_TAG.match(language) else ""
     known_width = getattr(a, "image_width", None)
     image_width = min(CONTENT_WIDTH, int(known_width)) if isinstance(known_width, int) and known_width > 0 \
         else CONTENT_WIDTH
@@ -192,16 +213,16 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
     # email has); the label says where it leads.
     outlet = clean(a.outlet)
     if a.deep_look_title:
-        read_on_label = f"Read the Deep Look: {clean(a.deep_look_title)}"
+        read_on_label = _("Read the Deep Look: %(title)s", title=text(a.deep_look_title))
     elif has_deep_look or not outlet:
-        read_on_label = "Read the full story"
+        read_on_label = _("Read the full story")
     else:
-        read_on_label = f"Read on at {short_outlet(outlet)}"
+        read_on_label = _("Read on at %(outlet)s", outlet=short_outlet(outlet))
     return {
         "rank": rank,
         "anchor": f"story-{rank}",
         "id": a.id,
-        "title": clean(a.title) or "(untitled)",
+        "title": text(a.title) or _("(untitled)"),
         "url": link,
         "outlet": clean(a.outlet),
         "author": clean(a.author),
@@ -210,13 +231,16 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
         "byline_parts": byline_parts,
         "byline": " · ".join(byline_parts),
         "lede": lede,
-        "quick_looks_title": clean(a.quick_looks_title) or "Quick Looks",
+        "quick_looks_title": quick_looks_title(text(a.quick_looks_title), _),
         "quick_looks": quick_looks,
         # Always the headline's own link (or None): set only when there is more to read there, so templates
         # know whether to offer a read-on link, never a second address to compare with ``url``.
         "deep_look_url": link if has_deep_look else None,
-        "deep_look_title": clean(a.deep_look_title),
-        "language": language,
+        "deep_look_title": text(a.deep_look_title),
+        # Set only when it differs from the email's (compared by primary subtag: a "pt" story in a "pt-BR"
+        # email needs no mark), so templates can print it as is.
+        "language": own_language if own_language and own_language.split("-")[0].lower()
+        != language.split("-")[0].lower() else "",
         "read_on_url": link,
         "read_on_label": read_on_label,
         "summary_only": not quick_looks and not has_deep_look,
@@ -226,15 +250,23 @@ def article_view(item: RankedItem, rank: int, *, teaser: Teaser, zone: tzinfo, e
         "image_is_picture": bool(image) and (not isinstance(known_width, int) or known_width >= LEAD_IMAGE_MIN_WIDTH),
         # The image links to the article: without alt text of its own (feeds rarely give one), the headline
         # names the link for screen readers and shows where images are blocked.
-        "image_alt": clean(a.image_alt) or clean(a.title),
+        "image_alt": text(a.image_alt) or text(a.title),
         "also_covered": also,
         "topics": list(a.topics),
     }
 
 
-def topic_sections(list_row: MailingListRow, articles: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def quick_looks_title(own: str, _: Translator) -> str:
+    """The Quick Looks' heading: the article's own, unless it is just the English name every Newslooks text
+    carries, which the email's language names its own way."""
+    return own if own and own.casefold() != QUICK_LOOKS.casefold() else _("Quick Looks")
+
+
+def topic_sections(list_row: MailingListRow, articles: Sequence[dict[str, Any]], language: str = "en"
+                   ) -> list[dict[str, Any]]:
     """The stories under a header per topic, in the list's topic order (ranking order within a topic); a story
-    goes under the first of its topics the list has, and stories of none of them come last, under "More"."""
+    goes under the first of its topics the list has, and stories of none of them come last, under "More".
+    (Topic names are the newsroom's own words, shown as they are.)"""
     order = [str(t) for t in (list_row.topics or [])]
     groups: dict[str, list[dict[str, Any]]] = {}
     for article in articles:
@@ -243,7 +275,7 @@ def topic_sections(list_row: MailingListRow, articles: Sequence[dict[str, Any]])
     named = [{"title": topic.replace("-", " ").replace("_", " ").capitalize(), "topic": topic,
               "articles": groups[topic]} for topic in order if topic in groups]
     if "" in groups:
-        named.append({"title": "More" if named else "", "topic": "", "articles": groups[""]})
+        named.append({"title": Translator(language)("More") if named else "", "topic": "", "articles": groups[""]})
     return named
 
 
@@ -262,26 +294,34 @@ def web_version_url(base_url: str, list_row: MailingListRow, edition_date: date)
     return f"{base_url}/archive/{list_row.name}/{edition_date.isoformat()}"
 
 
+def email_language(settings: Settings, list_row: MailingListRow, language: str | None = None) -> str:
+    """The email's language: the variant's readers' (``language``), else the list's, else theme.language."""
+    return effective_language(language, getattr(list_row, "language", None), (settings.theme or {}).get("language"))
+
+
 def build_context(settings: Settings, list_row: MailingListRow, edition_date: date, items: Sequence[RankedItem],
                   *, theme: Mapping[str, str], teaser: Teaser, note: str | None = None,
-                  sections: bool = False) -> dict[str, Any]:
+                  sections: bool = False, language: str | None = None) -> dict[str, Any]:
+    """``language``: the readers' (a selection's); None: the list's."""
+    lang = email_language(settings, list_row, language)
     zone = list_zone(list_row)
     name = campaign(list_row, edition_date)
     base_url = str(settings.base_url).rstrip("/")
     articles = [article_view(item, i, teaser=teaser, zone=zone, edition_date=edition_date,
                              utm=settings.utm or {}, campaign_name=name,
-                             base_url=base_url) for i, item in enumerate(items, 1)]
+                             base_url=base_url, language=lang) for i, item in enumerate(items, 1)]
     rest = articles[1:]
     plain_note = note_text(note)
     ctx: dict[str, Any] = {
+        "language": lang,
         "theme": dict(theme),
         "list_name": list_row.name,
         "list_label": list_label(list_row),
         # The list's own title when it differs from the brand ("Morning Briefing" from "Example Times").
         "list_subtitle": "" if list_label(list_row) == theme["brand_name"] else list_label(list_row),
         "edition_date": edition_date,
-        "date_long": f"{edition_date:%A}, {edition_date.day} {edition_date:%B %Y}",
-        "date_label": f"{edition_date:%a} {edition_date.day} {edition_date:%b}",
+        "date_long": dates.long_date(edition_date, lang),
+        "date_label": dates.short_date(edition_date, lang),
         "articles": articles,
         "top_stories": articles[:TOP_STORIES],
         "article_count": len(articles),
@@ -289,7 +329,7 @@ def build_context(settings: Settings, list_row: MailingListRow, edition_date: da
         # sections when the theme asks for them (one untitled section otherwise).
         "lead": articles[0] if articles else None,
         "rest": rest,
-        "sections": topic_sections(list_row, rest) if sections else ([{"title": "", "topic": "", "articles": rest}]
+        "sections": topic_sections(list_row, rest, lang) if sections else ([{"title": "", "topic": "", "articles": rest}]
                                                                      if rest else []),
         "reading_minutes": reading_minutes(articles, plain_note),
         "note_html": note_html(note),
@@ -335,11 +375,13 @@ def keep_whole_tokens(cut: str) -> str:
 
 def preheader(ctx: Mapping[str, Any]) -> str:
     articles = ctx["articles"]
+    _ = Translator(str(ctx.get("language") or "en"))
     if not articles:
-        return "No new stories in this edition."
+        return _("No new stories in this edition.")
     if len(articles) == 1:
         return cut_chars(articles[0]["lede"] or articles[0]["title"], PREHEADER_MAX)
-    return cut_chars("Also today: " + " · ".join(a["title"] for a in articles[1:]), PREHEADER_MAX)
+    return cut_chars(_("Also today: %(headlines)s", headlines=" · ".join(a["title"] for a in articles[1:])),
+                     PREHEADER_MAX)
 
 
 def text_context(ctx: Mapping[str, Any]) -> dict[str, Any]:

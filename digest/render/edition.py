@@ -17,9 +17,10 @@ from datetime import date
 from typing import Any
 
 from digest.config import Settings
+from digest.i18n import catalog
 from digest.models import RankedItem, Selection
 from digest.render import mjml, size, templates
-from digest.render.context import TEASER_LEVELS, build_context, text_context
+from digest.render.context import TEASER_LEVELS, build_context, email_language, text_context
 from digest.render.inline import inline_css
 from digest.render.text import tidy
 from digest.render.theme import resolve_theme, theme_flags
@@ -45,6 +46,7 @@ class RenderedEdition:
     edition_date: date | None = None
     max_html_bytes: int = 0
     teaser_level: int = 0  # index into TEASER_LEVELS the size guard settled on
+    language: str = "en"  # the email's: what a reader without a name is greeted as, the Content-Language
 
 
 _cache: OrderedDict[str, RenderedEdition] = OrderedDict()
@@ -60,11 +62,13 @@ def cache_key(settings: Settings, list_row: MailingListRow, edition_date: date, 
                       getattr(item.article, "image_width", None), getattr(item.article, "language", None)]
                      for item in selection.items],
         "list": [list_row.id, list_row.name, list_row.title, list_row.from_name, list_row.from_email,
-                 list_row.reply_to, list_row.timezone],
+                 list_row.reply_to, list_row.timezone, getattr(list_row, "language", None)],
         "date": edition_date.isoformat(),
         "note": selection.note,
         "archive": getattr(list_row, "archive", "public"),
         "templates": template_fingerprint,
+        # An edited translation changes the words of a render as an edited template does.
+        "catalogs": catalog.fingerprint(),
         "settings": {k: v for k, v in sorted(settings.values.items()) if k not in _SECRET_SETTINGS},
         "project": str(settings.project_dir),
     }
@@ -105,10 +109,12 @@ def render_selection(settings: Settings, list_row: MailingListRow, edition_date:
     items: list[RankedItem] = list(selection.items)
     limit = int(settings.max_html_bytes)
     base_url = str(settings.base_url)
+    language = email_language(settings, list_row, selection.language)
 
     def attempt(count: int, level: int) -> _Attempt:
         ctx = build_context(settings, list_row, edition_date, items[:count], theme=theme,
-                            teaser=TEASER_LEVELS[level], note=selection.note, sections=sections)
+                            teaser=TEASER_LEVELS[level], note=selection.note, sections=sections,
+                            language=language)
         source = templates.render(settings, templates.HTML_TEMPLATE, ctx)
         html = inline_css(mjml.to_html(source, origin=f"{templates.HTML_TEMPLATE} (rendered MJML)"))
         measured = len(html.encode("utf-8")) + size.personalization_reserve(html, base_url)
@@ -132,6 +138,7 @@ def render_selection(settings: Settings, list_row: MailingListRow, edition_date:
         edition_date=edition_date,
         max_html_bytes=limit,
         teaser_level=fitted.level,
+        language=language,
     )
     with _lock:
         _cache[key] = rendered

@@ -192,10 +192,11 @@ class PreparedMessage:
     list_tag: str
     unsubscribe_mailto: str
     used: frozenset[str] = frozenset()  # tokens in the subject and bodies
+    language: str = "en"  # the email's (Content-Language; the greeting of a reader without a name)
 
     def render(self, recipient: Recipient, *, message_id: str | None = None, date: datetime | None = None,
                extra_headers: Mapping[str, str] | None = None) -> bytes:
-        values = _values(recipient, self.used)
+        values = _values(recipient, self.used, self.language)
         _check_header_value("List-Unsubscribe", recipient.unsubscribe_url)
         msgid = message_id or f"<{os.urandom(16).hex()}.{self.list_tag}@{self.domain}>"
         _check_header_value("Message-ID", msgid)
@@ -236,13 +237,13 @@ class PreparedMessage:
         return f"{CRLF}--{self.boundary}--{CRLF}"
 
 
-def _values(recipient: Recipient, used: frozenset[str]) -> dict[str, str]:
+def _values(recipient: Recipient, used: frozenset[str], language: str) -> dict[str, str]:
     """Escaped values of only the tokens this message uses."""
     out: dict[str, str] = {}
     for context, table in TOKENS.items():
         for name, token in table.items():
             if token in used:
-                out[token] = escape_for(context, recipient.value(name))  # type: ignore[arg-type]
+                out[token] = escape_for(context, recipient.value(name, language))  # type: ignore[arg-type]
     return out
 
 
@@ -279,6 +280,8 @@ def prepare_message(settings: Settings, list_row: MailingListRow, rendered: Rend
     if not personal_subject:
         head.append(fold_header("Subject", rendered.subject))
     head.append(fold_header("List-Id", list_id_header(list_row, str(settings.base_url))))
+    # The language of the words (RFC 3282), for clients that offer to translate or pick a voice.
+    head.append(fold_header("Content-Language", rendered.language))
     mailto = unsubscribe_mailto(settings)
     text, html = _Body.split(rendered.text), _Body.split(rendered.html)
     used = frozenset(text.tokens) | frozenset(html.tokens) | frozenset(m.group(0) for m in TOKEN_PATTERN.finditer(rendered.subject))
@@ -293,6 +296,7 @@ def prepare_message(settings: Settings, list_row: MailingListRow, rendered: Rend
         list_tag=tag.split(".", 1)[0],
         unsubscribe_mailto=mailto,
         used=used,
+        language=rendered.language,
     )
     with _lock:
         _prepared[key] = prepared
@@ -306,7 +310,7 @@ _lock = threading.Lock()
 
 
 def _prepare_key(settings: Settings, list_row: MailingListRow, rendered: RenderedEdition) -> tuple[object, ...]:
-    return (rendered.key or id(rendered), hash((rendered.subject, rendered.html, rendered.text)),
+    return (rendered.key or id(rendered), hash((rendered.subject, rendered.html, rendered.text)), rendered.language,
             list_row.name, list_row.title, list_row.from_name, list_row.from_email, list_row.reply_to,
             settings.base_url, settings.unsubscribe_mailto)
 

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Literal
 from markupsafe import Markup, escape
 
 from digest.config import Settings
+from digest.i18n.catalog import translate_in
+from digest.i18n.languages import SOURCE
 
 if TYPE_CHECKING:
     from digest.render.edition import RenderedEdition
@@ -37,8 +39,9 @@ TOKENS: dict[str, dict[str, str]] = {
 TOKEN_PATTERN = re.compile(r"\{\{digest:(" + "|".join(FIELDS) + r"):(" + "|".join(CONTEXTS) + r")\}\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-# A name-less subscriber is greeted "Hello there,".
+# A name-less subscriber is greeted "Hello there,", in the email's language ("Hallo zusammen").
 NAME_FALLBACK = "there"
+NAME_FALLBACK_CONTEXT = "greeting of a reader without a name"
 SAMPLE_EMAIL = "reader@example.org"  # fictional: what previews and `digest build` use without a subscriber
 
 
@@ -54,10 +57,16 @@ class Recipient:
     preferences_url: str
     subscriber_id: int | None = None
 
-    def value(self, name: str) -> str:
+    def value(self, name: str, language: str = SOURCE) -> str:
+        """The reader's ``name`` value; ``language`` (the email's) words the greeting of a reader without one."""
         if name == "name":
-            return (self.name or "").strip() or NAME_FALLBACK
+            return (self.name or "").strip() or name_fallback(language)
         return str(getattr(self, name))
+
+
+def name_fallback(language: str = SOURCE) -> str:
+    """What stands for the name of a reader who gave none ("there" in "Hello there")."""
+    return translate_in(language, NAME_FALLBACK_CONTEXT, NAME_FALLBACK)
 
 
 def template_values(context: Context) -> dict[str, Markup]:
@@ -75,12 +84,14 @@ def escape_for(context: Context, value: str) -> str:
     return value
 
 
-def substitutions(recipient: Recipient, contexts: tuple[Context, ...] = CONTEXTS) -> dict[str, str]:
-    """Token → escaped value for every token of ``contexts`` (SendGrid personalization substitutions)."""
+def substitutions(recipient: Recipient, contexts: tuple[Context, ...] = CONTEXTS,
+                  language: str = SOURCE) -> dict[str, str]:
+    """Token → escaped value for every token of ``contexts`` (SendGrid personalization substitutions);
+    ``language``: the email's (``RenderedEdition.language``)."""
     out: dict[str, str] = {}
     for context in contexts:
         for name, token in TOKENS[context].items():
-            out[token] = escape_for(context, recipient.value(name))
+            out[token] = escape_for(context, recipient.value(name, language))
     return out
 
 
@@ -93,7 +104,7 @@ def substitute(template: str, values: Mapping[str, str]) -> str:
 
 def personalize(rendered: RenderedEdition, recipient: Recipient) -> tuple[str, str, str]:
     """(subject, html, text) of one recipient's copy of a rendered variant."""
-    values = substitutions(recipient)
+    values = substitutions(recipient, language=rendered.language)
     return substitute(rendered.subject, values), substitute(rendered.html, values), substitute(rendered.text, values)
 
 

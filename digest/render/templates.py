@@ -17,6 +17,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from digest.config import Settings
 from digest.errors import TemplateProblem
+from digest.i18n import jinja as i18n_jinja
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 HTML_TEMPLATE = "digest.mjml.j2"
@@ -63,6 +64,8 @@ def environment(settings: Settings) -> jinja2.Environment:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        # {% trans %} and _() in the language of the context's `language` (one environment for every language).
+        i18n_jinja.install(env)
         _ENVS[paths] = env
     return env
 

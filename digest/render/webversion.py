@@ -13,16 +13,18 @@ import re
 
 from markupsafe import escape
 
-from digest.render.personalize import NAME_FALLBACK, TOKENS, Context, substitute
+from digest.i18n.languages import SOURCE
+from digest.render.personalize import TOKENS, Context, name_fallback, substitute
 
 _PERSONAL = re.compile(
     r"<(p|span|div)\b[^>]*\bclass=\"[^\"]*\b(?:personal|web-hide)\b[^\"]*\"[^>]*>.*?</\1>", re.DOTALL)
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 
 
-def public_values(subscribe_url: str, context: Context) -> dict[str, str]:
-    """Token → value for a reader nobody in particular: the greeting's fallback name, the subscribe link."""
-    values = {"name": NAME_FALLBACK, "email": "you", "unsubscribe_url": subscribe_url,
+def public_values(subscribe_url: str, context: Context, language: str = SOURCE) -> dict[str, str]:
+    """Token → value for a reader nobody in particular: the greeting's fallback name (in the edition's
+    ``language``), the subscribe link."""
+    values = {"name": name_fallback(language), "email": "you", "unsubscribe_url": subscribe_url,
               "preferences_url": subscribe_url}
     out: dict[str, str] = {}
     for name, token in TOKENS[context].items():
@@ -31,10 +33,11 @@ def public_values(subscribe_url: str, context: Context) -> dict[str, str]:
     return out
 
 
-def web_html(html: str, subscribe_url: str, banner: str = "") -> str:
-    """``html`` (a stored variant) as the public web version; ``banner`` (trusted HTML) opens the body."""
+def web_html(html: str, subscribe_url: str, banner: str = "", language: str = SOURCE) -> str:
+    """``html`` (a stored variant in ``language``) as the public web version; ``banner`` (trusted HTML) opens
+    the body."""
     page = _PERSONAL.sub("", html)
-    page = substitute(page, public_values(subscribe_url, "html"))
+    page = substitute(page, public_values(subscribe_url, "html", language))
     if banner:
         # str(): a Markup banner would escape the body tag it is joined to.
         opening = str(banner)
@@ -42,5 +45,5 @@ def web_html(html: str, subscribe_url: str, banner: str = "") -> str:
     return page
 
 
-def public_subject(subject: str, subscribe_url: str) -> str:
-    return substitute(subject, public_values(subscribe_url, "header"))
+def public_subject(subject: str, subscribe_url: str, language: str = SOURCE) -> str:
+    return substitute(subject, public_values(subscribe_url, "header", language))

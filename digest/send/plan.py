@@ -62,6 +62,8 @@ def rendered_from_variant(variant: VariantRow, list_row: MailingListRow, edition
         text=variant.text or "", trimmed=[], article_count=len(variant.article_ids or []),
         size_bytes=len(html.encode("utf-8")), key=variant.render_hash or f"variant-{variant.id}",
         article_ids=tuple(variant.article_ids or []), list_name=list_row.name, edition_date=edition.date,
+        # The variant's readers' language, stored with it: the greeting of a reader without a name.
+        language=effective_language(variant.language, list_row.language),
     )
 
 

@@ -4,7 +4,8 @@
 edition that has not gone out to anyone yet.
 
 The page an edition shows is its most-sent variant's stored HTML (what most readers got, links as sent); a
-newsroom that changed its templates since does not rewrite its past.
+newsroom that changed its templates since does not rewrite its past. The pages speak the list's language; an
+edition's page the language of its variant.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from digest.app import App
+from digest.audience.lists import effective_language
 from digest.audience.pages import render
+from digest.i18n import dates
+from digest.i18n.catalog import Translator
+from digest.i18n.languages import SOURCE
 from digest.render.context import list_label
 from digest.render.note import note_html
 from digest.render.webversion import public_subject, web_html
@@ -53,6 +58,7 @@ class ArchivedEdition:
     note: str | None
     sent_at: datetime
     variant_id: int
+    language: str = SOURCE  # of the variant that stands for the edition
 
 
 def _utc(value: datetime) -> datetime:
@@ -93,22 +99,24 @@ def sent_editions(session: Session, list_row: MailingListRow, base_url: str, *, 
         titles = dict(session.execute(select(ArticleRow.id, ArticleRow.title).where(ArticleRow.id.in_(ids))).all())
         out.append(ArchivedEdition(
             edition_id=edition.id, date=edition.date,
-            subject=public_subject(variant.subject or "", subscribe_url(base_url, list_row)),
+            subject=public_subject(variant.subject or "", subscribe_url(base_url, list_row), variant.language or SOURCE),
             headlines=[titles[a] for a in ids if titles.get(a)], note=edition.editor_note,
-            sent_at=_utc(first or edition.frozen_at or edition.cutoff_at), variant_id=variant.id))
+            sent_at=_utc(first or edition.frozen_at or edition.cutoff_at), variant_id=variant.id,
+            language=variant.language or SOURCE))
     return out
 
 
-def banner_html(list_row: MailingListRow, base_url: str, day: date) -> Markup:
-    """The line above a web version: what it is, the archive, the subscribe link."""
+def banner_html(list_row: MailingListRow, base_url: str, day: date, language: str = SOURCE) -> Markup:
+    """The line above a web version: what it is, the archive, the subscribe link (in ``language``)."""
+    _ = Translator(language)
     label = escape(list_label(list_row))
     return Markup(
         '<div class="web-banner" style="max-width:600px;margin:0 auto;padding:10px 24px;font-family:-apple-system,'
         "'Segoe UI',Helvetica,Arial,sans-serif;font-size:14px;line-height:1.5;color:#1f2328;"
         'background-color:#ffffff;box-sizing:border-box\">'
-        f'{label}, {escape(f"{day:%A}, {day.day} {day:%B %Y}")} · <a href="{escape(base_url)}/archive/{escape(list_row.name)}" '
-        f'style="color:#1a56db">All editions</a> · <a href="{escape(subscribe_url(base_url, list_row))}" '
-        'style="color:#1a56db">Subscribe</a></div>')
+        f'{label}, {escape(dates.long_date(day, language))} · <a href="{escape(base_url)}/archive/'
+        f'{escape(list_row.name)}" style="color:#1a56db">{escape(_("All editions"))}</a> · '
+        f'<a href="{escape(subscribe_url(base_url, list_row))}" style="color:#1a56db">{escape(_("Subscribe"))}</a></div>')
 
 
 def web_version(session: Session, list_row: MailingListRow, base_url: str, day: date) -> str | None:
@@ -118,11 +126,15 @@ def web_version(session: Session, list_row: MailingListRow, base_url: str, day: 
         return None
     variant = session.get(VariantRow, found[0].variant_id)
     assert variant is not None and variant.html
-    return web_html(variant.html, subscribe_url(base_url, list_row), banner_html(list_row, base_url, day))
+    language = found[0].language
+    return web_html(variant.html, subscribe_url(base_url, list_row), banner_html(list_row, base_url, day, language),
+                    language)
 
 
-def atom_feed(list_row: MailingListRow, base_url: str, editions: list[ArchivedEdition]) -> bytes:
-    """The Atom feed (RFC 4287) of the archive: one entry per sent edition, newest first."""
+def atom_feed(list_row: MailingListRow, base_url: str, editions: list[ArchivedEdition],
+              language: str = SOURCE) -> bytes:
+    """The Atom feed (RFC 4287) of the archive: one entry per sent edition, newest first, in ``language``."""
+    _ = Translator(language)
     ET.register_namespace("", ATOM_NS)
 
     def el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -132,10 +144,10 @@ def atom_feed(list_row: MailingListRow, base_url: str, editions: list[ArchivedEd
         return node
 
     archive = f"{base_url}/archive/{list_row.name}"
-    feed = ET.Element(f"{{{ATOM_NS}}}feed")
+    feed = ET.Element(f"{{{ATOM_NS}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": language})
     el(feed, "id", archive)
     el(feed, "title", list_label(list_row))
-    el(feed, "subtitle", f"Every edition of {list_label(list_row)} as it was sent")
+    el(feed, "subtitle", _("Every edition of %(list)s as it was sent", list=list_label(list_row)))
     newest = editions[0].sent_at if editions else _utc(list_row.created_at)
     el(feed, "updated", newest.isoformat())
     el(feed, "link", rel="self", type="application/atom+xml", href=f"{archive}/feed.xml")
@@ -152,8 +164,9 @@ def atom_feed(list_row: MailingListRow, base_url: str, editions: list[ArchivedEd
         el(entry, "published", edition.sent_at.isoformat())
         el(entry, "link", rel="alternate", type="text/html", href=url)
         el(entry, "summary", " · ".join(edition.headlines))
+        read = escape(_("Read the edition"))
         content = str(note_html(edition.note)) + "<ul>" + "".join(
-            f"<li>{escape(h)}</li>" for h in edition.headlines) + f'</ul><p><a href="{escape(url)}">Read the edition</a></p>'
+            f"<li>{escape(h)}</li>" for h in edition.headlines) + f'</ul><p><a href="{escape(url)}">{read}</a></p>'
         el(entry, "content", content, type="html")
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="utf-8", short_empty_elements=True)
 
@@ -169,24 +182,27 @@ def archive_routes(app: App) -> list[BaseRoute]:
         row = public_list(session, name)
         if row is None:
             return None
-        return {"list_row": row, "editions": sent_editions(session, row, base_url)}
+        return {"list_row": row, "editions": sent_editions(session, row, base_url),
+                "language": effective_language(app.settings, row)}
 
     async def index(request: Request) -> Response:
         data = await run_in_threadpool(run, index_data, str(request.path_params["list_name"]))
         if data is None:
             raise HTTPException(404, "no public archive of that name")
-        row = data["list_row"]
+        row, language = data["list_row"], data["language"]
+        _ = Translator(language)
         html = render("archive.html", {
-            "title": f"{list_label(row)}: all editions", "list_title": list_label(row), "list_name": row.name,
+            "language": language, "title": _("%(list)s: all editions", list=list_label(row)),
+            "list_title": list_label(row), "list_name": row.name,
             "editions": data["editions"], "feed_url": f"{base_url}/archive/{row.name}/feed.xml",
             "subscribe_url": subscribe_url(base_url, row), "postal_address": app.settings.postal_address})
-        return HTMLResponse(html, headers=_HEADERS)
+        return HTMLResponse(html, headers={**_HEADERS, "Content-Language": language})
 
     async def feed(request: Request) -> Response:
         data = await run_in_threadpool(run, index_data, str(request.path_params["list_name"]))
         if data is None:
             raise HTTPException(404, "no public archive of that name")
-        body = atom_feed(data["list_row"], base_url, data["editions"])
+        body = atom_feed(data["list_row"], base_url, data["editions"], data["language"])
         return Response(body, media_type="application/atom+xml; charset=utf-8", headers=_HEADERS)
 
     def edition_data(session: Session, name: str, day: date) -> str | None:

@@ -11,9 +11,10 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from digest import editions as pipeline
-from digest.audience.lists import get_list
+from digest.audience.lists import effective_language, get_list
 from digest.audience.pages import render
 from digest.config import Settings
+from digest.i18n.catalog import Translator
 from digest.render.context import list_label
 from digest.render.edition import render_selection
 from digest.render.webversion import public_subject, web_html
@@ -28,7 +29,8 @@ def preview_web_version(settings: Settings, store: Store, list_name: str, day: d
         edition = pipeline.get_or_create_edition(session, settings, list_row, day)
         selection = pipeline.select_for(session, settings, edition, None)
     rendered = render_selection(settings, list_row, day, selection)
-    return web_html(rendered.html, subscribe_url(base_url, list_row), banner_html(list_row, base_url, day))
+    return web_html(rendered.html, subscribe_url(base_url, list_row),
+                    banner_html(list_row, base_url, day, rendered.language), rendered.language)
 
 
 def preview_archive(settings: Settings, store: Store, list_name: str, day: date) -> str:
@@ -46,7 +48,8 @@ def preview_archive(settings: Settings, store: Store, list_name: str, day: date)
             sent_at=datetime.now(UTC), variant_id=0)
         sent = sorted([upcoming, *sent], key=lambda e: e.date, reverse=True)
     sent = [replace(e, subject=e.subject + (" (this preview)" if e.date == day else "")) for e in sent]
+    language = effective_language(settings, list_row)
     return render("archive.html", {
-        "title": f"{list_label(list_row)}: all editions", "list_title": list_label(list_row),
+        "language": language, "title": Translator(language)("%(list)s: all editions", list=list_label(list_row)), "list_title": list_label(list_row),
         "list_name": list_row.name, "editions": sent, "feed_url": f"{base_url}/archive/{list_row.name}/feed.xml",
         "subscribe_url": subscribe_url(base_url, list_row), "postal_address": settings.postal_address})

@@ -195,7 +195,9 @@ class SendGridBackend(Backend):
         static = self._static.get(key)
         if static is None:
             static = self._static[key] = encode_static(self._static_payload(content))
-        people = [personalization(r, content.edition_id, self.mailto, _address(r.email)) for r in recipients]
+        language = content.rendered.language
+        people = [personalization(r, content.edition_id, self.mailto, _address(r.email), language)
+                  for r in recipients]
         return encode_body(static, people, schedule)
 
     def _static_payload(self, content: Content) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from typing import Any
 
 from markupsafe import escape
 
-from digest.render.personalize import _CONTROL, CONTEXTS, FIELDS, NAME_FALLBACK, TOKENS, HeaderInjection
+from digest.i18n.languages import SOURCE
+from digest.render.personalize import _CONTROL, CONTEXTS, FIELDS, TOKENS, HeaderInjection, name_fallback
 from digest.send.backends.base import Recipient, Schedule
 
 _enc: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
@@ -28,10 +29,12 @@ def encode_static(static: dict[str, Any]) -> bytes:
     return encoded[1:].encode() if encoded != "{}" else b"}"
 
 
-def personalization(r: Recipient, edition_id: int, mailto: str | None, to_email: str) -> str:
-    """One reader's personalization, as `SendGridBackend.build_payload`'s dict of it would encode."""
+def personalization(r: Recipient, edition_id: int, mailto: str | None, to_email: str,
+                    language: str = SOURCE) -> str:
+    """One reader's personalization, as `SendGridBackend.build_payload`'s dict of it would encode; ``language``
+    (the email's) words the greeting of a reader without a name."""
     p = r.person
-    name = (p.name or "").strip() or NAME_FALLBACK
+    name = (p.name or "").strip() or name_fallback(language)
     raw = (name, p.email, p.unsubscribe_url, p.preferences_url)
     for value in raw:
         if _CONTROL.search(value):
