@@ -6,9 +6,10 @@ refused, with the reason, once the edition's deliveries are planned or its first
 then on what readers get must not change under them. Asking for what is already so changes and logs nothing.
 
 ``refusal`` is the one rule for every change of an edition, the editor's note included
-(``digest.editorial.note.set_note`` calls ``editable(..., planned_ok=True)``): the note alone may still change
+(``digest.editorial.note.set_note`` and the desk's view both use ``NOTE_RULE``): the note alone may still change
 while deliveries are planned but none has gone out, because it re-renders the planned variants in the same
-transaction, where a change of articles would have to plan the readers again.
+transaction, where a change of articles would have to plan the readers again; and on a past edition not sent
+yet (`digest send --date` still sends it), where the desk's story-by-story changes are not offered.
 """
 
 from __future__ import annotations
@@ -83,10 +84,15 @@ def find_edition(session: Session, settings: Settings, list_row: MailingListRow,
     return day, editions.get_or_create_edition(session, settings, list_row, day), False
 
 
+# The note's exceptions to the rule, in one place: ``refusal(..., **NOTE_RULE)``, ``editable(..., **NOTE_RULE)``.
+NOTE_RULE = {"planned_ok": True, "past_ok": True}
+
+
 def refusal(session: Session, list_row: MailingListRow, edition: EditionRow | None, day: date,
-            past: bool, *, planned_ok: bool = False) -> str | None:
+            past: bool, *, planned_ok: bool = False, past_ok: bool = False) -> str | None:
     """Why the edition can no longer be changed, or None while it can. ``planned_ok``: planned deliveries do not
-    stop the change (the note, which re-renders them); one that has gone out always does."""
+    stop the change (the note, which re-renders them); ``past_ok``: nor does a past date. A delivery that has
+    gone out, and a closed edition, always do."""
     name = f"edition {edition.id} ({list_row.name} {day})" if edition else f"the edition of {list_row.name} {day}"
     if edition is not None:
         first = session.scalar(select(func.min(DeliveryRow.sent_at)).where(DeliveryRow.edition_id == edition.id))
@@ -105,25 +111,27 @@ def refusal(session: Session, list_row: MailingListRow, edition: EditionRow | No
                 select(func.count()).select_from(DeliveryRow).where(DeliveryRow.edition_id == edition.id))
             if planned:
                 return f"{name} can no longer be changed: its deliveries are planned"
-    if past:
+    if past and not past_ok:
         return f"{name} is past: past editions are read-only"
     return None
 
 
 def editable(session: Session, settings: Settings, list_name: str | None, day: date | None, *,
-             now: datetime, planned_ok: bool = False) -> Target:
+             now: datetime, planned_ok: bool = False, past_ok: bool = False) -> Target:
     """The list's edition of ``day`` (default: the upcoming one), locked for the change; DeskRefused when it can
     no longer be changed (see ``refusal``)."""
     list_row = resolve_list(session, settings, list_name)
     day, edition, past = find_edition(session, settings, list_row, day, now=now)
-    why = refusal(session, list_row, edition, day, past, planned_ok=planned_ok)
+    why = refusal(session, list_row, edition, day, past, planned_ok=planned_ok, past_ok=past_ok)
+    if why is None and edition is None and past_ok:
+        edition = editions.get_or_create_edition(session, settings, list_row, day)
     if why is not None or edition is None:
         raise DeskRefused(why or f"the edition of {list_row.name} {day} cannot be changed")
     # Two editors at once, or a send freezing the edition (it takes the same row lock): the second waits here
     # and then judges the edition as the first one left it.
     session.flush()
     session.refresh(edition, with_for_update=True)
-    why = refusal(session, list_row, edition, day, past, planned_ok=planned_ok)
+    why = refusal(session, list_row, edition, day, past, planned_ok=planned_ok, past_ok=past_ok)
     if why is not None:
         raise DeskRefused(why)
     return Target(list_row, edition)

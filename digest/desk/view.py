@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from digest import editions
 from digest.config import Settings
 from digest.desk import audit
-from digest.desk.actions import find_edition, refusal, resolve_list
+from digest.desk.actions import NOTE_RULE, find_edition, refusal, resolve_list
 from digest.desk.overrides import LEFT_OUT, load_overrides
 from digest.models import Selection
 from digest.rank.select import ALREADY_SENT, OUTSIDE_WINDOW
@@ -132,7 +132,7 @@ def _view(session: Session, settings: Settings, list_row: MailingListRow, day: d
     view = DeskView(list_row.name, day, edition.id if edition else None, edition.status if edition else None,
                     locked, bool(list_row.require_approval), edition.approved_by if edition else None,
                     edition.approved_at if edition else None, None)
-    view.note_locked = refusal(session, list_row, edition, day, past, planned_ok=True)
+    view.note_locked = refusal(session, list_row, edition, day, past, **NOTE_RULE)
     if edition is None:
         return view
     view.note = edition.editor_note

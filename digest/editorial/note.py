@@ -2,7 +2,8 @@
 
 Whether the note may change is the desk's rule (``digest.desk.actions.refusal``), so `digest editions note` and
 the desk's "Save note" can never disagree: refused once any delivery has gone out (or is going out, or is in
-doubt), once the edition is closed, and for a past edition. Readers have the note they have: changing it then
+doubt) and once the edition is closed (a past edition not sent yet keeps its note editable: it can still be
+sent with `digest send --date`). Readers have the note they have: changing it then
 would make the web version and the archive disagree with their inbox. Planned deliveries do not stop it: a note
 changes what every variant shows, so variants already rendered for pending deliveries are rendered again in the
 same transaction (a send never picks up a variant between the old render and the new one). Every change is
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from digest.config import Settings
 from digest.desk import audit
-from digest.desk.actions import DeskRefused, editable
+from digest.desk.actions import NOTE_RULE, DeskRefused, editable
 from digest.render.note import NOTE_MAX_CHARS, clean_note
 from digest.store.tables import VariantRow
 
@@ -62,7 +63,7 @@ def set_note(session: Session, settings: Settings, list_name: str | None, day: d
     if note is not None and len(note) > NOTE_MAX_CHARS:
         raise NoteRefused(f"note: {len(note)} characters, at most {NOTE_MAX_CHARS} (it opens an email)")
     try:
-        target = editable(session, settings, list_name, day, now=now, planned_ok=True)
+        target = editable(session, settings, list_name, day, now=now, **NOTE_RULE)
     except DeskRefused as exc:
         raise NoteRefused(f"the note can no longer change: {exc}") from exc
     edition, list_row = target.edition, target.list_row
