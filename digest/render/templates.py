@@ -6,6 +6,7 @@ template failure becomes a ``TemplateError`` naming the template file and line t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import traceback
 from collections.abc import Mapping
@@ -120,10 +121,16 @@ def render(settings: Settings, name: str, context: Mapping[str, Any]) -> str:
 _STRING_ENV = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled_string(source: str) -> jinja2.Template:
+    # Compiling costs more than rendering, and the subject is rendered several times for every variant.
+    return _STRING_ENV.from_string(source)
+
+
 def render_string(source: str, context: Mapping[str, Any], *, origin: str) -> str:
     """Render a one-line template from the config (the subject): sandboxed, not escaped (it is a header)."""
     try:
-        return _STRING_ENV.from_string(source).render(context)
+        return _compiled_string(source).render(context)
     except Exception as exc:
         line = exc.lineno if isinstance(exc, jinja2.TemplateSyntaxError) else None
         message = exc.message if isinstance(exc, jinja2.TemplateError) and exc.message else str(exc)
