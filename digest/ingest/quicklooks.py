@@ -32,6 +32,7 @@ import sentencex
 import wordfreq
 
 from digest.ingest.clean import is_junk_line, squash
+from digest.ingest.liveblog import is_live_title
 
 MAX_BULLETS = 5
 MIN_BULLETS = 2  # fewer good sentences than this: no Quick Looks at all
@@ -60,9 +61,6 @@ _OPENING = "\"'“‘«„‚([¿¡ "
 _DANGLING_OPENER = re.compile(r"\s([“«„‚‘\"(\[]+)\s*$")
 # A statement: exclamations in news copy are sarcasm or quoted cheering ("… for The Machinist!").
 _ENDS_SENTENCE = re.compile(r"\.[\"'”’»“)\]]*$")
-# Live blogs and minute-by-minute reports: their sentences are moments of a match or a night, not the story.
-_LIVE_TITLE = re.compile(r"(\blive\b\W*$|\b(live|as it happened)\s*[!:]|\ben direct\b|\blive-?ticker\b|"
-                         r"\bao vivo\b|\ben vivo\b|\bin diretta\b|\bminute[- ]by[- ]minute\b)", re.IGNORECASE)
 
 # The site talking, in the languages our feeds come in. A bullet matching any of these is left out.
 BOILERPLATE = re.compile(
@@ -193,7 +191,7 @@ def split_sentences(text: str, language: str | None = None) -> list[str]:
 def derive_quick_looks(title: str, summary: str | None, paragraphs: Iterable[str],
                        limit: int = MAX_BULLETS, language: str | None = None) -> list[str]:
     """Two to ``limit`` whole sentences of the body, in its order; none when it has fewer good ones."""
-    if _LIVE_TITLE.search(title):
+    if is_live_title(title):  # a live blog's sentences are moments of a match or a night, not the story
         return []
     word_list = _word_list_language(language)
     context = _stems(f"{title} {summary or ''}")

@@ -3,7 +3,7 @@
 A live blog keeps its URL and is updated all day, and feeds often date it by its last update, so one that
 started days ago can arrive dated inside today's window. Its URL usually carries the day it started
 (``/live/2018/jan/31/``); a live blog that started before the edition's window is yesterday's coverage, not
-news. Markers in English, French, Portuguese, Spanish and German, from the title or the URL.
+news. What counts as a live blog is `digest.ingest.liveblog`'s answer, the one ingest uses too.
 """
 
 from __future__ import annotations
@@ -11,20 +11,16 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
+from digest.ingest import liveblog
 from digest.models import Article
 
-_TITLE = re.compile(
-    r"(?:[-–—:|]\s*live!?\s*$|^\s*live\s*[:|–—-]|\blive!\s*$|\blive (?:updates?|coverage|blog)\b|\bas it happened\b"
-    r"|\blive-?blog\b|\bliveblog\b|\ben direct\b|\bao vivo\b|\ben vivo\b|\b(?:live|news)?-?ticker\b)",
-    re.IGNORECASE)
-_URL = re.compile(r"(?:/live/|/ticker/|live-?blog|/liveticker|/en-direct|/ao-vivo|/en-vivo)", re.IGNORECASE)
 _MONTHS = {m: n for n, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
                                        "nov", "dec"), start=1)}
 _URL_DATE = re.compile(r"/((?:19|20)\d{2})[/-]([a-z]{3}|\d{1,2})[/-](\d{1,2})(?=[/_-])", re.IGNORECASE)
 
 
 def is_live_blog(article: Article) -> bool:
-    return bool(_TITLE.search(article.title or "") or _URL.search(article.url or ""))
+    return liveblog.is_live_blog(article.title, article.url)
 
 
 def started_on(article: Article) -> date | None:
