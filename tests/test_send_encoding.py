@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,7 @@ def test_the_pre_encoded_body_is_the_json_of_the_readable_payload(tmp_path: Path
               enumerate([("a@example.com", "O'Brien & <Sons>"), ("b@example.com", None), ("zoe@exämple.org", "Zoë")])]
     body = json.loads(backend.build_payload(content, people, schedule))
     mailto = backend.mailto
+    used = {"{{digest:name:html}}", "{{digest:unsubscribe_url:html}}", "{{digest:name:text}}"}
     expected = {
         "from": {"email": "news@example.org", "name": "The \"Daily\" Digest"},
         "subject": content.rendered.subject,
@@ -93,7 +95,9 @@ def test_the_pre_encoded_body_is_the_json_of_the_readable_payload(tmp_path: Path
         "personalizations": [{
             # The address as SendGrid's spec types it: an internationalized domain in its IDNA form.
             "to": [{"email": ascii_address(r.email), **({"name": r.person.name} if r.person.name else {})}],
-            "substitutions": substitutions(r.person),
+            # Only the tokens the variant uses: the name in both parts, the unsubscribe link in the HTML.
+            "substitutions": {token: value for token, value in substitutions(r.person).items()
+                              if token in used},
             "custom_args": {"edition_id": "9", "subscriber_id": str(r.subscriber_id),
                             "delivery_id": str(r.delivery_id)},
             "headers": {"List-Unsubscribe": f"<{r.person.unsubscribe_url}>" + (f", <{mailto}>" if mailto else "")},
@@ -103,6 +107,17 @@ def test_the_pre_encoded_body_is_the_json_of_the_readable_payload(tmp_path: Path
         expected.update(send_at=schedule.send_at, batch_id=schedule.batch_id)
     assert body == expected
     assert body["personalizations"][2]["to"][0]["email"] == "zoe@xn--exmple-cua.org"
+    assert body["personalizations"][0]["substitutions"]["{{digest:name:html}}"] == "O&#39;Brien &amp; &lt;Sons&gt;"
+    assert body["personalizations"][0]["substitutions"]["{{digest:name:text}}"] == "O'Brien & <Sons>"
+
+
+def test_a_variant_without_personal_tokens_sends_no_substitutions(tmp_path: Path) -> None:
+    content = _content()
+    content.rendered = replace(content.rendered, html="<p>Same for everyone</p>", text="Same for everyone")
+    person = recipient_for(_settings(tmp_path), 1, 100, "a@example.com", "Ada")
+    body = json.loads(SendGridBackend(_settings(tmp_path)).build_payload(content, [Recipient(1, person)], None))
+    assert body["personalizations"][0]["substitutions"] == {}
+    assert body["personalizations"][0]["headers"]["List-Unsubscribe"].startswith(f"<{person.unsubscribe_url}>")
 
 
 def test_a_control_character_in_a_header_value_is_refused(tmp_path: Path) -> None:

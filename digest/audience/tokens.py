@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from base64 import urlsafe_b64encode
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -104,7 +105,9 @@ class LinkSigner:
         algorithm = signer.algorithm
         if not isinstance(algorithm, HMACAlgorithm):  # pragma: no cover - itsdangerous' default
             raise TypeError("LinkSigner expects itsdangerous' HMAC signer")
-        self._mac = hmac.new(signer.derive_key(), digestmod=algorithm.digest_method)
+        self._key = signer.derive_key()
+        # The hash by name: hmac.digest then signs in one call into OpenSSL, with no HMAC object per link.
+        self._digest = algorithm.digest_method().name
         self._sep = signer.sep if isinstance(signer.sep, bytes) else signer.sep.encode()
         self._second = -1
         self._stamp = b""
@@ -119,9 +122,8 @@ class LinkSigner:
         return base64_encode(payload) + self._stamp
 
     def signed(self, value: bytes) -> str:
-        mac = self._mac.copy()
-        mac.update(value)
-        return (value + self._sep + base64_encode(mac.digest())).decode()
+        signature = urlsafe_b64encode(hmac.digest(self._key, value, self._digest)).rstrip(b"=")
+        return (value + self._sep + signature).decode()
 
     def sign(self, subscriber_id: int, list_id: int, email: str) -> str:
         return self.signed(self.value(subscriber_id, list_id, email))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
@@ -44,10 +45,9 @@ def open_planned(session: Session, edition_id: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def claim_batch(session: Session, holder: str, *, edition_ids: Sequence[int] | None = None,
-                list_name: str | None = None) -> tuple[int, int] | None:
-    """Claim the oldest open batch of ``edition_ids`` (or of every edition that is sending, of ``list_name`` if
-    given) for ``holder``: (batch id, edition id), or None when there is none left to claim."""
+def _open_batches(edition_ids: Sequence[int] | None, list_name: str | None) -> Any:
+    """The open batches of ``edition_ids`` (or of every edition that is sending, of ``list_name`` if given), oldest
+    first: the order workers claim them in."""
     query = select(SendBatchRow.id).where(SendBatchRow.status == "open")
     if edition_ids is not None:
         query = query.where(SendBatchRow.edition_id.in_(list(edition_ids)))
@@ -57,9 +57,28 @@ def claim_batch(session: Session, holder: str, *, edition_ids: Sequence[int] | N
             sending = sending.join(MailingListRow, MailingListRow.id == EditionRow.list_id).where(
                 MailingListRow.name == list_name)
         query = query.where(SendBatchRow.edition_id.in_(sending))
+    return query.order_by(SendBatchRow.id)
+
+
+def next_batch(session: Session, *, edition_ids: Sequence[int] | None = None,
+               list_name: str | None = None) -> tuple[int, int] | None:
+    """The batch `claim_batch` would claim now, without claiming it: (batch id, edition id), or None. Another
+    worker may take it first: a guess, for preparing work ahead."""
+    batch = session.scalar(_open_batches(edition_ids, list_name).limit(1))
+    if batch is None:
+        return None
+    edition_id = session.scalar(select(SendBatchRow.edition_id).where(SendBatchRow.id == batch))
+    return (int(batch), int(edition_id)) if edition_id is not None else None
+
+
+def claim_batch(session: Session, holder: str, *, edition_ids: Sequence[int] | None = None,
+                list_name: str | None = None) -> tuple[int, int] | None:
+    """Claim the oldest open batch of ``edition_ids`` (or of every edition that is sending, of ``list_name`` if
+    given) for ``holder``: (batch id, edition id), or None when there is none left to claim."""
+    query = _open_batches(edition_ids, list_name)
     # SKIP LOCKED: a batch another worker is claiming this instant is passed over, not waited for. (SQLite has
     # no row locks; its BEGIN IMMEDIATE makes the whole claim one writer at a time.)
-    candidate = query.order_by(SendBatchRow.id).limit(1).with_for_update(skip_locked=True).scalar_subquery()
+    candidate = query.limit(1).with_for_update(skip_locked=True).scalar_subquery()
     row = session.execute(
         update(SendBatchRow).where(SendBatchRow.id == candidate, SendBatchRow.status == "open")
         .values(status="claimed", holder=holder, claimed_at=datetime.now(UTC))

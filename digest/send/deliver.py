@@ -1,6 +1,13 @@
 """Delivering one claimed send batch: re-check each subscriber, claim the rows ``sending``, call the provider,
 record the outcome; then the next request's worth of the batch, until none is left pending.
 
+**One request ahead.** While a request is in flight (in a thread of its own: the wait for the provider holds no
+lock, Python's included), this process reads what its next request will most likely be and works out the
+recipients' signed links and the provider's per-recipient part (`Backend.prepare`). Nothing is claimed or
+written for it: when that request's turn comes, its rows are read and claimed as always, in the transaction
+that records the previous request, and the work done ahead is used only for rows that are still exactly as they
+were read. So there is still one request in flight at a time, and one in doubt at most after a crash.
+
 **Provider trouble.** 429 pauses every worker (`pace`) until the provider's reset time and tries the same rows
 again; 5xx and refused connections retry with exponential backoff and jitter up to ``send_max_retries`` times; a
 request whose answer was lost (a timeout after it was sent) is cancelled when it was scheduled ahead (send_at),
@@ -14,9 +21,12 @@ out (`refusals`). `digest send` and `digest worker` deliver through this module 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 from sqlalchemy.orm import Session
@@ -26,6 +36,7 @@ from digest.send import outbox
 from digest.send.backends.base import (
     AuthError,
     Backend,
+    BatchResult,
     Content,
     InDoubtError,
     PermanentError,
@@ -49,6 +60,9 @@ from digest.store.tables import EditionRow
 # A scheduled SendGrid request is only cancelled (and resent) while its send_at is at least this far ahead.
 CANCEL_MARGIN_SECONDS = 5
 Outcome = Literal["done", "stopped", "cancelled"]
+# The next send batch a worker would claim, without claiming it: (batch id, edition id), or None.
+PeekNext = Callable[[Session], "tuple[int, int] | None"]
+log = logging.getLogger(__name__)
 
 
 def batch_size(settings: Settings, backend: Backend) -> int:
@@ -75,8 +89,19 @@ class Deliverer:
         self.delay = int(settings.sendgrid_send_at_delay) if backend.supports_schedule else 0
         self.contents: dict[int, Content] = {}
         self.refusals = Refusals(store, settings, backend.name, holder)
+        self._batch: int | None = None  # the send batch being delivered
+        self.peek_next: PeekNext | None = None  # set by the worker, which knows which batches it may claim
+        self._ahead: dict[int, tuple[outbox.Due, Recipient]] = {}  # delivery id → (row as read, recipient)
+        self._requests: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Wait for the request in flight, if any (there is none between `deliver` calls), and end its thread."""
+        if self._requests is not None:
+            self._requests.shutdown(wait=True)
+            self._requests = None
 
     def deliver(self, work_batch: int, edition_id: int) -> Outcome:
+        self._batch = work_batch
         retries = 0
         while not self.stop.is_set():
             if self.pace.per_second > 0:
@@ -151,12 +176,16 @@ class Deliverer:
         recipients: list[Recipient] = []
         skipped: dict[str, list[int]] = {}
         make = self.recipients.recipient
+        ahead, self._ahead = self._ahead, {}
         for d in due:
             reason = outbox.why_not_sendable(d, suppressed)
             if reason is not None:
                 skipped.setdefault(reason, []).append(d.delivery_id)
                 continue
-            recipients.append(make(d.delivery_id, d.list_id, d.subscriber_id, d.email, d.name))
+            hit = ahead.get(d.delivery_id)
+            # Made ahead only if the row and its subscriber are exactly as they are now.
+            recipients.append(hit[1] if hit is not None and hit[0] == d
+                              else make(d.delivery_id, d.list_id, d.subscriber_id, d.email, d.name))
         for reason, ids in skipped.items():
             outbox.set_status(session, ids, "skipped", utcnow(), expect="pending", error=reason)
             self.tally.skipped += len(ids)
@@ -170,7 +199,7 @@ class Deliverer:
         ids = [r.delivery_id for r in recipients]
         tally = self.tally
         try:
-            result = self.backend.send_batch(content, recipients, schedule=schedule)
+            result = self._send_looking_ahead(content, recipients, schedule)
         except RateLimited as exc:
             tally.requests += 1
             tally.rate_limited += 1
@@ -214,6 +243,48 @@ class Deliverer:
         tally.sent += len(accepted)
         self.progress.advance(sent=len(accepted), failed=len(result.rejected) + refused)
         return "sent"
+
+    def _send_looking_ahead(self, content: Content, recipients: list[Recipient],
+                            schedule: Schedule | None) -> BatchResult:
+        """The provider call, in a thread, while this one prepares the next request; the call's errors are
+        raised here as they would be without the thread."""
+        if self._requests is None:
+            self._requests = ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-request")
+        request = self._requests.submit(self.backend.send_batch, content, recipients, schedule=schedule)
+        try:
+            self._look_ahead(content.edition_id)
+        finally:
+            result = request.result()
+        return result
+
+    def _look_ahead(self, edition_id: int) -> None:
+        """Guess the next request (the rest of this send batch, else the next batch the worker would claim) and
+        make its recipients and their provider part. A wrong guess, or a failure here, costs only the time it
+        would have saved: the next request's own path makes whatever is missing and meets any real error."""
+        try:
+            with self.store.session() as s:
+                due, batch_edition = self._peek(s, edition_id)
+                if not due:
+                    return
+                content = self._content(s, batch_edition, due[0].variant_id)
+            make = self.recipients.recipient
+            ahead = {d.delivery_id: (d, make(d.delivery_id, d.list_id, d.subscriber_id, d.email, d.name))
+                     for d in due if d.receives}
+            self._ahead = ahead
+            self.backend.prepare(content, [r for _, r in ahead.values()])
+        except Exception:
+            log.debug("looking ahead failed", exc_info=True)
+            self._ahead = {}
+
+    def _peek(self, session: Session, edition_id: int) -> tuple[list[outbox.Due], int]:
+        current = self._batch
+        due = outbox.batch_due(session, current, self.size) if current is not None else []
+        if due:
+            return due, edition_id
+        following = self.peek_next(session) if self.peek_next is not None else None
+        if following is None:
+            return [], edition_id
+        return outbox.batch_due(session, following[0], self.size), following[1]
 
     def _retry_or_fail(self, ids: list[int], batch_id: str, message: str, retries: int, *,
                        unreachable: bool = False) -> str:

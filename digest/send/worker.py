@@ -24,7 +24,7 @@ from digest.config import Settings
 from digest.errors import SendError
 from digest.schedule.lease import Lease, new_holder
 from digest.send.backends.base import Backend
-from digest.send.claim import WORKER_LEASE, claim_batch, finish_batch, worker_lease_name
+from digest.send.claim import WORKER_LEASE, claim_batch, finish_batch, next_batch, worker_lease_name
 from digest.send.deliver import Deliverer
 from digest.send.record import settle_edition
 from digest.send.recover import recover
@@ -61,9 +61,16 @@ class Worker:
         self.edition_ids = list(edition_ids) if edition_ids is not None else None
         self.list_name = list_name
         self.deliverer = Deliverer(store, settings, backend, tally, stop, progress or NoProgress(), self.holder)
+        self.deliverer.peek_next = lambda s: next_batch(s, edition_ids=self.edition_ids, list_name=self.list_name)
         self.touched: set[int] = set()
 
     def run(self, *, forever: bool = False) -> None:
+        try:
+            self._run(forever)
+        finally:
+            self.deliverer.close()
+
+    def _run(self, forever: bool) -> None:
         with Lease(self.store, worker_lease_name(self.holder), ttl=WORKER_LEASE, holder=self.holder):
             while not self.stop.is_set():
                 with self.store.session() as s:

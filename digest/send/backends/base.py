@@ -172,6 +172,12 @@ class Backend(ABC):
         response = self.post(payload)
         return self.parse_response(response, recipients)
 
+    def prepare(self, content: Content, recipients: Sequence[Recipient]) -> None:
+        """Work out ahead what `build_payload` needs of each of these recipients, while the request before theirs
+        is in flight (`deliver` calls it with its guess of the next request). Only a cache: `build_payload` uses
+        an entry only for the very recipient object it was made for, and does the work itself otherwise. The
+        default prepares nothing."""
+
     @abstractmethod
     def build_payload(self, content: Content, recipients: Sequence[Recipient], schedule: Schedule | None) -> Any:
         """What the provider is sent: a JSON body, MIME bytes, ..."""

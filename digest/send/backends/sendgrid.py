@@ -46,7 +46,7 @@ from digest.send.backends.base import (
     TransientError,
     Unreachable,
 )
-from digest.send.backends.sendgrid_body import encode_body, encode_static, personalization
+from digest.send.backends.sendgrid_body import VariantBody, used_tokens
 
 # python_http_client logs every request's headers, the API key included, at DEBUG: keep that out of any log,
 # whatever level the application configures.
@@ -118,7 +118,8 @@ class SendGridBackend(Backend):
         self.client = SendGridAPIClient(api_key=api_key, host=settings.sendgrid_host.rstrip("/"))
         self.timeout = float(settings.sendgrid_timeout)
         self.categories = [str(c) for c in settings.sendgrid_categories][:10]
-        self._static: dict[tuple[int, int], bytes] = {}
+        self._bodies: dict[tuple[int, int], VariantBody] = {}
+        self._ahead: dict[int, tuple[Recipient, VariantBody, str]] = {}  # `prepare`'s personalizations
         try:
             self.mailto = unsubscribe_mailto(settings)
         except HeaderInjection as exc:
@@ -191,14 +192,36 @@ class SendGridBackend(Backend):
         # personalization: its address and name, its substitutions (SendGrid substitutes in every content part
         # alike, so each token, HTML, text or header, has its own value, escaped for its context), custom_args
         # and its List-Unsubscribe header. The address goes out in its IDNA form (the To name keeps the Unicode).
+        body = self._body(content)
+        ahead = self._ahead
+        people = []
+        for r in recipients:
+            hit = ahead.get(r.delivery_id)
+            people.append(hit[2] if hit is not None and hit[0] is r and hit[1] is body
+                          else body.personalization(r, _address(r.email)))
+        return body.encode(people, schedule)
+
+    def prepare(self, content: Content, recipients: Sequence[Recipient]) -> None:
+        # A new dict, swapped in whole: the request in flight may still be reading the previous one (in its
+        # thread), and an entry counts only for its own recipient object and variant body.
+        body = self._body(content)
+        ahead: dict[int, tuple[Recipient, VariantBody, str]] = {}
+        for r in recipients:
+            try:
+                ahead[r.delivery_id] = (r, body, body.personalization(r, _address(r.email)))
+            except (HeaderInjection, PermanentError):
+                continue  # left for build_payload, which raises it where the request is made
+        self._ahead = ahead
+
+    def _body(self, content: Content) -> VariantBody:
         key = (content.edition_id, content.variant_id)
-        static = self._static.get(key)
-        if static is None:
-            static = self._static[key] = encode_static(self._static_payload(content))
-        language = content.rendered.language
-        people = [personalization(r, content.edition_id, self.mailto, _address(r.email), language)
-                  for r in recipients]
-        return encode_body(static, people, schedule)
+        body = self._bodies.get(key)
+        if body is None:
+            rendered = content.rendered
+            body = self._bodies[key] = VariantBody(
+                self._static_payload(content), used_tokens(rendered.subject, rendered.html, rendered.text),
+                edition_id=content.edition_id, mailto=self.mailto, language=rendered.language)
+        return body
 
     def _static_payload(self, content: Content) -> dict[str, Any]:
         """Everything of a request that is the same for every recipient of the variant."""
