@@ -62,6 +62,9 @@ CANCEL_MARGIN_SECONDS = 5
 Outcome = Literal["done", "stopped", "cancelled"]
 # The next send batch a worker would claim, without claiming it: (batch id, edition id), or None.
 PeekNext = Callable[[Session], "tuple[int, int] | None"]
+# What a worker does with a send batch that has nothing left pending, in the transaction that found it so: hands
+# it back done and claims the next one, (batch id, edition id), or None when there is none.
+NextBatch = Callable[[Session, int], "tuple[int, int] | None"]
 log = logging.getLogger(__name__)
 
 
@@ -89,7 +92,8 @@ class Deliverer:
         self.delay = int(settings.sendgrid_send_at_delay) if backend.supports_schedule else 0
         self.contents: dict[int, Content] = {}
         self.refusals = Refusals(store, settings, backend.name, holder)
-        self._batch: int | None = None  # the send batch being delivered
+        self.batch: int | None = None  # the send batch in hand (`deliver`)
+        self.edition_id = 0
         self.peek_next: PeekNext | None = None  # set by the worker, which knows which batches it may claim
         self._ahead: dict[int, tuple[outbox.Due, Recipient]] = {}  # delivery id → (row as read, recipient)
         self._requests: ThreadPoolExecutor | None = None
@@ -100,44 +104,65 @@ class Deliverer:
             self._requests.shutdown(wait=True)
             self._requests = None
 
-    def deliver(self, work_batch: int, edition_id: int) -> Outcome:
-        self._batch = work_batch
+    def deliver(self, work_batch: int, edition_id: int, *, then: NextBatch | None = None) -> Outcome:
+        """Deliver the send batch ``work_batch`` of ``edition_id``, and with ``then`` the batches it hands over
+        each time one is done, until none is left ("done"), the send is stopped or the edition cancelled.
+        `batch` is the batch in hand whenever this returns or raises (None once ``then`` found no other)."""
+        self.batch, self.edition_id = work_batch, edition_id
         retries = 0
         while not self.stop.is_set():
             if self.pace.per_second > 0:
                 self.recorder.flush()  # never sleep with a finished request still marked `sending`
                 if not self.pace.wait(self.size, self.stop):
                     return "stopped"
-            schedule = self._schedule(work_batch)
+            schedule = self._schedule(self.batch)
             recipients: list[Recipient] = []
-            with self.store.session() as s:
-                self.recorder.apply(s)
-                edition = s.get(EditionRow, edition_id)
-                if edition is None or edition.status == "cancelled":
-                    # Rows planned while the cancel ran (PostgreSQL) or released after a 429 are not sent either.
-                    if edition is not None:
-                        outbox.cancel_pending(s, edition_id, utcnow())
-                    return "cancelled"
-                paused = self.pace.paused_until(s)
-                if paused <= time.time():
-                    paused = 0.0
-                    due = outbox.batch_due(s, work_batch, self.size)
-                    if not due:
-                        return "done"
-                    if self.delay > 0 and schedule is None:
-                        continue  # rows appeared since `_schedule` looked: get them a batch id first
-                    variant_id = due[0].variant_id
-                    content = self._content(s, edition_id, variant_id)
-                    recipients = self._check(s, due)
-                    if not recipients:
-                        continue
-                    self.seq += 1
-                    batch_id = outbox.batch_name(self.backend.name, self.run_id, self.seq, schedule)
-                    claimed = outbox.claim(s, [r.delivery_id for r in recipients], variant_id, batch_id, utcnow(),
-                                           work_batch=work_batch)
-                    # Only what this transaction claimed goes out: a row cancelled or moved to another variant
-                    # (retract) between our read and our claim is left alone.
-                    recipients = [r for r in recipients if r.delivery_id in claimed]
+            in_hand = (self.batch, self.edition_id)
+            try:
+                with self.store.session() as s:
+                    # One transaction per request: the last request's outcome, the hand-over of a finished batch
+                    # and the claim of the next request's rows commit together.
+                    self.recorder.apply(s)
+                    edition = s.get(EditionRow, self.edition_id)
+                    if edition is None or edition.status == "cancelled":
+                        # Rows planned while the cancel ran (PostgreSQL) or released after a 429 are not sent
+                        # either.
+                        if edition is not None:
+                            outbox.cancel_pending(s, self.edition_id, utcnow())
+                        return "cancelled"
+                    paused = self.pace.paused_until(s)
+                    if paused <= time.time():
+                        paused = 0.0
+                        due = outbox.batch_due(s, self.batch, self.size)
+                        if not due:
+                            following = then(s, self.batch) if then is not None else None
+                            if following is None:
+                                self.batch = None
+                                return "done"
+                            self.batch, self.edition_id = following
+                            if following[1] != edition.id:
+                                continue  # another edition: its status is checked first
+                            due = outbox.batch_due(s, self.batch, self.size)
+                            if not due:
+                                continue
+                        if self.delay > 0 and schedule is None:
+                            continue  # rows appeared since `_schedule` looked: get them a batch id first
+                        variant_id = due[0].variant_id
+                        content = self._content(s, self.edition_id, variant_id)
+                        recipients = self._check(s, due)
+                        if not recipients:
+                            continue
+                        self.seq += 1
+                        batch_id = outbox.batch_name(self.backend.name, self.run_id, self.seq, schedule)
+                        claimed = outbox.claim(s, [r.delivery_id for r in recipients], variant_id, batch_id,
+                                               utcnow(), work_batch=self.batch)
+                        # Only what this transaction claimed goes out: a row cancelled or moved to another variant
+                        # (retract) between our read and our claim is left alone.
+                        recipients = [r for r in recipients if r.delivery_id in claimed]
+            except BaseException:
+                # Rolled back: the hand-over did not happen, and the batch in hand is the one before it.
+                self.batch, self.edition_id = in_hand
+                raise
             if paused:
                 # A worker met a 429: every worker waits for its reset.
                 if not sleep_until(paused, self.stop, clock=time.time):
@@ -277,7 +302,7 @@ class Deliverer:
             self._ahead = {}
 
     def _peek(self, session: Session, edition_id: int) -> tuple[list[outbox.Due], int]:
-        current = self._batch
+        current = self.batch
         due = outbox.batch_due(session, current, self.size) if current is not None else []
         if due:
             return due, edition_id

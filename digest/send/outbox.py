@@ -190,11 +190,15 @@ def claim(session: Session, ids: Sequence[int], variant_id: int, batch_id: str, 
                                      DeliveryRow.status == "pending", DeliveryRow.variant_id == variant_id)
     if work_batch is not None:
         stmt = stmt.where(DeliveryRow.work_batch == work_batch)
-    session.execute(stmt.values(status="sending", batch_id=batch_id, error=None, updated_at=now,
-                                attempt=DeliveryRow.attempt + 1).execution_options(synchronize_session=False))
-    # The UPDATE holds the claimed rows' locks until commit, so this read is exact.
-    claimed = set(session.scalars(select(DeliveryRow.id).where(DeliveryRow.batch_id == batch_id,
-                                                               DeliveryRow.status == "sending")))
+    stmt = stmt.values(status="sending", batch_id=batch_id, error=None, updated_at=now,
+                       attempt=DeliveryRow.attempt + 1).execution_options(synchronize_session=False)
+    if session.get_bind().dialect.update_returning:
+        claimed = set(session.scalars(stmt.returning(DeliveryRow.id)))
+    else:  # SQLite before 3.35
+        session.execute(stmt)
+        # The UPDATE holds the claimed rows' locks until commit, so this read is exact.
+        claimed = set(session.scalars(select(DeliveryRow.id).where(DeliveryRow.batch_id == batch_id,
+                                                                   DeliveryRow.status == "sending")))
     extra = claimed - wanted
     if extra:
         session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(sorted(extra)))

@@ -33,7 +33,7 @@ from digest.send.summary import Tally
 from digest.store.db import Store
 from digest.store.tables import DeliveryRow, EditionRow, MailingListRow, SubscriberRow, VariantRow
 
-CHUNK = 1000
+CHUNK = 5000  # subscribers read and written per planning transaction
 # What planning reads of a subscriber (and what a `SubscriberFilter` sees: a row with these attributes).
 PLAN_COLUMNS = ("id", "list_id", "email", "name", "topics", "language", "timezone", "send_time", "active_since")
 SubscriberFilter = Callable[[Any], bool]

@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from digest.config import Settings
 from digest.errors import SendError
@@ -90,14 +91,26 @@ class Worker:
     def _deliver(self, batch: int, edition_id: int) -> None:
         self.touched.add(edition_id)
         outcome = "stopped"
+        deliverer = self.deliverer
         try:
-            outcome = self.deliverer.deliver(batch, edition_id)
+            outcome = deliverer.deliver(batch, edition_id, then=self._hand_over)
         finally:
-            self.deliverer.recorder.flush()  # before the batch is handed back: no row left `sending` in it
-            with self.store.session() as s:
-                finish_batch(s, batch, self.holder, done=outcome != "stopped")
-        if outcome == "done":
-            self.tally.batches += 1
+            deliverer.recorder.flush()  # before the batch is handed back: no row left `sending` in it
+            if deliverer.batch is not None:
+                with self.store.session() as s:
+                    finish_batch(s, deliverer.batch, self.holder, done=outcome != "stopped")
+                if outcome == "done":
+                    self.tally.batches += 1
+
+    def _hand_over(self, session: Session, finished: int) -> tuple[int, int] | None:
+        """A batch is done: hand it back and claim the next, in the transaction that found it done (one commit
+        per request, not three)."""
+        finish_batch(session, finished, self.holder, done=True)
+        self.tally.batches += 1
+        claimed = claim_batch(session, self.holder, edition_ids=self.edition_ids, list_name=self.list_name)
+        if claimed is not None:
+            self.touched.add(claimed[1])
+        return claimed
 
     def _editions(self) -> list[int]:
         if self.edition_ids is not None:
