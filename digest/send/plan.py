@@ -37,6 +37,7 @@ CHUNK = 5000  # subscribers read and written per planning transaction
 # What planning reads of a subscriber (and what a `SubscriberFilter` sees: a row with these attributes).
 PLAN_COLUMNS = ("id", "list_id", "email", "name", "topics", "language", "timezone", "send_time", "active_since")
 SubscriberFilter = Callable[[Any], bool]
+_UNSET = object()
 
 
 @dataclass
@@ -163,11 +164,17 @@ class Planner:
         now = outbox.stored_time(session, self.now)
         edition_id = self.edition_id
         variant_for = self._variant_for_topics
+        # Neighbours mostly share their preferences: the last answer is reused without a lookup.
+        last: tuple[Any, Any, PlannedVariant | None] = (_UNSET, _UNSET, None)
         for sub in subscribers:
             if sub.email in suppressed:
                 variant, reason = None, "address is suppressed"
             else:
-                variant = variant_for(session, edition, list_row, sub.topics, sub.language)
+                if sub.topics == last[0] and sub.language == last[1]:
+                    variant = last[2]
+                else:
+                    variant = variant_for(session, edition, list_row, sub.topics, sub.language)
+                    last = (sub.topics, sub.language, variant)
                 reason = "no article for this subscriber's selection"
             if variant is not None:
                 out.pending.append((sub, variant.variant_id))

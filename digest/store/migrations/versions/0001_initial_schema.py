@@ -226,7 +226,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_deliveries_batch_id'), ['batch_id'], unique=False)
         batch_op.create_index('ix_deliveries_edition_status', ['edition_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_deliveries_subscriber_id'), ['subscriber_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_deliveries_work_batch'), ['work_batch'], unique=False)
+        batch_op.create_index('ix_deliveries_work_batch_status', ['work_batch', 'status', 'variant_id'], unique=False)
 
     op.create_table('edition_articles',
     sa.Column('edition_id', sa.Integer(), nullable=False),
@@ -337,7 +337,7 @@ def downgrade() -> None:
 
     op.drop_table('edition_articles')
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_deliveries_work_batch'))
+        batch_op.drop_index('ix_deliveries_work_batch_status')
         batch_op.drop_index(batch_op.f('ix_deliveries_subscriber_id'))
         batch_op.drop_index('ix_deliveries_edition_status')
         batch_op.drop_index(batch_op.f('ix_deliveries_batch_id'))
