@@ -9,7 +9,7 @@ import importlib
 import inspect
 from pathlib import Path
 
-import digest.editions as editions
+from digest import editions
 
 # The order of the package docstring: a module may import only those before it.
 ORDER = ["dates", "window", "history", "lifecycle", "selection", "variants"]
