@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from digest import editions
 from digest.audience import tokens
 from digest.send import plan
-from digest.store.tables import DeliveryRow, SubscriberRow, VariantRow
+from digest.store.tables import DeliveryRow, EditionRow, SubscriberRow, VariantRow
 from digest.web.public import create_app
 
 from .audience_support import Web, outbox_messages, path_of, text_of
@@ -98,7 +98,7 @@ def test_each_selection_and_language_renders_once(project: Project, monkeypatch:
         by_email = dict(s.execute(select(DeliveryRow.email, DeliveryRow.variant_id)).all())
         assert s.scalar(select(func.count()).select_from(VariantRow)) == 2
         assert sorted(s.scalars(select(VariantRow.language))) == ["de", "fr"]  # what send time needs
-        edition = s.get(editions.EditionRow, s.scalar(select(VariantRow.edition_id)))
+        edition = s.get(EditionRow, s.scalar(select(VariantRow.edition_id)))
         groups = editions.variants_for_list(s, app.settings, edition)
     assert by_email[emails[0]] == by_email[emails[2]] == by_email[emails[3]] != by_email[emails[1]]
     assert sorted((g.selection.language, len(g.subscriber_ids)) for g in groups) == [("de", 3), ("fr", 1)]

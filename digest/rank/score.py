@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from digest.config import Settings
 from digest.errors import ConfigError
 from digest.ingest.topics import normalize_topic
 from digest.models import Article
@@ -58,7 +59,7 @@ class RankSettings:
     story_memory_days: int = 3
 
     @classmethod
-    def from_settings(cls, settings: Any) -> RankSettings:
+    def from_settings(cls, settings: Settings) -> RankSettings:
         """Validate and normalize; errors name the setting (and the table entry) that is wrong."""
         half_life = _number(settings.half_life_hours, "half_life_hours")
         if half_life <= 0:

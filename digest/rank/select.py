@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 
+from digest.config import Settings
 from digest.models import AlsoCovered, Article, Dropped, RankedItem, Selection
 from digest.rank import score as sc
 from digest.rank.dedupe import cluster_labels, retold
@@ -68,7 +68,7 @@ class Ranker:
     ``now`` is the reference time of freshness (an edition's cut-off).
     """
 
-    def __init__(self, candidates: Iterable[Article], *, settings: Any, now: datetime,
+    def __init__(self, candidates: Iterable[Article], *, settings: Settings | sc.RankSettings, now: datetime,
                  window: tuple[datetime, datetime] | None = None, pool: Collection[str] | None = None,
                  already_sent: Collection[str] = (), pinned: Collection[str] = (),
                  remembered: Iterable[Article] = (), remembered_context: Iterable[Article] = ()) -> None:
@@ -198,7 +198,7 @@ class Ranker:
                           also_covered_by=also)
 
 
-def rank_articles(candidates: Iterable[Article], *, settings: Any, now: datetime,
+def rank_articles(candidates: Iterable[Article], *, settings: Settings | sc.RankSettings, now: datetime,
                   topics: Iterable[str] | None = None, limit: int | None = None,
                   pinned: Collection[str] = (), engagement: Mapping[str, float] | None = None,
                   window: tuple[datetime, datetime] | None = None, pool: Collection[str] | None = None,
