@@ -19,7 +19,7 @@ from digest.config import Settings
 from digest.feedback.prune import prune
 from digest.feedback.stats import COUNT_NAMES, clicks_per_topic, edition_stats, list_trend
 from digest.store.db import Store
-from digest.store.tables import DeliveryRow, EditionTotalsRow, EventRow
+from digest.store.tables import DeliveryRow, EditionRow, EditionTotalsRow, EventRow, SendBatchRow
 from tests.conftest import Project
 from tests.feedback_support import World, build_world, settings_for
 
@@ -155,6 +155,57 @@ def test_prune_folds_counts_so_stats_stay_equal(store: Store, world: World) -> N
         assert edition_stats(s, world.editions[0]).counts["opened"] == 3
 
 
+def _batches(s: Session, edition_id: int | None = None) -> list[str]:
+    query = select(SendBatchRow.status).order_by(SendBatchRow.id)
+    if edition_id is not None:
+        query = query.where(SendBatchRow.edition_id == edition_id)
+    return list(s.scalars(query))
+
+
+def test_prune_takes_the_send_batches_and_spares_an_edition_still_sending(store: Store, world: World) -> None:
+    e0, e1, e2 = world.editions
+    with store.session() as s:
+        for edition_id in (e0, e1):
+            s.add_all([SendBatchRow(edition_id=edition_id, status="done") for _ in range(2)])
+        # Edition 2 is being sent again (a resume, say): a worker holds one batch, one is open, one reader waits.
+        s.add_all([SendBatchRow(edition_id=e2, status="claimed", holder="host:1:a"),
+                   SendBatchRow(edition_id=e2, status="open")])
+        s.add(DeliveryRow(edition_id=e2, subscriber_id=98, email="erin@example.org", status="pending"))
+        edition = s.get(EditionRow, e2)
+        assert edition is not None
+        edition.status = "sending"
+    with store.session() as s:
+        dry = prune(s, older_than_days=1, dry_run=True)
+        assert len(_batches(s)) == 6
+    assert (dry.editions, dry.deliveries, dry.batches) == (2, 7, 4)
+    with store.session() as s:
+        report = prune(s, older_than_days=1)
+    assert (report.editions, report.deliveries, report.batches) == (2, 7, 4)
+    assert report.to_json()["batches"] == 4
+    with store.session() as s:
+        assert _batches(s) == ["claimed", "open"] == _batches(s, e2)
+        assert s.scalar(select(func.count()).select_from(DeliveryRow).where(DeliveryRow.edition_id == e2)) == 4
+        assert s.scalar(select(func.count()).select_from(DeliveryRow)) == 4
+    # Once that send is over, the next prune takes the edition whole, batches included.
+    with store.session() as s:
+        s.query(DeliveryRow).filter(DeliveryRow.edition_id == e2).update({"status": "sent"})
+        s.query(SendBatchRow).update({"status": "done", "holder": None})
+        edition = s.get(EditionRow, e2)
+        assert edition is not None
+        edition.status = "sent"
+    with store.session() as s:
+        later = prune(s, older_than_days=1)
+    assert (later.editions, later.deliveries, later.batches) == (1, 4, 2)
+    # A batch an earlier prune left behind (its rows long gone) is taken too.
+    with store.session() as s:
+        s.add(SendBatchRow(edition_id=e0, status="done"))
+    with store.session() as s:
+        leftover = prune(s, older_than_days=1)
+    assert (leftover.editions, leftover.deliveries, leftover.batches) == (1, 0, 1)
+    with store.session() as s:
+        assert _batches(s) == []
+
+
 # --- the CLI ------------------------------------------------------------------------------------------------
 
 
@@ -206,13 +257,25 @@ def test_stats_errors_name_what_is_missing(project: Project, cli_world: World) -
 
 def test_db_prune_keeps_stats_equal(project: Project, cli_world: World) -> None:
     before = project.json("stats", "--list", "daily")
+    app = project.app()
+    try:
+        with app.store.session() as s:
+            s.add_all([SendBatchRow(edition_id=edition_id, status="done") for edition_id in cli_world.editions])
+    finally:
+        app.close()
     dry = project.json("db", "prune", "--older-than-days", "1", "--dry-run")
-    assert dry["dry_run"] is True and (dry["editions"], dry["deliveries"]) == (3, 10)
+    assert dry["dry_run"] is True and (dry["editions"], dry["deliveries"], dry["batches"]) == (3, 10, 3)
     assert project.json("stats", "--list", "daily") == before
     done = project.json("db", "prune", "--older-than-days", "1")
-    assert (done["editions"], done["events"], done["deliveries"]) == (3, dry["events"], 10)
+    assert (done["editions"], done["events"], done["deliveries"], done["batches"]) == (3, dry["events"], 10, 3)
     assert project.json("stats", "--list", "daily") == before
+    app = project.app()
+    try:
+        with app.store.session() as s:
+            assert _batches(s) == []
+    finally:
+        app.close()
     # retention_days (400 by default) keeps these 2024 editions' (already folded) totals untouched.
     out = project.run("db", "prune").stdout
-    assert "Removed 0 event(s)" in out
+    assert "Removed 0 event(s), 0 delivery row(s) and 0 send batch(es)" in out
     assert project.run("db", "prune", "--older-than-days", "0", ok=False).exit_code != 0

@@ -17,8 +17,8 @@ from digest.feedback.prune import prune as prune_store
 @click.option("--dry-run", is_flag=True, help="Count what would be removed; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def prune(older_than_days: int | None, dry_run: bool, as_json: bool) -> None:
-    """Remove old events and delivery rows, folding their counts into per-edition totals first, so
-    `digest stats` shows the same numbers afterwards."""
+    """Remove old events, delivery rows and send batches, folding their counts into per-edition totals first, so
+    `digest stats` shows the same numbers afterwards. Editions still sending are left alone."""
     app = get_app()
     days = older_than_days if older_than_days is not None else int(app.settings.retention_days)
     if days < 1:
@@ -30,7 +30,8 @@ def prune(older_than_days: int | None, dry_run: bool, as_json: bool) -> None:
         print_json(report.to_json())
         return
     verb = "Would remove" if dry_run else "Removed"
-    click.echo(f"{verb} {report.events} event(s) and {report.deliveries} delivery row(s) from "
+    click.echo(f"{verb} {report.events} event(s), {report.deliveries} delivery row(s) and {report.batches} send "
+               f"batch(es) from "
                f"{report.editions} edition(s) older than {report.cutoff:%Y-%m-%d %H:%M} UTC"
                f"{'' if dry_run else '; their counts are kept in the edition totals'}.")
 
