@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -143,6 +148,58 @@ def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+def spawn_digest(project: Any, *args: str, stderr: int = subprocess.PIPE,
+                 env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`digest ARGS` as a process of its own in the project (its folder and environment), the way an operator
+    runs it; in a new session, so `os.killpg` kills it and the workers it started together."""
+    return subprocess.Popen([sys.executable, "-m", "digest", *args], cwd=project.root,
+                            env={**os.environ, **project.env, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=stderr, start_new_session=True)
+
+
+_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def run_at_terminal(project: Any, *args: str, timeout: float = 120.0) -> tuple[int, str, str]:
+    """`digest ARGS` with its stderr on a pseudo-terminal, 200 columns wide: what decides on a progress bar sees
+    a person watching. Returns (exit status, stdout, what the terminal got, without escape codes)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    proc = spawn_digest(project, *args, stderr=slave, env={"TERM": "xterm", "COLUMNS": "200"})
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        # Read as it comes: a terminal whose buffer fills blocks the writer.
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO once the last writer has closed the terminal
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        reader.join(timeout=10)
+        os.close(master)
+    # A bar redraws its line after a carriage return: each drawing on a line of its own.
+    terminal = _ESCAPES.sub("", b"".join(chunks).decode("utf-8", "replace")).replace("\r", "\n")
+    return proc.returncode, out.decode("utf-8", "replace"), terminal
 
 
 def sendgrid_env(project: Any, standin: Any, monkeypatch: Any, **settings: Any) -> App:

@@ -8,7 +8,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from typing import Any
 
@@ -23,15 +22,13 @@ from .send_support import (
     add_subscribers,
     delivery_statuses,
     sendgrid_env,
+    spawn_digest,
     wait_for,
 )
 
 
 def _spawn_send(project: Any, *args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **project.env}
-    return subprocess.Popen([sys.executable, "-m", "digest", "send", "--date", DAY.isoformat(), *args],
-                            cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    return spawn_digest(project, "send", "--date", DAY.isoformat(), *args)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -9,7 +9,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -30,8 +29,10 @@ from .send_support import (
     add_articles,
     add_subscribers,
     delivery_statuses,
+    run_at_terminal,
     send_on_day,
     sendgrid_env,
+    spawn_digest,
     wait_for,
 )
 
@@ -65,9 +66,7 @@ def _planned(app: App) -> None:
 
 
 def _spawn_worker(project: Project) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "digest", "worker", "--json"], cwd=project.root,
-                            env={**os.environ, **project.env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    return spawn_digest(project, "worker", "--json")
 
 
 def _done_by(app: App) -> dict[int, int]:
@@ -177,7 +176,9 @@ def test_send_with_workers_adds_up_what_every_worker_did(pg_project: Project, st
     add_articles(app, 3)
     add_subscribers(app, 600)
     standin.state.script(delay=0.1)
-    summary = json.loads(project.run("send", "--date", DAY.isoformat(), "--workers", "3", "--json").stdout)
+    result = project.run("send", "--date", DAY.isoformat(), "--workers", "3", "--json")
+    assert "sending" not in result.stderr  # not a terminal: no bar, as with one process
+    summary = json.loads(result.stdout)
     assert summary["workers"] == 3 and summary["sent"] == 600 and summary["status"] == "sent"
     assert summary["batches"] == math.ceil(600 / 50) and summary["requests"] == math.ceil(600 / 50)
     assert standin.state.count_by_email() == {f"reader{i}@example.com": 1 for i in range(600)}
@@ -270,3 +271,26 @@ def test_a_subject_test_sent_by_several_workers_gives_nobody_two_subjects(pg_pro
     assert len(got) == 600 and all(len(s) == 1 for s in got.values())
     assert standin.state.count_by_email() == {f"reader{i}@example.com": 1 for i in range(600)}
     assert Counter(m.subject for m in standin.state.messages()) == {A: 540, B: 60}
+
+
+@pytest.mark.parametrize("flags", [(), ("--no-progress",)], ids=["bar", "no_progress"])
+def test_send_with_workers_draws_every_workers_progress_at_a_terminal(pg_project: Project, standin: StandinServer,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     flags: tuple[str, ...]) -> None:
+    """At a terminal, `digest send --workers 2` draws one bar from the edition's rows in the store, so it counts
+    the other worker's messages too and ends at the whole edition; `--no-progress` draws none; the summary is
+    the same either way."""
+    app = sendgrid_env(pg_project, standin, monkeypatch, send_batch_size=50)
+    add_articles(app, 3)
+    add_subscribers(app, 600)
+    standin.state.script(delay=0.2)  # a send of a few seconds: several polls, so a rate
+    status, out, terminal = run_at_terminal(pg_project, "send", "--date", DAY.isoformat(), "--workers", "2", *flags)
+    assert status == 0, out + terminal
+    assert "delivered by 2 worker processes (12 batch(es))" in out and "this run: sent 600, failed 0" in out
+    assert standin.state.count_by_email() == {f"reader{i}@example.com": 1 for i in range(600)}
+    if flags:
+        assert "sending" not in terminal and "/600" not in terminal, terminal
+        return
+    final = [line for line in terminal.splitlines() if "sending" in line][-1]
+    assert "600/600" in final and "sent 600 · failed 0 · skipped 0 · in doubt 0" in final, terminal
+    assert "msg/s" in final, final

@@ -84,7 +84,8 @@ def _open_window(app: App, list_name: str | None, day: str) -> str | None:
               "resume never repeats a refused request.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes that deliver the edition together (PostgreSQL only): this one and N-1 `digest "
-              "worker` processes it starts; the summary adds up what they all did.")
+              "worker` processes it starts; the summary adds up what they all did, and the progress bar, read "
+              "from the database, counts every worker's messages.")
 @click.option("--now", "send_now", is_flag=True, help="With --date: send that edition now even though its window is "
               "still open (its articles are frozen at this moment; later ones are left out).")
 @click.option("--yes", is_flag=True, help="Do not ask before sending an edition whose window is still open.")

@@ -10,7 +10,8 @@
    (`plan`);
 4. delivers: a `worker` in this process (and, with ``workers`` > 1 on PostgreSQL, that many `digest worker`
    processes beside it) claims batches, re-checks each subscriber, claims the rows ``sending``, calls the
-   provider and records the outcome (`claim`, `deliver`, `record`);
+   provider and records the outcome (`claim`, `deliver`, `record`); with several workers the progress bar is
+   drawn from the edition's rows in the store (`watch`), the one place that sees every worker;
 5. settles the edition's status (``sent``, or ``failed`` when every attempted delivery failed).
 
 SIGINT and SIGTERM stop the send after the request in flight; what is left stays ``pending`` for the next run.
@@ -40,6 +41,7 @@ from digest.send.record import finish
 from digest.send.recover import recover
 from digest.send.rehearse import rehearse
 from digest.send.summary import InDoubt, NoProgress, Progress, SendSummary
+from digest.send.watch import Display, EditionWatch
 from digest.send.worker import LocalWorkers, Worker, require_postgres
 
 __all__ = ["EmptyEdition", "InDoubt", "SendSummary", "empty_message", "send_edition", "stop_on_signals"]
@@ -80,6 +82,21 @@ def _utcnow() -> datetime:
     return datetime.now(_dt.UTC)
 
 
+def _progress_for(progress: bool | Progress, workers: int) -> tuple[Progress, Display | None]:
+    """The progress hook this process's worker advances, and the display `EditionWatch` feeds from the store.
+    With several workers this process sees only its own share, so the bar is drawn from the store instead; a
+    caller's own hook still gets this process's advances (it is a hook into this worker, not a display)."""
+    if progress is False:
+        return NoProgress(), None
+    if progress is not True:
+        return progress, None
+    from digest.send.progress import RichProgress  # rich only when a bar is drawn
+
+    if workers > 1:
+        return NoProgress(), RichProgress()
+    return RichProgress(), None
+
+
 def send_edition(app: App, list_name: str | None = None, date: date | str | None = None, via: str | None = None,
                  dry_run: bool = False, sandbox: bool = False, progress: bool | Progress = True,
                  subscriber_filter: SubscriberFilter | None = None, now: datetime | None = None,
@@ -102,15 +119,7 @@ def send_edition(app: App, list_name: str | None = None, date: date | str | None
     day = _parse_date(date)
     if workers > 1 and not (dry_run or sandbox):
         require_postgres(store, "--workers")
-    reporter: Progress
-    if progress is True:
-        from digest.send.progress import RichProgress
-
-        reporter = RichProgress()
-    elif progress is False:
-        reporter = NoProgress()
-    else:
-        reporter = progress
+    reporter, display = _progress_for(progress, workers)
     backend = None if dry_run else get_backend(settings, via, sandbox=sandbox)
     backend_name = via or settings.backend
     with store.session() as s:
@@ -138,6 +147,7 @@ def send_edition(app: App, list_name: str | None = None, date: date | str | None
     lease = EditionLease(store, edition_id)
     lease.acquire()
     local: LocalWorkers | None = None
+    watch: EditionWatch | None = None
     try:
         if retry_failed:
             with store.session() as s:
@@ -148,13 +158,16 @@ def send_edition(app: App, list_name: str | None = None, date: date | str | None
             if plan_edition(store, settings, edition_id, summary, now, subscriber_filter=subscriber_filter,
                             batch_rows=batch_size(settings, backend) if backend.max_batch_size > 1
                             else int(settings.send_batch_size)):
+                with store.session() as s:
+                    before = outbox.counts(s, edition_id)
                 if workers > 1:
                     local = LocalWorkers(workers - 1, edition_id, settings, store.url, via=via)
                     local.start()
                     summary.workers = workers
-                with store.session() as s:
-                    total = outbox.counts(s, edition_id).get("pending", 0)
-                reporter.start(total)
+                if display is not None:
+                    watch = EditionWatch(store, edition_id, before, display)
+                    watch.start()
+                reporter.start(before.get("pending", 0))
                 worker = Worker(store, settings, backend, summary, stop, progress=reporter, holder=holder,
                                 edition_ids=[edition_id])
                 try:
@@ -167,6 +180,8 @@ def send_edition(app: App, list_name: str | None = None, date: date | str | None
             else:
                 summary.status = "skipped"
     finally:
+        if watch is not None:
+            watch.stop()
         reporter.finish()
         lease.release()
     finish(store, edition_id, summary, stopped=stop.is_set())

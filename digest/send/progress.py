@@ -1,6 +1,12 @@
-"""The send's progress bar on stderr: done of total, sent/failed/skipped/in-doubt counts, and messages per second."""
+"""The send's progress bar on stderr: done of total, sent/failed/skipped/in-doubt counts, and messages per second.
+
+One process's deliverer advances it (`advance`); with several workers the store's counts set it (`show`, from
+`digest.send.watch`).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -27,9 +33,21 @@ class RichProgress:
         if self._task is None:
             return
         self._bar.advance(self._task, sent + failed + skipped + in_doubt)
-        task = self._bar.tasks[0]
-        speed = task.speed
-        self._bar.update(self._task, counts=self._counts(), rate=f"{speed:,.0f} msg/s" if speed else "")
+        self._bar.update(self._task, counts=self._counts(), rate=self._rate())
+
+    def show(self, done: int, counts: Mapping[str, int]) -> None:
+        """Every worker's numbers so far, as read from the store: they replace the bar's, they do not add up."""
+        for name in self.counts:
+            self.counts[name] = counts.get(name, 0)
+        if self._task is None:
+            return
+        # Setting `completed` records a speed sample like `advance` does, so the rate is every worker's together.
+        self._bar.update(self._task, completed=done, counts=self._counts())
+        self._bar.update(self._task, rate=self._rate())
+
+    def _rate(self) -> str:
+        speed = self._bar.tasks[0].speed if self._bar.tasks else None
+        return f"{speed:,.0f} msg/s" if speed else ""
 
     def _counts(self) -> str:
         c = self.counts
