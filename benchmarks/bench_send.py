@@ -128,7 +128,8 @@ def _project(root: Path, n: int, port: int, database_url: str) -> Any:
         for i in range(5):
             upsert_article(s, Article(id=f"b{i}", title=f"Fictional benchmark story {i}", outlet="Example Gazette",
                                       url=f"https://news.example.org/b{i}", published_at=NOW - timedelta(hours=i + 1),
-                                      summary="A made-up summary.", quick_looks=["One.", "Two."]), now=NOW)
+                                      summary="A made-up summary.", quick_looks=["One.", "Two."], language="en"),
+                           now=NOW)
         list_id = list_row.id
     for start in range(0, n, 20_000):
         with app.store.session() as s:

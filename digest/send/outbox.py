@@ -121,14 +121,14 @@ def batch_due(session: Session, work_batch: int, limit: int) -> list[Due]:
     """The next ``limit`` pending deliveries of a send batch, all of one variant (the first one's): one provider
     request's worth. A retract may have moved some of a batch's rows to another variant; they come next. (On the
     session's connection, past the ORM: plain columns need none of its work.)"""
-    rows = list(map(Due._make, _driver_rows(session, _DUE, {"work_batch": work_batch, "limit": limit})))
+    rows = list(map(Due._make, driver_rows(session, _DUE, {"work_batch": work_batch, "limit": limit})))
     return [r for r in rows if r.variant_id == rows[0].variant_id] if rows else []
 
 
 _COMPILED: dict[tuple[int, str], Any] = {}
 
 
-def _driver_rows(session: Session, statement: Any, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+def driver_rows(session: Session, statement: Any, values: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Rows of ``statement`` (compiled once per dialect) as the driver's plain tuples: no result processing, no
     Row objects. Only for statements whose columns the driver already returns as Python wants them (integers,
     text; SQLite's booleans come as 0 and 1, which read the same)."""

@@ -331,6 +331,8 @@ class SendGridBackend(Backend):
 
 def _address(email: str) -> str:
     """An address in the ASCII form SendGrid takes; one without (a sender, a Reply-To) refuses the request."""
+    if email.isascii():  # nearly every address: nothing to convert
+        return email
     try:
         return ascii_address(email)
     except Invalid as exc:
