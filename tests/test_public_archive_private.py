@@ -7,6 +7,8 @@ Every article and address here is fictional.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -92,10 +94,15 @@ def test_a_tampered_or_misplaced_token_and_the_rest_of_the_archive_are_404(priva
     project, web = private
     link = web_links(project).pop().removeprefix(BASE)
     token = link.rsplit("/", 1)[1]
-    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
+    # A signature's first character (its last one may only hold base64 padding bits, which decoding ignores).
+    payload, signature = token.rsplit(".", 1)
+    flipped = f"{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+    list_id, day = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    other_list = base64.urlsafe_b64encode(json.dumps([list_id + 1, day], separators=(",", ":")).encode()).decode()
     other_day = DAY.replace(day=DAY.day + 1).isoformat()
     for path in (f"/archive/daily/{DAY.isoformat()}/{flipped}",  # altered signature
                  f"/archive/daily/{DAY.isoformat()}/x{token}",
+                 f"/archive/daily/{DAY.isoformat()}/{other_list.rstrip('=')}.{signature}",  # another list id, old signature
                  f"/archive/daily/{DAY.isoformat()}/not-a-token",
                  f"/archive/daily/{other_day}/{token}",  # signed for another date
                  f"/archive/other/{DAY.isoformat()}/{token}",  # and another list
@@ -112,3 +119,18 @@ def test_the_link_keeps_working_after_the_list_goes_public(private: Any) -> None
     public = web.get(f"/archive/daily/{DAY.isoformat()}")
     assert public.status_code == 200 and public.headers["cache-control"].startswith("public")
     assert web.get("/archive/daily").status_code == 200
+
+
+def test_the_access_log_holds_no_working_web_version_link() -> None:
+    import logging
+
+    from digest.web.public import TokenMaskFilter
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5000", "GET", "/archive/daily/2024-05-06/WzcsIjIwMjQiXQ.sig", "1.1", 200),
+                               None)
+    TokenMaskFilter().filter(record)
+    assert isinstance(record.args, tuple) and record.args[2] == "/archive/daily/2024-05-06/…"
+    public = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, "%s", ("/archive/daily/2024-05-06",), None)
+    TokenMaskFilter().filter(public)
+    assert isinstance(public.args, tuple) and public.args[0] == "/archive/daily/2024-05-06"

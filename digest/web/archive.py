@@ -30,9 +30,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from digest.app import App
-from digest.audience.tokens import BadToken, read_web_token
 from digest.audience.lists import effective_language
 from digest.audience.pages import render
+from digest.audience.tokens import BadToken, read_web_token
 from digest.i18n import dates
 from digest.i18n.catalog import Translator
 from digest.i18n.languages import SOURCE
