@@ -30,7 +30,12 @@ new code may import from the module that does the job.
 from __future__ import annotations
 
 from digest.editions.dates import cutoff_for, local_today, parse_send_time, upcoming_date
-from digest.editions.history import StoryMemory, record_sent_articles, remembered_stories, sent_by_other_editions
+from digest.editions.history import (
+    StoryMemory,
+    record_sent_articles,
+    remembered_stories,
+    sent_by_other_editions,
+)
 from digest.editions.lifecycle import candidate_pool, freeze, get_or_create_edition
 from digest.editions.selection import (
     NEARBY,
