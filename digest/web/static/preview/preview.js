@@ -1,5 +1,8 @@
 // digest preview: view toggles, the checks panel, and live reload over Server-Sent Events.
 // The view state lives in the URL fragment so a full page reload (or a shared link) keeps it.
+// On a change the email's new HTML is fetched and put in place of the frame's document (no navigation: no
+// blank frame, the scroll position stays, and the text shows as soon as it arrives); the checks and the desk
+// are fetched after it, so their work never delays the email.
 (function () {
   "use strict";
 
@@ -14,6 +17,9 @@
   var darkButton = document.getElementById("dark");
   var VIEWS = ["html", "text", "source", "headers", "web", "archive"];
   var WIDTHS = ["640", "375"];
+  // Views whose frame holds an HTML document that can be swapped in place; text and source are plain text.
+  var SWAPPABLE = ["html", "web", "archive", "headers"];
+  var swapInPlace = viewer.getAttribute("data-swap") === "1";
 
   var state = { view: "html", width: "640", dark: false, version: Number(viewer.getAttribute("data-version")) || 0 };
   var fromHash = new URLSearchParams(location.hash.slice(1));
@@ -69,7 +75,9 @@
   }
 
   var keepScroll = null;
+  var swaps = 0;
   function loadFrame(keepPosition) {
+    swaps += 1;  // a swap still on its way would put the previous view back
     keepScroll = null;
     if (keepPosition) {
       try { keepScroll = frame.contentWindow.scrollY; } catch (e) { keepScroll = null; }
@@ -78,14 +86,53 @@
     if (keepPosition || frame.getAttribute("src") !== url) { frame.setAttribute("src", url); }
   }
 
-  frame.addEventListener("load", function () {
+  function fitFrame() {
     try {
       var doc = frame.contentDocument;
       // Tall enough to show the whole email without a second scrollbar.
       frame.style.height = Math.max(600, doc.documentElement.scrollHeight + 20) + "px";
-      if (keepScroll !== null) { frame.contentWindow.scrollTo(0, keepScroll); }
     } catch (e) { /* another origin: keep the default height */ }
+  }
+
+  frame.addEventListener("load", function () {
+    fitFrame();
+    try {
+      if (keepScroll !== null) { frame.contentWindow.scrollTo(0, keepScroll); }
+    } catch (e) { /* another origin */ }
   });
+
+  // Replaces the frame's document with a fresh fetch of the same view. The document object stays, and with
+  // it the frame's sandbox and the email's Content-Security-Policy (no script runs, as before); DOMParser
+  // never runs scripts either. Resolves false when the frame has to be navigated instead.
+  function swapFrame() {
+    var doc = null;
+    try { doc = frame.contentDocument; } catch (e) { doc = null; }
+    // Only over a loaded view of this edition: not the frame's first about:blank, nor a page still loading.
+    if (!swapInPlace || SWAPPABLE.indexOf(state.view) < 0 || !doc || !doc.documentElement
+        || doc.contentType !== "text/html" || doc.readyState !== "complete"
+        || doc.location.pathname.indexOf(base + "/") !== 0) {
+      return Promise.resolve(false);
+    }
+    var mine = ++swaps;
+    var url = frameUrl();
+    return fetch(url, { cache: "no-store", credentials: "same-origin" })
+      .then(function (response) {
+        var type = response.headers.get("content-type") || "";
+        if (type.indexOf("text/html") !== 0) { return false; }
+        return response.text().then(function (html) {
+          if (mine !== swaps) { return true; }  // a newer change or another view already took over
+          var current = frame.contentDocument;
+          var parsed = new DOMParser().parseFromString(html, "text/html");
+          var y = frame.contentWindow.scrollY;
+          current.replaceChild(current.adoptNode(parsed.documentElement), current.documentElement);
+          frame.contentWindow.scrollTo(0, y);
+          frame.setAttribute("data-shown", url);
+          fitFrame();
+          return true;
+        });
+      })
+      .catch(function () { return false; });
+  }
 
   function loadPanel() {
     var url = panel.getAttribute("data-src");
@@ -148,10 +195,18 @@
   function reload(reason) {
     reloads += 1;
     viewer.setAttribute("data-reloads", String(reloads));
-    loadFrame(true);
-    loadPanel();
-    loadDesk();
     setLive("live", "live · reloaded (" + reason + ")");
+    if (!swapInPlace) {
+      loadFrame(true);
+      loadPanel();
+      loadDesk();
+      return;
+    }
+    swapFrame().then(function (swapped) {
+      if (!swapped) { loadFrame(true); }
+      loadPanel();
+      loadDesk();
+    });
   }
 
   if (window.EventSource) {
