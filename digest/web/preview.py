@@ -57,7 +57,14 @@ from digest.web import preview_editions as editions
 from digest.web.preview_checks import SpamChecker, run_checks
 from digest.web.preview_desk import PasswordGate, desk_fingerprint, desk_routes, load_view
 from digest.web.preview_frame import frame_html, inject_head
-from digest.web.preview_live import ChangeHub, FileWatcher, ReloadTuning, articles_fingerprint, poll_articles
+from digest.web.preview_live import (
+    FAST_RELOAD,
+    ChangeHub,
+    FileWatcher,
+    ReloadTuning,
+    articles_fingerprint,
+    poll_articles,
+)
 from digest.web.preview_warm import EditionKey, WarmEditions
 from digest.web.preview_web import preview_archive, preview_web_version
 
@@ -173,7 +180,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.0,
                        spam: SpamChecker | None = None,
                        allowed_hosts: Sequence[str] = LOOPBACK_HOSTS, password: str = "",
-                       reload: ReloadTuning = ReloadTuning()) -> Starlette:
+                       reload: ReloadTuning = FAST_RELOAD) -> Starlette:
     """The preview as an ASGI app. ``live`` starts the file watcher and article poller (needs the lifespan).
 
     ``allowed_hosts`` are the Host headers answered: a web page the user visits could otherwise point its own
