@@ -52,6 +52,12 @@ def private(project: Project) -> Iterator[tuple[Project, Web]]:
     app.close()
 
 
+def href(soup: BeautifulSoup, text: str) -> str:
+    link = soup.find("a", string=text)
+    assert link is not None, text
+    return str(link["href"])
+
+
 def web_links(project: Project) -> set[str]:
     """Every "view in browser" link the readers got, from the HTML and the text parts."""
     links: set[str] = set()
@@ -60,8 +66,8 @@ def web_links(project: Project) -> set[str]:
         text = message.get_body(("plain",))
         assert html is not None and text is not None
         soup = BeautifulSoup(html.get_content(), "lxml")
-        links.add(soup.find("a", string="View in browser")["href"])
-        links.add(soup.find("a", string="Read it in your browser")["href"])
+        links.add(href(soup, "View in browser"))
+        links.add(href(soup, "Read it in your browser"))
         links.update(w for w in text.get_content().split() if w.startswith(f"{BASE}/archive/"))
     return links
 
@@ -84,7 +90,7 @@ def test_the_emails_link_opens_the_edition_without_anything_personal(private: An
     assert soup.find("a", string="View in browser") is None  # the page itself
     # The banner keeps the subscribe link but not the archive's, which answers 404 for this list.
     assert soup.find("a", string="All editions") is None
-    assert soup.find("a", string="Subscribe")["href"] == f"{BASE}/subscribe/daily"
+    assert href(soup, "Subscribe") == f"{BASE}/subscribe/daily"
     # Only the token guards the page: no shared cache, no index, no Referer to the sites articles link to.
     assert page.headers["cache-control"].startswith("private")
     assert page.headers["referrer-policy"] == "no-referrer" and "noindex" in page.headers["x-robots-tag"]
