@@ -234,6 +234,12 @@ def test_live_reload_in_the_browser_after_a_template_edit(sqlite_project: Projec
         server.stop()
 
 
+# Every element of the email with the styles a reader sees (the marker paragraphs are the new elements).
+_FRAME_STYLES = """() => Array.from(document.getElementById('frame').contentDocument.querySelectorAll('body *'))
+    .map(e => { const c = getComputedStyle(e); return [e.tagName, e.className, c.display, c.color, c.fontSize,
+                c.backgroundColor, c.paddingTop].join(','); })"""
+
+
 @pytest.mark.browser
 def test_a_template_save_swaps_the_frames_document_without_reloading_the_page_or_the_frame(
         sqlite_project: Project, browser_page: object) -> None:
@@ -260,6 +266,7 @@ def test_a_template_save_swaps_the_frames_document_without_reloading_the_page_or
         }""")
         src = page.get_attribute("#frame", "src")
         panel_version = page.get_attribute("#panel .panel-body", "data-version")
+        styles = page.evaluate(_FRAME_STYLES)
 
         article = sqlite_project.root / "templates" / "_article.mjml.j2"
         article.write_text(article.read_text(encoding="utf-8").replace(
@@ -270,6 +277,10 @@ def test_a_template_save_swaps_the_frames_document_without_reloading_the_page_or
         assert page.evaluate("document.getElementById('frame').contentWindow.__frame") == "same frame document"
         assert page.evaluate("window.__frameLoads") == 0
         assert page.get_attribute("#frame", "src") == src
+        # Styled exactly as a loaded email is (the inlined styles included: the hidden preheader stays hidden).
+        after = page.evaluate(_FRAME_STYLES)
+        assert [s for s in after if ",swap-marker," not in s] == styles and len(after) > len(styles)
+        assert "Also today" not in page.evaluate("document.getElementById('frame').contentDocument.body.innerText")
         # The email's own rules still hold in the swapped document: links open a new tab, no script may run.
         assert page.evaluate("document.getElementById('frame').contentDocument.querySelector('base').target") \
             == "_blank"

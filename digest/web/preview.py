@@ -259,9 +259,12 @@ def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.
             raise NotFound(f"subject: {raw_subject!r} is not a subject's number")
         subject_index = int(raw_subject) - 1 if raw_subject else None
         if to is None:
+            # Only a fetch answering a change event (``live=1``, from an open tab) may take the render made
+            # ahead for that change: a page that just opened could be newer than the last change it saw.
             raw_version = request.query_params.get("v") or ""
+            live = request.query_params.get("live") == "1" and raw_version.isdigit()
             key = EditionKey(list_name, day, subscriber, subject_index)
-            return await warm.get(key, int(raw_version) if raw_version.isdigit() else None)
+            return await warm.get(key, int(raw_version) if live else None)
 
         def work() -> editions.PreviewEdition:
             settings = state.settings()

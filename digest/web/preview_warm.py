@@ -2,9 +2,11 @@
 so the frame's fetch that follows the event (and the checks' after it) takes the render under way or done
 instead of starting one, and two fetches of one edition never render it twice.
 
-Only a fetch for the change's own version (the tab's ``?v=``) is answered ahead, and only for a few seconds
-after the change: that is the fetch the event causes. Anything else renders as before, so a page opened later,
-or a change the preview cannot see (a subscriber's topics edited elsewhere), never meets an old render.
+Only a fetch that answers the change (an open tab's, ``?live=1&v=N`` for change N) is answered ahead, and only
+for a few seconds after the change. Anything else renders as before: a page that opens after a desk action,
+say, may be newer than the last change the preview noticed, and is never handed that change's render; nor is
+a page opened later, after a change the preview cannot see (a subscriber's topics edited elsewhere). An open
+tab always hears of the next change, so the render it got is never the last word.
 """
 
 from __future__ import annotations
