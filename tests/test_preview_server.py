@@ -234,6 +234,70 @@ def test_live_reload_in_the_browser_after_a_template_edit(sqlite_project: Projec
         server.stop()
 
 
+# Every element of the email with the styles a reader sees (the marker paragraphs are the new elements).
+_FRAME_STYLES = """() => Array.from(document.getElementById('frame').contentDocument.querySelectorAll('body *'))
+    .map(e => { const c = getComputedStyle(e); return [e.tagName, e.className, c.display, c.color, c.fontSize,
+                c.backgroundColor, c.paddingTop].join(','); })"""
+
+
+@pytest.mark.browser
+def test_a_template_save_swaps_the_frames_document_without_reloading_the_page_or_the_frame(
+        sqlite_project: Project, browser_page: object) -> None:
+    from playwright.sync_api import Page
+
+    page = browser_page
+    assert isinstance(page, Page)
+    seed(sqlite_project)
+    shutil.copytree(PACKAGE_TEMPLATES, sqlite_project.root / "templates")
+    server = Server(sqlite_project)
+    try:
+        page.goto(server.url + "/")
+        page.wait_for_selector("#live[data-state='live']")
+        _wait_for_frame_text(page, "Council approves harbour bridge budget")
+        page.wait_for_selector("#panel [data-check='size']")
+        # Markers on the viewer's window and on the frame's: a page reload drops the first, a frame navigation
+        # (the old way) the second and fires the frame's load event.
+        page.evaluate("""() => {
+            window.__viewer = 'same page';
+            const frame = document.getElementById('frame');
+            frame.contentWindow.__frame = 'same frame document';
+            window.__frameLoads = 0;
+            frame.addEventListener('load', () => { window.__frameLoads += 1; });
+        }""")
+        src = page.get_attribute("#frame", "src")
+        panel_version = page.get_attribute("#panel .panel-body", "data-version")
+        styles = page.evaluate(_FRAME_STYLES)
+
+        article = sqlite_project.root / "templates" / "_article.mjml.j2"
+        article.write_text(article.read_text(encoding="utf-8").replace(
+            '<p class="byline">', '<p class="swap-marker">Fictional swapped-in marker</p><p class="byline">', 1),
+            encoding="utf-8")
+        _wait_for_frame_text(page, "Fictional swapped-in marker")
+        assert page.evaluate("window.__viewer") == "same page"
+        assert page.evaluate("document.getElementById('frame').contentWindow.__frame") == "same frame document"
+        assert page.evaluate("window.__frameLoads") == 0
+        assert page.get_attribute("#frame", "src") == src
+        # Styled exactly as a loaded email is (the inlined styles included: the hidden preheader stays hidden).
+        after = page.evaluate(_FRAME_STYLES)
+        assert [s for s in after if ",swap-marker," not in s] == styles and len(after) > len(styles)
+        assert "Also today" not in page.evaluate("document.getElementById('frame').contentDocument.body.innerText")
+        # The email's own rules still hold in the swapped document: links open a new tab, no script may run.
+        assert page.evaluate("document.getElementById('frame').contentDocument.querySelector('base').target") \
+            == "_blank"
+        # The checks follow once the email is in place.
+        page.wait_for_function("(old) => { const b = document.querySelector('#panel .panel-body');"
+                               " return !!b && b.getAttribute('data-version') !== old; }", arg=panel_version)
+        # Switching views still navigates the frame (plain text is no HTML document to swap).
+        page.click("button[data-view='text']")
+        page.wait_for_function("() => document.getElementById('frame').contentDocument.contentType === 'text/plain'"
+                               " && document.getElementById('frame').contentDocument.readyState === 'complete'")
+        assert "Fictional swapped-in marker" not in page.evaluate(
+            "document.getElementById('frame').contentDocument.body.innerText")
+        assert page.evaluate("window.__viewer") == "same page"
+    finally:
+        server.stop()
+
+
 def _wait_for_frame_text(page: object, text: str) -> None:
     from playwright.sync_api import Page
 

@@ -97,9 +97,19 @@ def test_header_counts_stories_and_links_the_web_version_and_subscribe(tmp_path:
     assert soup.find("a", string=re.compile("^Subscribe to "))["href"] == "https://news.example.org/subscribe/daily"
     assert f"Read it in your browser: {web}" in text
     assert "Subscribe to The Springfield Ledger: https://news.example.org/subscribe/daily" in " ".join(text.split())
+    # A private list without a secret_key to sign with: no web link at all.
     private = render_selection(s, list_row(archive="private"), EDITION_DATE, selection(4))
     assert "/archive/" not in private.html and "/archive/" not in private.text
     assert "/subscribe/daily" in private.html
+    # With one, the link carries a token signed for the list and date: the same in every render, for every reader.
+    signed = settings(tmp_path, base_url="https://news.example.org", secret_key="fictional-test-key")
+    private = render_selection(signed, list_row(archive="private"), EDITION_DATE, selection(4))
+    link = soup_of(private.html).find("a", string="View in browser")["href"]
+    assert link.startswith(web + "/") and len(link) > len(web) + 20
+    assert link in private.text.split()  # the text part wraps the long link onto a line of its own
+    again = render_selection(signed.replace(secret_key="another-fictional-key"), list_row(archive="private"),
+                             EDITION_DATE, selection(4))
+    assert link not in again.html  # a new key: a new render, not the cached one
 
 
 def test_cached_inlining_gives_what_a_fresh_premailer_gives(tmp_path: Path) -> None:

@@ -7,6 +7,11 @@ last signs, all verify, which is how ``secret_key_fallbacks`` keeps links workin
 
 Unsubscribe tokens never expire (CAN-SPAM wants them to work long after the send); confirmation tokens expire after
 ``confirm_max_age_hours`` and preference tokens after ``preferences_max_age_days``.
+
+A private list's web version is reached by a link of its own kind (``web_token``): it carries the list and the
+edition's date and nothing about a reader, so every copy of the email, forwarded ones too, holds the same link,
+and opening it reveals nobody. It has no timestamp, so the same edition always gets the same link (renders stay
+cacheable and byte-identical) and it never expires, like the email it came in.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ import hmac
 import time
 from binascii import b2a_base64
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode, int_to_bytes
 from itsdangerous.signer import HMACAlgorithm
 
@@ -36,6 +42,9 @@ _URLSAFE = bytes.maketrans(b"+/", b"-_")
 def _b64(data: bytes) -> bytes:
     """itsdangerous' `base64_encode` (URL-safe, unpadded), without its checks and Python-level steps."""
     return b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
+
+
+WEB_PURPOSE = "web"  # a private list's web version: a salt of its own, not one of PURPOSES (no subscriber in it)
 
 
 class BadToken(DigestError):
@@ -177,3 +186,39 @@ def confirm_url(settings: Settings, subscriber_id: int, list_id: int, email: str
     status change, such as an unsubscribe, void the link."""
     return _url(settings, "confirm",
                 make_token(settings, "confirm", subscriber_id, list_id, email=email, version=version))
+
+
+@lru_cache(maxsize=8)
+def _web_serializer(secret_key: str, fallbacks: tuple[str, ...]) -> URLSafeSerializer:
+    return URLSafeSerializer([*reversed(fallbacks), secret_key], salt=_SALT_PREFIX + WEB_PURPOSE)
+
+
+def web_serializer(settings: Settings) -> URLSafeSerializer | None:
+    """None without a ``secret_key``: a private list's email then has no web link, as before there was one."""
+    if not settings.secret_key:
+        return None
+    return _web_serializer(settings.secret_key, tuple(k for k in settings.secret_key_fallbacks if k))
+
+
+def web_token(settings: Settings, list_id: int, day: date) -> str:
+    """The signed part of a private list's web-version link for the edition of ``day``; "" without a key."""
+    ser = web_serializer(settings)
+    return "" if ser is None else str(ser.dumps([int(list_id), day.isoformat()]))
+
+
+def read_web_token(settings: Settings, token: str) -> tuple[int, date]:
+    """(list id, edition date) of a web-version token; raises BadToken when it is forged, altered or malformed."""
+    ser = web_serializer(settings)
+    if ser is None:
+        raise BadToken("This web version link is not valid")
+    try:
+        payload = ser.loads(token)
+    except BadSignature:
+        raise BadToken("This web version link is not valid (it may be incomplete or altered)") from None
+    if (not isinstance(payload, list) or len(payload) != 2 or not isinstance(payload[0], int)
+            or isinstance(payload[0], bool) or not isinstance(payload[1], str)):
+        raise BadToken("This web version link is not valid")
+    try:
+        return payload[0], date.fromisoformat(payload[1])
+    except ValueError:
+        raise BadToken("This web version link is not valid") from None

@@ -18,6 +18,7 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from digest.audience import tokens
 from digest.config import Settings
 from digest.hosted import article_url as hosted_article_url
 from digest.i18n import dates
@@ -287,11 +288,15 @@ def reading_minutes(articles: Sequence[Mapping[str, Any]], note: str) -> int:
     return max(1, round(words / WORDS_PER_MINUTE))
 
 
-def web_version_url(base_url: str, list_row: MailingListRow, edition_date: date) -> str:
-    """The edition's page in the public archive, or "" when the list's archive is private."""
-    if getattr(list_row, "archive", "public") == "private":
-        return ""
-    return f"{base_url}/archive/{list_row.name}/{edition_date.isoformat()}"
+def web_version_url(settings: Settings, base_url: str, list_row: MailingListRow, edition_date: date) -> str:
+    """The edition's web version: its page in the public archive or, for a private list, the same path with a
+    signed token after it (the list and date only, so a forwarded copy opens it too). "" for a private list
+    when no ``secret_key`` is set."""
+    page = f"{base_url}/archive/{list_row.name}/{edition_date.isoformat()}"
+    if getattr(list_row, "archive", "public") != "private":
+        return page
+    token = tokens.web_token(settings, list_row.id, edition_date)
+    return f"{page}/{token}" if token else ""
 
 
 def email_language(settings: Settings, list_row: MailingListRow, language: str | None = None) -> str:
@@ -334,7 +339,7 @@ def build_context(settings: Settings, list_row: MailingListRow, edition_date: da
         "reading_minutes": reading_minutes(articles, plain_note),
         "note_html": note_html(note),
         "note_text": plain_note,
-        "web_url": web_version_url(base_url, list_row, edition_date),
+        "web_url": web_version_url(settings, base_url, list_row, edition_date),
         "subscribe_url": f"{base_url}/subscribe/{list_row.name}",
         "postal_address": clean(settings.postal_address),
         "base_url": base_url,

@@ -20,7 +20,7 @@ from digest.config import Settings
 from digest.i18n import catalog
 from digest.models import RankedItem, Selection
 from digest.render import mjml, size, templates
-from digest.render.context import TEASER_LEVELS, build_context, email_language, text_context
+from digest.render.context import TEASER_LEVELS, build_context, email_language, text_context, web_version_url
 from digest.render.inline import inline_css
 from digest.render.text import tidy
 from digest.render.theme import resolve_theme, theme_flags
@@ -66,6 +66,8 @@ def cache_key(settings: Settings, list_row: MailingListRow, edition_date: date, 
         "date": edition_date.isoformat(),
         "note": selection.note,
         "archive": getattr(list_row, "archive", "public"),
+        # A private list's link is signed: a new secret_key (kept out of the key itself) changes the render.
+        "web_url": web_version_url(settings, "", list_row, edition_date),
         "templates": template_fingerprint,
         # An edited translation changes the words of a render as an edited template does.
         "catalogs": catalog.fingerprint(),

@@ -3,6 +3,10 @@
 ``/archive/<list>/feed.xml`` (Atom). A list whose ``archive`` is ``private`` answers 404 on all three, as does an
 edition that has not gone out to anyone yet.
 
+A private list's emails link ``/archive/<list>/<YYYY-MM-DD>/<token>`` instead: the same web version, reached by
+a token signed for that list and date (``tokens.web_token``), so only someone who got (or was forwarded) the
+email finds it. A token that is forged, altered or made for another list or date answers 404 like a missing page.
+
 The page an edition shows is its most-sent variant's stored HTML (what most readers got, links as sent); a
 newsroom that changed its templates since does not rewrite its past. The pages speak the list's language; an
 edition's page the language of its variant.
@@ -28,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 from digest.app import App
 from digest.audience.lists import effective_language
 from digest.audience.pages import render
+from digest.audience.tokens import BadToken, read_web_token
 from digest.i18n import dates
 from digest.i18n.catalog import Translator
 from digest.i18n.languages import SOURCE
@@ -47,6 +52,10 @@ _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src https: http:; "
                                "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
 }
+# The token is the page's only lock: no shared cache may keep it, no search engine list it, and no site an
+# article links to learn the URL from a Referer.
+_PRIVATE_HEADERS = {**_HEADERS, "Cache-Control": "private, max-age=300", "X-Robots-Tag": "noindex, nofollow",
+                    "Referrer-Policy": "no-referrer"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,7 @@ def _utc(value: datetime) -> datetime:
 def public_list(session: Session, name: str) -> MailingListRow | None:
     """The list if it exists and its archive is public."""
     row = session.scalar(select(MailingListRow).where(MailingListRow.name == name))
-    if row is None or (row.archive or "public") != "public":
+    if row is None or not is_public(row):
         return None
     return row
 
@@ -106,21 +115,27 @@ def sent_editions(session: Session, list_row: MailingListRow, base_url: str, *, 
     return out
 
 
+def is_public(list_row: MailingListRow) -> bool:
+    return (list_row.archive or "public") == "public"
+
+
 def banner_html(list_row: MailingListRow, base_url: str, day: date, language: str = SOURCE) -> Markup:
-    """The line above a web version: what it is, the archive, the subscribe link (in ``language``)."""
+    """The line above a web version: what it is, the archive (a public one only: a private list's would be a
+    404), the subscribe link (in ``language``)."""
     _ = Translator(language)
     label = escape(list_label(list_row))
+    archive = (f'<a href="{escape(base_url)}/archive/{escape(list_row.name)}" style="color:#1a56db">'
+               f'{escape(_("All editions"))}</a> · ') if is_public(list_row) else ""
     return Markup(
         '<div class="web-banner" style="max-width:600px;margin:0 auto;padding:10px 24px;font-family:-apple-system,'
         "'Segoe UI',Helvetica,Arial,sans-serif;font-size:14px;line-height:1.5;color:#1f2328;"
         'background-color:#ffffff;box-sizing:border-box\">'
-        f'{label}, {escape(dates.long_date(day, language))} · <a href="{escape(base_url)}/archive/'
-        f'{escape(list_row.name)}" style="color:#1a56db">{escape(_("All editions"))}</a> · '
+        f'{label}, {escape(dates.long_date(day, language))} · {archive}'
         f'<a href="{escape(subscribe_url(base_url, list_row))}" style="color:#1a56db">{escape(_("Subscribe"))}</a></div>')
 
 
 def web_version(session: Session, list_row: MailingListRow, base_url: str, day: date) -> str | None:
-    """The public web version of ``list_row``'s edition of ``day``, or None if it has not gone out."""
+    """The web version of ``list_row``'s edition of ``day`` (whoever may see it), or None if it has not gone out."""
     found = sent_editions(session, list_row, base_url, day=day, limit=1)
     if not found:
         return None
@@ -209,7 +224,19 @@ def archive_routes(app: App) -> list[BaseRoute]:
         row = public_list(session, name)
         return None if row is None else web_version(session, row, base_url, day)
 
-    async def edition(request: Request) -> Response:
+    def signed_edition_data(session: Session, name: str, day: date, token: str) -> str | None:
+        try:
+            list_id, signed_day = read_web_token(app.settings, token)
+        except BadToken:
+            return None
+        row = session.scalar(select(MailingListRow).where(MailingListRow.name == name))
+        # The token names the list by id: a list deleted and made again under the same name is another list.
+        if row is None or row.id != list_id or signed_day != day:
+            return None
+        # Served whatever the list's archive is now: an email sent while it was private keeps a working link.
+        return web_version(session, row, base_url, day)
+
+    def edition_day(request: Request) -> date:
         raw = str(request.path_params["day"])
         try:
             day = date.fromisoformat(raw) if _DAY.match(raw) else None
@@ -217,13 +244,27 @@ def archive_routes(app: App) -> list[BaseRoute]:
             day = None
         if day is None:
             raise HTTPException(404, "not an edition date (YYYY-MM-DD)")
+        return day
+
+    async def edition(request: Request) -> Response:
+        day = edition_day(request)
         html = await run_in_threadpool(run, edition_data, str(request.path_params["list_name"]), day)
         if html is None:
             raise HTTPException(404, "no edition of that list went out that day")
         return HTMLResponse(html, headers=_HEADERS)
 
+    async def signed_edition(request: Request) -> Response:
+        day = edition_day(request)
+        html = await run_in_threadpool(run, signed_edition_data, str(request.path_params["list_name"]), day,
+                                       str(request.path_params["token"]))
+        if html is None:
+            # The same answer for a bad token and a missing edition: a guess learns nothing.
+            raise HTTPException(404, "no edition of that list went out that day")
+        return HTMLResponse(html, headers=_PRIVATE_HEADERS)
+
     return [
         Route("/archive/{list_name}", index, methods=["GET"]),
         Route("/archive/{list_name}/feed.xml", feed, methods=["GET"]),
         Route("/archive/{list_name}/{day}", edition, methods=["GET"]),
+        Route("/archive/{list_name}/{day}/{token}", signed_edition, methods=["GET"]),
     ]

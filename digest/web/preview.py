@@ -7,7 +7,8 @@ Routes (all read-only except "send test" and the editor's desk):
   subject under test); ``/panel`` and ``/checks.json``: checks;
 - ``POST /l/{list}/{date}/send-test``: one test message through the configured backend (no delivery rows);
 - ``/l/{list}/{date}/desk`` and ``POST .../desk/{action}``: the editor's desk (``digest.web.preview_desk``);
-- ``/events``: Server-Sent Events telling open tabs to reload when templates, config or articles change;
+- ``/events``: Server-Sent Events telling open tabs to reload when templates, config or articles change (the
+  editions the tabs look at are rendered again on the same event: ``digest.web.preview_warm``);
 - ``/editions.json``: every list with its upcoming and past editions.
 """
 
@@ -56,7 +57,15 @@ from digest.web import preview_editions as editions
 from digest.web.preview_checks import SpamChecker, run_checks
 from digest.web.preview_desk import PasswordGate, desk_fingerprint, desk_routes, load_view
 from digest.web.preview_frame import frame_html, inject_head
-from digest.web.preview_live import ChangeHub, FileWatcher, articles_fingerprint, poll_articles
+from digest.web.preview_live import (
+    FAST_RELOAD,
+    ChangeHub,
+    FileWatcher,
+    ReloadTuning,
+    articles_fingerprint,
+    poll_articles,
+)
+from digest.web.preview_warm import EditionKey, WarmEditions
 from digest.web.preview_web import preview_archive, preview_web_version
 
 log = logging.getLogger(__name__)
@@ -170,17 +179,27 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.0,
                        spam: SpamChecker | None = None,
-                       allowed_hosts: Sequence[str] = LOOPBACK_HOSTS, password: str = "") -> Starlette:
+                       allowed_hosts: Sequence[str] = LOOPBACK_HOSTS, password: str = "",
+                       reload: ReloadTuning = FAST_RELOAD) -> Starlette:
     """The preview as an ASGI app. ``live`` starts the file watcher and article poller (needs the lifespan).
 
     ``allowed_hosts`` are the Host headers answered: a web page the user visits could otherwise point its own
     domain at 127.0.0.1 (DNS rebinding) and read editions and subscriber addresses through the browser.
     ``password`` (``preview_password``) is asked for on every request; answering any host requires one.
+    ``reload``: how a change reaches the tabs (``LEGACY_RELOAD`` is the slower path the benchmark compares with).
     """
     if "*" in allowed_hosts and not password:
         raise ConfigError("preview_password: required to listen beyond this machine (set DIGEST_PREVIEW_PASSWORD)")
     state = PreviewState(app, spam=spam)
     pages = _pages()
+
+    def build_key(key: EditionKey) -> editions.PreviewEdition:
+        return editions.build_edition(state.settings(), state.app.store, key.list_name, key.day,
+                                      subscriber=key.subscriber, subject_index=key.subject_index)
+
+    warm = WarmEditions(build_key)
+    if reload.warm:
+        state.hub.on_publish(warm.changed)
 
     def store_fingerprint() -> tuple[int, str | None]:
         state.settings()
@@ -195,7 +214,7 @@ def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.
         stop = anyio.Event()
         settings = state.settings()
         watcher = FileWatcher(state.hub, settings.path(settings.templates_dir), state.config_path,
-                              fallback_templates=BUILTIN_TEMPLATES)
+                              fallback_templates=BUILTIN_TEMPLATES, tuning=reload)
         async with anyio.create_task_group() as group:
             group.start_soon(watcher.run, stop)
             group.start_soon(poll_articles, state.hub, store_fingerprint, stop, poll_interval)
@@ -229,7 +248,7 @@ def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.
         return {"lists": lists, "current": current, "list_name": list_name, "day": day,
                 "subscriber": subscriber or "", "choices": choices, "base": _edition_path(list_name, day),
                 "config_error": state.config_error, "csrf": state.csrf_token(), "backend": settings.backend,
-                "version": state.hub.version}
+                "version": state.hub.version, "swap": reload.swap}
 
     async def build(request: Request, *, to: str | None = None) -> editions.PreviewEdition:
         list_name = request.path_params["list"]
@@ -239,6 +258,13 @@ def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.
         if raw_subject and not raw_subject.isdigit():
             raise NotFound(f"subject: {raw_subject!r} is not a subject's number")
         subject_index = int(raw_subject) - 1 if raw_subject else None
+        if to is None:
+            # Only a fetch answering a change event (``live=1``, from an open tab) may take the render made
+            # ahead for that change: a page that just opened could be newer than the last change it saw.
+            raw_version = request.query_params.get("v") or ""
+            live = request.query_params.get("live") == "1" and raw_version.isdigit()
+            key = EditionKey(list_name, day, subscriber, subject_index)
+            return await warm.get(key, int(raw_version) if live else None)
 
         def work() -> editions.PreviewEdition:
             settings = state.settings()
@@ -436,4 +462,5 @@ def create_preview_app(app: App, *, live: bool = True, poll_interval: float = 1.
         middleware.insert(0, Middleware(PasswordGate, password=password))
     starlette = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     starlette.state.preview = state
+    starlette.state.warm = warm
     return starlette

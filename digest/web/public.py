@@ -70,7 +70,8 @@ _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
 }
-_TOKEN_PATH = re.compile(r"/(unsubscribe|confirm|preferences)/[^/?\s\"]+")
+# A private list's web version (/archive/LIST/DATE/TOKEN) is a working link too: its token goes, the date stays.
+_TOKEN_PATH = re.compile(r"/(unsubscribe|confirm|preferences|archive/[^/?\s\"]+/\d{4}-\d{2}-\d{2})/[^/?\s\"]+")
 
 
 class TokenMaskFilter(logging.Filter):
