@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DIGEST=.venv/bin/digest
-PYTHON=.venv/bin/python
+# The project's venv (`make demo` installs it); the demo test points them at the venv it runs in.
+DIGEST="${DEMO_DIGEST:-.venv/bin/digest}"
+PYTHON="${DEMO_PYTHON:-.venv/bin/python}"
 
 # --- Step 0: a fresh embedded database and a throwaway secret ----------------------------------------------
 mkdir -p subscribers
@@ -80,7 +81,9 @@ echo "== Step 4: send the edition to the demo list (file backend)"
 export DIGEST_OUTBOX_DIR="$PWD/demo-out/outbox"
 rm -rf "$DIGEST_OUTBOX_DIR"
 "$DIGEST" subscribers import subscribers/demo.csv
-"$DIGEST" send --date "$EDITION_DATE" --via file --no-progress
+# --now: the demo sends at once, also when the edition's window is still open (tomorrow's edition, after today's
+# send time), which `digest send --date` otherwise refuses to freeze early without asking.
+"$DIGEST" send --date "$EDITION_DATE" --via file --no-progress --now
 "$DIGEST" editions ls
 echo "== Sent messages (one .eml per subscriber): $DIGEST_OUTBOX_DIR ($(ls "$DIGEST_OUTBOX_DIR" | wc -l) files)"
 
