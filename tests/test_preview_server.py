@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -198,19 +199,30 @@ def browser_page(sqlite_project: Project) -> Iterator[object]:
             browser.close()
 
 
+def _live_preview_with_templates(project: Project, page: Any) -> tuple[Seeded, Server]:
+    """A seeded project with the package's templates copied in to edit, its preview running and open in
+    ``page``, live and showing the edition."""
+    seeded = seed(project)
+    shutil.copytree(PACKAGE_TEMPLATES, project.root / "templates")
+    server = Server(project)
+    try:
+        page.goto(server.url + "/")
+        page.wait_for_selector("#live[data-state='live']")
+        _wait_for_frame_text(page, "Council approves harbour bridge budget")
+    except BaseException:
+        server.stop()
+        raise
+    return seeded, server
+
+
 @pytest.mark.browser
 def test_live_reload_in_the_browser_after_a_template_edit(sqlite_project: Project, browser_page: object) -> None:
     from playwright.sync_api import Page
 
     page = browser_page
     assert isinstance(page, Page)
-    seeded = seed(sqlite_project)
-    shutil.copytree(PACKAGE_TEMPLATES, sqlite_project.root / "templates")
-    server = Server(sqlite_project)
+    seeded, server = _live_preview_with_templates(sqlite_project, page)
     try:
-        page.goto(server.url + "/")
-        page.wait_for_selector("#live[data-state='live']")
-        _wait_for_frame_text(page, "Council approves harbour bridge budget")
         page.evaluate("window.__untouched = 'same page'")
 
         article = sqlite_project.root / "templates" / "_article.mjml.j2"
@@ -247,13 +259,8 @@ def test_a_template_save_swaps_the_frames_document_without_reloading_the_page_or
 
     page = browser_page
     assert isinstance(page, Page)
-    seed(sqlite_project)
-    shutil.copytree(PACKAGE_TEMPLATES, sqlite_project.root / "templates")
-    server = Server(sqlite_project)
+    _, server = _live_preview_with_templates(sqlite_project, page)
     try:
-        page.goto(server.url + "/")
-        page.wait_for_selector("#live[data-state='live']")
-        _wait_for_frame_text(page, "Council approves harbour bridge budget")
         page.wait_for_selector("#panel [data-check='size']")
         # Markers on the viewer's window and on the frame's: a page reload drops the first, a frame navigation
         # (the old way) the second and fires the frame's load event.
