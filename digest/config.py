@@ -149,7 +149,7 @@ KEYS: tuple[Key, ...] = (
     _k("webhook_max_body_bytes", int, 5_000_000, "Largest webhook body accepted.", "feedback"),
     _k("soft_bounce_limit", int, 3, "Editions in a row with a soft bounce or deferral before an address is suppressed.",
        "feedback"),
-    _k("retention_days", int, 400, "Events and delivery rows older than this are pruned by `digest db prune`.",
+    _k("retention_days", int, 400, "Events, delivery rows and send batches older than this are pruned by `digest db prune`.",
        "feedback"),
 )
 

@@ -133,6 +133,12 @@ def set_list_language(session: Session, row: MailingListRow, language: str | Non
     return row
 
 
+def archive_is_public(row: MailingListRow) -> bool:
+    """Whether anyone may read the list's sent editions (``archive``, public unless set private; a row made
+    before the setting has none). The archive pages and the email's web-version link both follow it."""
+    return (getattr(row, "archive", None) or "public") == "public"
+
+
 def effective_language(settings: Settings, row: MailingListRow) -> str:
     """The language of the list's readers who chose none: the list's own, else theme.language."""
     return _effective_language(None, row.language, (settings.theme or {}).get("language"))

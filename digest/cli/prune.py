@@ -31,8 +31,7 @@ def prune(older_than_days: int | None, dry_run: bool, as_json: bool) -> None:
         return
     verb = "Would remove" if dry_run else "Removed"
     click.echo(f"{verb} {report.events} event(s), {report.deliveries} delivery row(s) and {report.batches} send "
-               f"batch(es) from "
-               f"{report.editions} edition(s) older than {report.cutoff:%Y-%m-%d %H:%M} UTC"
+               f"batch(es) from {report.editions} edition(s) older than {report.cutoff:%Y-%m-%d %H:%M} UTC"
                f"{'' if dry_run else '; their counts are kept in the edition totals'}.")
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from digest.audience import tokens
+from digest.audience.lists import archive_is_public
 from digest.config import Settings
 from digest.hosted import article_url as hosted_article_url
 from digest.i18n import dates
@@ -293,7 +294,7 @@ def web_version_url(settings: Settings, base_url: str, list_row: MailingListRow,
     signed token after it (the list and date only, so a forwarded copy opens it too). "" for a private list
     when no ``secret_key`` is set."""
     page = f"{base_url}/archive/{list_row.name}/{edition_date.isoformat()}"
-    if getattr(list_row, "archive", "public") != "private":
+    if archive_is_public(list_row):
         return page
     token = tokens.web_token(settings, list_row.id, edition_date)
     return f"{page}/{token}" if token else ""

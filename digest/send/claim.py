@@ -64,11 +64,9 @@ def next_batch(session: Session, *, edition_ids: Sequence[int] | None = None,
                list_name: str | None = None) -> tuple[int, int] | None:
     """The batch `claim_batch` would claim now, without claiming it: (batch id, edition id), or None. Another
     worker may take it first: a guess, for preparing work ahead."""
-    batch = session.scalar(_open_batches(edition_ids, list_name).limit(1))
-    if batch is None:
-        return None
-    edition_id = session.scalar(select(SendBatchRow.edition_id).where(SendBatchRow.id == batch))
-    return (int(batch), int(edition_id)) if edition_id is not None else None
+    row = session.execute(_open_batches(edition_ids, list_name).add_columns(SendBatchRow.edition_id)
+                          .limit(1)).first()
+    return None if row is None else (int(row[0]), int(row[1]))
 
 
 def claim_batch(session: Session, holder: str, *, edition_ids: Sequence[int] | None = None,

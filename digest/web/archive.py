@@ -30,7 +30,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from digest.app import App
-from digest.audience.lists import effective_language
+from digest.audience.lists import archive_is_public, effective_language
 from digest.audience.pages import render
 from digest.audience.tokens import BadToken, read_web_token
 from digest.i18n import dates
@@ -77,7 +77,7 @@ def _utc(value: datetime) -> datetime:
 def public_list(session: Session, name: str) -> MailingListRow | None:
     """The list if it exists and its archive is public."""
     row = session.scalar(select(MailingListRow).where(MailingListRow.name == name))
-    if row is None or not is_public(row):
+    if row is None or not archive_is_public(row):
         return None
     return row
 
@@ -115,17 +115,13 @@ def sent_editions(session: Session, list_row: MailingListRow, base_url: str, *, 
     return out
 
 
-def is_public(list_row: MailingListRow) -> bool:
-    return (list_row.archive or "public") == "public"
-
-
 def banner_html(list_row: MailingListRow, base_url: str, day: date, language: str = SOURCE) -> Markup:
     """The line above a web version: what it is, the archive (a public one only: a private list's would be a
     404), the subscribe link (in ``language``)."""
     _ = Translator(language)
     label = escape(list_label(list_row))
     archive = (f'<a href="{escape(base_url)}/archive/{escape(list_row.name)}" style="color:#1a56db">'
-               f'{escape(_("All editions"))}</a> · ') if is_public(list_row) else ""
+               f'{escape(_("All editions"))}</a> · ') if archive_is_public(list_row) else ""
     return Markup(
         '<div class="web-banner" style="max-width:600px;margin:0 auto;padding:10px 24px;font-family:-apple-system,'
         "'Segoe UI',Helvetica,Arial,sans-serif;font-size:14px;line-height:1.5;color:#1f2328;"
